@@ -1,0 +1,1 @@
+"""The Temp Mail compatible User API (FastAPI). It reads the store; it never parses MIME."""

@@ -1,0 +1,20 @@
+"""What the API needs from the running service, handed over in one object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ephemail.api.auth import Authenticator
+from ephemail.core.tokens import TokenCodec
+from ephemail.store.quota import QuotaBackend
+
+
+@dataclass
+class ApiContext:
+    engine: AsyncEngine
+    public_url: str
+    tokens: TokenCodec
+    quota: QuotaBackend
+    auth: Authenticator

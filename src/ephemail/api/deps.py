@@ -1,0 +1,40 @@
+"""Small helpers the routes share: the context, the reader and the common error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from ephemail.api.context import ApiContext
+from ephemail.api.schemas import ErrorBody
+from ephemail.store.accounts import User
+
+
+def context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def current_user(request: Request) -> User:
+    """Set by the quota middleware, which has already authenticated the key."""
+    user: User = request.state.user
+    return user
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error envelope, so every documented code has its schema."""
+    descriptions = {
+        400: "Malformed request",
+        401: "Unauthenticated: key missing, unknown or revoked",
+        403: "Not allowed by the plan",
+        404: "Not found, expired, or someone else's",
+        409: "Address already in use",
+        422: "Invalid parameter",
+        429: "Monthly quota used up",
+        500: "Unexpected fault (the body carries a request id)",
+    }
+    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+
+
+KEYED_ERRORS = (401, 429, 500)

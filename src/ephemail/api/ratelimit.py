@@ -1,0 +1,145 @@
+"""Authentication and the monthly quota, as one ASGI middleware around the User API.
+
+Per request: authenticate → reserve one unit if `used < limit` (else 429) → run the route →
+keep the unit on 2xx, release it otherwise. The `X-RateLimit-*` headers are computed from
+the reserved value, so a 2xx already shows itself counted and a 4xx does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ephemail.api.auth import Authenticator, Period
+from ephemail.api.errors import internal_error_body, new_request_id
+from ephemail.store.accounts import User
+from ephemail.store.quota import QuotaBackend
+
+log = logging.getLogger("ephemail.api")
+
+_UNAUTHENTICATED = orjson.dumps({"status": False, "message": "Unauthenticated."})
+_DISABLED = orjson.dumps({"status": False, "message": "This account is disabled."})
+_QUOTA = orjson.dumps({"status": False, "message": "Monthly quota exceeded."})
+_JSON = (b"content-type", b"application/json")
+
+PUBLIC_PREFIXES = ("/api/token/", "/api/docs", "/api/openapi.json", "/api/redoc")
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return str(credential.strip())
+            return None
+    return None
+
+
+def rate_headers(limit: int, used: int, period: Period) -> list[tuple[bytes, bytes]]:
+    used = max(0, min(used, limit))
+    return [
+        (b"x-ratelimit-limit", str(limit).encode()),
+        (b"x-ratelimit-used", str(used).encode()),
+        (b"x-ratelimit-remaining", str(limit - used).encode()),
+        (b"x-ratelimit-reset", period.reset_iso.encode()),
+    ]
+
+
+async def _send_body(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class QuotaMiddleware:
+    def __init__(self, app: ASGIApp, auth: Authenticator, quota: QuotaBackend) -> None:
+        self.app = app
+        self.auth = auth
+        self.quota = quota
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not path.startswith("/api")
+            or path.startswith(PUBLIC_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = _bearer(scope)
+        found = await self.auth.user(key) if key else None
+        if found is None:
+            await _send_body(send, 401, _UNAUTHENTICATED, [(b"www-authenticate", b"Bearer")])
+            return
+        user, period = found
+        await self._metered(user, period, scope, receive, send)
+
+    async def _metered(
+        self, user: User, period: Period, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        limit = user.plan.monthly_quota
+        if user.disabled:
+            used = await self.quota.used(user.id, period.key)
+            await _send_body(send, 403, _DISABLED, rate_headers(limit, used, period))
+            return
+        reserved = await self.quota.reserve(user.id, period.key, limit)
+        if reserved is None:
+            retry = max(1, math.ceil(period.reset_epoch - time.time()))
+            headers = [*rate_headers(limit, limit, period), (b"retry-after", str(retry).encode())]
+            await _send_body(send, 429, _QUOTA, headers)
+            return
+        scope.setdefault("state", {})["user"] = user
+        state: dict[str, Any] = {"started": False, "kept": False}
+
+        async def metered_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                status = int(message["status"])
+                used = reserved
+                if 200 <= status < 300:
+                    state["kept"] = True
+                else:
+                    await self.quota.release(user.id, period.key)
+                    used = reserved - 1
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *rate_headers(limit, used, period),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, metered_send)
+        except Exception:
+            request_id = new_request_id()
+            log.exception("unhandled error, request_id=%s path=%s", request_id, path_of(scope))
+            if state["started"]:
+                raise
+            await self.quota.release(user.id, period.key)
+            await _send_body(
+                send,
+                500,
+                internal_error_body(request_id),
+                [
+                    *rate_headers(limit, reserved - 1, period),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            )
+            return
+        if not state["started"]:  # the app sent nothing at all: never keep the unit
+            await self.quota.release(user.id, period.key)
+
+
+def path_of(scope: Scope) -> str:
+    return str(scope.get("path", ""))

@@ -1,0 +1,1 @@
+"""One module per resource of the contract, plus the token (no API key) routes."""

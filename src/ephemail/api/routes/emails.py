@@ -1,0 +1,128 @@
+"""Mailboxes: create (random or chosen), rename, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body, Query, Request
+from starlette.responses import Response
+
+from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.errors import ApiError, json_response
+from ephemail.api.schemas import CreateMailboxBody, MailboxResponse, StatusMessage
+from ephemail.api.shapes import mailbox_data
+from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.store import mailboxes
+from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
+
+router = APIRouter()
+
+
+def store_error(exc: StoreError, field: str) -> ApiError:
+    """Store failures → the contract's codes."""
+    if isinstance(exc, NotFound):
+        return ApiError(404, "Email not found.")
+    if isinstance(exc, Forbidden):
+        return ApiError(403, str(exc))
+    if isinstance(exc, Conflict):
+        return ApiError(409, str(exc))
+    if isinstance(exc, Invalid):
+        return ApiError(422, "The given data was invalid.", {field: [str(exc)]})
+    return ApiError(400, str(exc))
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The optional body of POST /api/emails: empty, or a JSON object."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "The request body is not valid JSON.") from exc
+    if not isinstance(value, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return value
+
+
+def _text_field(values: dict[str, Any], name: str) -> str | None:
+    value = values.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise ApiError(422, "The given data was invalid.", {name: [f"The {name} must be a string."]})
+
+
+@router.post(
+    "/emails",
+    response_model=MailboxResponse,
+    responses=errors(400, 403, 409, 422, *KEYED_ERRORS),
+    summary="Create a new random mailbox (or, as an extension, a chosen one)",
+)
+async def create_email(
+    request: Request,
+    domain: str | None = Query(None, description="Extension: the domain to use"),
+    username: str | None = Query(None, description="Extension: the username to use"),
+    body: CreateMailboxBody | None = Body(None, description="Extension: domain and username"),
+) -> Response:
+    del body  # documented for OpenAPI; read by hand so a bad body is a clean 400
+    values = await _json_body(request)
+    domain = _text_field(values, "domain") or domain
+    username = _text_field(values, "username") or username
+    ctx = context(request)
+    user = current_user(request)
+    try:
+        async with ctx.engine.begin() as conn:
+            box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
+    except StoreError as exc:
+        raise store_error(
+            exc, "username" if isinstance(exc, Invalid) and username else "domain"
+        ) from exc
+    return json_response(
+        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.address))}
+    )
+
+
+def _valid_address(value: str, field: str) -> str:
+    try:
+        return normalise_address(value)
+    except AddressError as exc:
+        raise ApiError(422, "The given data was invalid.", {field: [str(exc)]}) from exc
+
+
+@router.post(
+    "/emails/{current_email}/{new_username}/{domain}",
+    response_model=MailboxResponse,
+    responses=errors(403, 404, 409, 422, *KEYED_ERRORS),
+    summary="Move a mailbox to a new username and domain",
+)
+async def rename_email(
+    request: Request, current_email: str, new_username: str, domain: str
+) -> Response:
+    ctx = context(request)
+    user = current_user(request)
+    current = _valid_address(current_email, "current_email")
+    try:
+        async with ctx.engine.begin() as conn:
+            box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
+    except StoreError as exc:
+        field = "domain" if "domain" in str(exc) else "new_username"
+        raise store_error(exc, field) from exc
+    return json_response(
+        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.address))}
+    )
+
+
+@router.delete(
+    "/emails/{email}",
+    response_model=StatusMessage,
+    responses=errors(404, 422, *KEYED_ERRORS),
+    summary="Delete a mailbox with all its messages and attachments",
+)
+async def delete_email(request: Request, email: str) -> Response:
+    address = _valid_address(email, "email")
+    async with context(request).engine.begin() as conn:
+        deleted = await mailboxes.delete_mailbox(conn, current_user(request).id, address)
+    if not deleted:
+        raise ApiError(404, "Email not found.")
+    return json_response({"status": True, "message": "Email has been successfully deleted."})

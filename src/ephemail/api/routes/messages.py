@@ -1,0 +1,118 @@
+"""Messages of the reader's mailboxes: list, read (marks seen), delete, attachments."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.errors import ApiError, json_response
+from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
+from ephemail.api.shapes import content_disposition, message_data
+from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.core.ids import is_message_id
+from ephemail.store import mailboxes
+from ephemail.store import messages as store
+from ephemail.store.messages import AttachmentData
+
+router = APIRouter()
+
+_MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+MESSAGE_NOT_FOUND = "Message not found."
+ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The attachment's bytes"}
+}
+
+
+def attachment_response(found: AttachmentData) -> Response:
+    """The bytes with a safe type, an RFC 6266 name, and no sniffing into something active."""
+    media = found.content_type.lower() if _MIME.match(found.content_type.lower()) else ""
+    return Response(
+        found.data,
+        media_type=media or "application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(found.name),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+def messages_base(request: Request) -> str:
+    return f"{context(request).public_url}/api/messages"
+
+
+@router.get(
+    "/messages",
+    response_model=MessagesResponse,
+    responses=errors(404, 422, *KEYED_ERRORS),
+    summary="Messages of one mailbox, newest first",
+)
+async def list_messages(
+    request: Request, email: str = Query(..., description="The mailbox address")
+) -> Response:
+    try:
+        address = normalise_address(email)
+    except AddressError as exc:
+        raise ApiError(422, "The given data was invalid.", {"email": [str(exc)]}) from exc
+    user = current_user(request)
+    async with context(request).engine.connect() as conn:
+        box = await mailboxes.owned_live(conn, user.id, address)
+        if box is None:
+            raise ApiError(404, "Email not found.")
+        found = await store.list_messages(conn, box.id)
+    base = messages_base(request)
+    return json_response(
+        {"status": True, "mailbox": box.address, "messages": [message_data(m, base) for m in found]}
+    )
+
+
+@router.get(
+    "/messages/{message_id}",
+    response_model=MessageResponse,
+    responses=errors(404, *KEYED_ERRORS),
+    summary="Read one message (marks it seen)",
+)
+async def read_message(request: Request, message_id: str) -> Response:
+    if not is_message_id(message_id):
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    async with context(request).engine.begin() as conn:
+        found = await store.get_message(conn, message_id, user_id=current_user(request).id)
+    if found is None:
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    return json_response({"status": True, "data": message_data(found, messages_base(request))})
+
+
+@router.delete(
+    "/messages/{message_id}",
+    response_model=StatusMessage,
+    responses=errors(404, *KEYED_ERRORS),
+    summary="Delete one message",
+)
+async def delete_message(request: Request, message_id: str) -> Response:
+    if not is_message_id(message_id):
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    async with context(request).engine.begin() as conn:
+        deleted = await store.delete_message(conn, message_id, user_id=current_user(request).id)
+    if not deleted:
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    return json_response({"status": True, "message": "Message was deleted successfully."})
+
+
+@router.get(
+    "/messages/{message_id}/attachments/{name}",
+    responses={**ATTACHMENT_RESPONSE, **errors(404, *KEYED_ERRORS)},
+    summary="Download an attachment",
+    response_class=Response,
+)
+async def download_attachment(request: Request, message_id: str, name: str) -> Response:
+    if not is_message_id(message_id):
+        raise ApiError(404, "Attachment not found.")
+    async with context(request).engine.connect() as conn:
+        found = await store.get_attachment(conn, message_id, name, user_id=current_user(request).id)
+    if found is None:
+        raise ApiError(404, "Attachment not found.")
+    return attachment_response(found)

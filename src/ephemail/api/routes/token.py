@@ -1,0 +1,87 @@
+"""Read-only routes opened by an email_token: no API key, no quota. The web inbox uses them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ephemail.api.deps import context, errors
+from ephemail.api.errors import ApiError, json_response
+from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, MESSAGE_NOT_FOUND, attachment_response
+from ephemail.api.schemas import MessageResponse, MessagesResponse
+from ephemail.api.shapes import message_data
+from ephemail.core.ids import is_message_id
+from ephemail.store import mailboxes
+from ephemail.store import messages as store
+from ephemail.store.mailboxes import Mailbox
+
+router = APIRouter(prefix="/token/{email_token}", tags=["email token"])
+INVALID_TOKEN = "Email not found."
+
+
+async def _mailbox(request: Request, email_token: str) -> Mailbox:
+    """The live mailbox the token names; forged, stale and expired tokens all give 404."""
+    opened = context(request).tokens.open(email_token)
+    if opened is None:
+        raise ApiError(404, INVALID_TOKEN)
+    async with context(request).engine.connect() as conn:
+        box = await mailboxes.live_by_id(conn, *opened)
+    if box is None:
+        raise ApiError(404, INVALID_TOKEN)
+    return box
+
+
+def _base(request: Request, email_token: str) -> str:
+    return f"{context(request).public_url}/api/token/{email_token}/messages"
+
+
+@router.get(
+    "/messages",
+    response_model=MessagesResponse,
+    responses=errors(404, 500),
+    summary="Messages of the token's mailbox",
+)
+async def token_messages(request: Request, email_token: str) -> Response:
+    box = await _mailbox(request, email_token)
+    async with context(request).engine.connect() as conn:
+        found = await store.list_messages(conn, box.id)
+    base = _base(request, email_token)
+    return json_response(
+        {"status": True, "mailbox": box.address, "messages": [message_data(m, base) for m in found]}
+    )
+
+
+@router.get(
+    "/messages/{message_id}",
+    response_model=MessageResponse,
+    responses=errors(404, 500),
+    summary="Read one message of the token's mailbox (marks it seen)",
+)
+async def token_message(request: Request, email_token: str, message_id: str) -> Response:
+    box = await _mailbox(request, email_token)
+    if not is_message_id(message_id):
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    async with context(request).engine.begin() as conn:
+        found = await store.get_message(conn, message_id, user_id=None, mailbox_id=box.id)
+    if found is None:
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    return json_response({"status": True, "data": message_data(found, _base(request, email_token))})
+
+
+@router.get(
+    "/messages/{message_id}/attachments/{name}",
+    responses={**ATTACHMENT_RESPONSE, **errors(404, 500)},
+    summary="Download an attachment of the token's mailbox",
+    response_class=Response,
+)
+async def token_attachment(
+    request: Request, email_token: str, message_id: str, name: str
+) -> Response:
+    box = await _mailbox(request, email_token)
+    if not is_message_id(message_id):
+        raise ApiError(404, "Attachment not found.")
+    async with context(request).engine.connect() as conn:
+        found = await store.get_attachment(conn, message_id, name, user_id=None, mailbox_id=box.id)
+    if found is None:
+        raise ApiError(404, "Attachment not found.")
+    return attachment_response(found)

@@ -1,0 +1,95 @@
+"""The contract's JSON as pydantic models: they document the API and are checked in tests.
+
+Hot routes build plain dicts (see shapes.py) and serialise them with orjson; these models
+are what OpenAPI publishes and what the tests validate those dicts against.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    status: Literal[False] = False
+    message: str
+    errors: dict[str, list[str]] | None = None
+    request_id: str | None = None
+
+
+class StatusMessage(BaseModel):
+    status: Literal[True] = True
+    message: str
+
+
+class DomainItem(BaseModel):
+    domain: str
+    type: Literal["Free", "Premium", "Custom"]
+    custom: bool
+
+
+class DomainsData(BaseModel):
+    requested_type: Literal["free", "premium", "custom", "all"]
+    allowed_types: list[Literal["free", "premium", "custom"]]
+    domains: list[DomainItem]
+
+
+class DomainsResponse(BaseModel):
+    status: Literal[True] = True
+    data: DomainsData
+
+
+class MailboxData(BaseModel):
+    id: int
+    email: str
+    domain: str
+    expire_at: str = Field(examples=["2026-06-28T11:06:52+00:00"])
+    expires_in_seconds: int
+    created_at: str = Field(examples=["2026-06-28T10:56:52+00:00"])
+    email_token: str
+
+
+class MailboxResponse(BaseModel):
+    status: Literal[True] = True
+    data: MailboxData
+
+
+class AttachmentItem(BaseModel):
+    name: str
+    extension: str
+    size: int
+    url: str
+
+
+class MessageItem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    is_seen: bool
+    subject: str
+    from_: str = Field(alias="from")
+    from_email: str
+    to: str
+    receivedAt: str = Field(examples=["2026-06-28 10:56:52"])
+    id: str
+    html: bool
+    content: str
+    attachments: list[AttachmentItem]
+
+
+class MessagesResponse(BaseModel):
+    status: Literal[True] = True
+    mailbox: str
+    messages: list[MessageItem]
+
+
+class MessageResponse(BaseModel):
+    status: Literal[True] = True
+    data: MessageItem
+
+
+class CreateMailboxBody(BaseModel):
+    """Extension: choose the domain and/or the username of a new mailbox."""
+
+    domain: str | None = None
+    username: str | None = None

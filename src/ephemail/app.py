@@ -1,0 +1,141 @@
+"""Builds the service from settings and runs SMTP, HTTP and the sweeper on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ephemail.api.app import create_api
+from ephemail.api.auth import Authenticator
+from ephemail.api.context import ApiContext
+from ephemail.config import Settings
+from ephemail.core.tokens import TokenCodec
+from ephemail.mail.delivery import RecipientResolver
+from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
+from ephemail.store.db import create_engine
+from ephemail.store.quota import QuotaBackend, make_quota
+from ephemail.store.writer import GroupCommitWriter
+from ephemail.sweeper import run_sweeper
+
+log = logging.getLogger("ephemail")
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Service:
+    settings: Settings
+    shared: bool = False  # True when other processes serve the same database
+    engine: AsyncEngine = field(init=False)
+    writer: GroupCommitWriter = field(init=False)
+    quota: QuotaBackend = field(init=False)
+    gate: ConnectionGate = field(init=False)
+    smtp_port: int = 0
+    http_port: int = 0
+    _smtp: asyncio.base_events.Server | None = None
+    _http: _EmbeddedServer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(
+        self, smtp_sock: socket.socket | None = None, http_sock: socket.socket | None = None
+    ) -> None:
+        s = self.settings
+        self.engine = create_engine(s.resolved_database_url(), synchronous=s.sqlite_synchronous)
+        self.writer = GroupCommitWriter(self.engine, batch_max=s.writer_batch)
+        await self.writer.start()
+        self.gate = ConnectionGate(limit=s.max_smtp_connections)
+        limits = SmtpLimits(
+            max_message_size=s.max_message_size,
+            mailbox_message_cap=s.mailbox_message_cap,
+            max_recipients=s.max_recipients,
+            max_connections=s.max_smtp_connections,
+            timeout=s.smtp_timeout,
+            hostname=s.smtp_hostname,
+        )
+        smtp_sock = smtp_sock or bind_socket(s.smtp_host, s.smtp_port, reuse_port=self.shared)
+        http_sock = http_sock or bind_socket(s.http_host, s.http_port, reuse_port=self.shared)
+        self.smtp_port = smtp_sock.getsockname()[1]
+        self.http_port = http_sock.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        factory = smtp_factory(RecipientResolver(self.engine), self.writer, limits, self.gate)
+        self._smtp = await loop.create_server(factory, sock=smtp_sock)
+
+        self.quota = make_quota(
+            s.quota_backend,
+            self.engine,
+            redis_url=s.redis_url,
+            shared=self.shared,
+            flush_seconds=s.quota_flush_seconds,
+        )
+        public_url = s.resolved_public_url(self.http_port)
+        ctx = ApiContext(
+            engine=self.engine,
+            public_url=public_url,
+            tokens=TokenCodec(s.secret_key),
+            quota=self.quota,
+            auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
+        )
+        config = uvicorn.Config(
+            create_api(ctx),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        self._http = _EmbeddedServer(config)
+        self._tasks.append(asyncio.create_task(self._http.serve(sockets=[http_sock])))
+        self._tasks.append(
+            asyncio.create_task(run_sweeper(self.engine, s.sweep_interval, s.sweep_batch))
+        )
+        while not self._http.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Graceful: no new connections, let sessions in flight finish, then refuse with 421."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._smtp is not None:
+            self._smtp.close()
+        self.gate.closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.gate.idle.wait(), grace)
+        await self.writer.stop()
+        if self._http is not None:
+            self._http.should_exit = True
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.quota.close()
+        await self.engine.dispose()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def run_until_signal(service: Service, *args: socket.socket) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start(*args)
+    await stop.wait()
+    log.info("stopping")
+    await service.stop()

@@ -1,0 +1,1 @@
+"""Mail ingest: SMTP reception, recipient resolution and MIME parsing."""

@@ -1,0 +1,177 @@
+"""The SMTP receiver: aiosmtpd speaks the protocol, this decides who gets mail.
+
+RCPT is accepted only for a live mailbox, so nothing relays; DATA is answered `250` only
+after the group-commit writer has committed the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from ephemail.mail.delivery import RecipientResolver
+from ephemail.store.mailboxes import Recipient
+from ephemail.store.writer import GroupCommitWriter, WriterClosed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SmtpLimits:
+    max_message_size: int
+    mailbox_message_cap: int
+    max_recipients: int
+    max_connections: int
+    timeout: float
+    hostname: str
+
+
+@dataclass
+class ConnectionGate:
+    """Counts open sessions so a flood is told 421 instead of exhausting the process."""
+
+    limit: int
+    active: int = 0
+    closing: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    def enter(self) -> bool:
+        self.active += 1
+        self.idle.clear()
+        return self.active <= self.limit and not self.closing
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active <= 0:
+            self.idle.set()
+
+
+class DeliveryHandler:
+    """aiosmtpd hooks: recipient checks at RCPT, durable store at DATA."""
+
+    def __init__(
+        self,
+        resolver: RecipientResolver,
+        writer: GroupCommitWriter,
+        limits: SmtpLimits,
+        gate: ConnectionGate,
+    ) -> None:
+        self._resolver = resolver
+        self._writer = writer
+        self._limits = limits
+        self._gate = gate
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._gate.closing:
+            return "421 4.3.2 Service shutting down, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        envelope.rcpt_recipients = {}  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        boxes: dict[int, Recipient] = getattr(envelope, "rcpt_recipients", {})
+        if len(envelope.rcpt_tos) >= self._limits.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        try:
+            recipient = await self._resolver.resolve(address)
+        except Exception:
+            log.exception("recipient lookup failed")
+            return "451 4.3.0 Temporary lookup failure, try again later"
+        if recipient is None:
+            return "550 5.1.1 No such mailbox here"
+        if recipient.message_count >= self._limits.mailbox_message_cap:
+            return "452 4.2.2 Mailbox full, try again later"
+        boxes[recipient.mailbox_id] = recipient
+        envelope.rcpt_recipients = boxes  # type: ignore[attr-defined]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        boxes: dict[int, Recipient] = getattr(envelope, "rcpt_recipients", {})
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        if not boxes:
+            return "554 5.5.1 No valid recipients"
+        try:
+            ids = await self._writer.submit(envelope.mail_from or "", list(boxes.values()), raw)
+        except WriterClosed:
+            return "421 4.3.2 Service shutting down, try again later"
+        except Exception:
+            log.exception("storing message failed")
+            return "451 4.3.0 Could not store the message, try again later"
+        return f"250 2.0.0 OK queued as {ids[0]}"
+
+
+class EphemailSMTP(SMTP):
+    """aiosmtpd's SMTP with a connection limit; the protocol itself stays aiosmtpd's."""
+
+    def __init__(self, handler: DeliveryHandler, gate: ConnectionGate, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._gate = gate
+        self._admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._admitted = self._gate.enter()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._gate.leave()
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if not self._admitted:
+            await self.push("421 4.7.0 Too many connections, try again later")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
+
+
+def smtp_factory(
+    resolver: RecipientResolver, writer: GroupCommitWriter, limits: SmtpLimits, gate: ConnectionGate
+) -> Any:
+    handler = DeliveryHandler(resolver, writer, limits, gate)
+
+    def make() -> EphemailSMTP:
+        return EphemailSMTP(
+            handler,
+            gate,
+            data_size_limit=limits.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=limits.hostname,
+            ident="ephemail ESMTP",
+            timeout=limits.timeout,
+            auth_require_tls=True,
+        )
+
+    return make
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """Bind ourselves so several worker processes can share the port (SO_REUSEPORT)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(addr)
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock

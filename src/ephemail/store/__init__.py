@@ -1,0 +1,1 @@
+"""Persistence: schema, engines, repositories and the group-commit writer. No HTTP here."""

@@ -1,0 +1,282 @@
+"""Plans, users and API keys. Keys are kept only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ephemail.core.periods import is_valid_zone
+from ephemail.core.time import now_epoch
+from ephemail.store.errors import Conflict, Invalid, NotFound
+from ephemail.store.schema import api_keys, plans, users
+
+DOMAIN_TYPES = ("free", "premium", "custom")
+KEY_PREFIX = "eph_"
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: int
+    name: str
+    monthly_quota: int
+    mailbox_lifetime: int
+    max_mailboxes: int
+    domain_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    timezone: str
+    is_admin: bool
+    disabled: bool
+    plan: Plan
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: int
+    prefix: str
+    created_at: int
+    revoked_at: int | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_domain_types(value: str) -> tuple[str, ...]:
+    types = tuple(dict.fromkeys(t.strip().lower() for t in value.split(",") if t.strip()))
+    bad = [t for t in types if t not in DOMAIN_TYPES]
+    if bad or not types:
+        raise Invalid(f"Domain types must be a comma list of {', '.join(DOMAIN_TYPES)}.")
+    return types
+
+
+def _plan(row: object) -> Plan:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Plan(
+        id=m["id"],
+        name=m["name"],
+        monthly_quota=m["monthly_quota"],
+        mailbox_lifetime=m["mailbox_lifetime"],
+        max_mailboxes=m["max_mailboxes"],
+        domain_types=tuple(m["domain_types"].split(",")),
+    )
+
+
+async def set_plan(
+    conn: AsyncConnection,
+    name: str,
+    *,
+    monthly_quota: int,
+    mailbox_lifetime: int,
+    max_mailboxes: int,
+    domain_types: tuple[str, ...],
+) -> Plan:
+    """Create the plan or update it in place: its users see the change at once."""
+    if monthly_quota < 0 or mailbox_lifetime < 1 or max_mailboxes < 0:
+        raise Invalid("Quota and mailbox limits must be positive numbers.")
+    if not name.strip() or len(name) > 64:
+        raise Invalid("A plan name must be 1 to 64 characters.")
+    values = {
+        "monthly_quota": monthly_quota,
+        "mailbox_lifetime": mailbox_lifetime,
+        "max_mailboxes": max_mailboxes,
+        "domain_types": ",".join(domain_types),
+    }
+    existing = await get_plan(conn, name)
+    if existing:
+        await conn.execute(update(plans).where(plans.c.id == existing.id).values(**values))
+    else:
+        await conn.execute(insert(plans).values(name=name, **values))
+    plan = await get_plan(conn, name)
+    assert plan is not None
+    return plan
+
+
+async def get_plan(conn: AsyncConnection, name: str) -> Plan | None:
+    row = (await conn.execute(select(plans).where(plans.c.name == name))).first()
+    return _plan(row) if row else None
+
+
+async def list_plans(conn: AsyncConnection) -> list[Plan]:
+    rows = await conn.execute(select(plans).order_by(plans.c.name))
+    return [_plan(r) for r in rows]
+
+
+async def create_user(
+    conn: AsyncConnection,
+    email: str,
+    *,
+    plan_name: str,
+    timezone: str = "UTC",
+    password: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    email = email.strip().lower()
+    if email.count("@") != 1 or len(email) > 320 or " " in email:
+        raise Invalid(f"'{email}' is not a valid email address.")
+    if not is_valid_zone(timezone):
+        raise Invalid(f"Unknown time zone '{timezone}'.")
+    plan = await get_plan(conn, plan_name)
+    if plan is None:
+        raise NotFound(f"No plan named '{plan_name}'.")
+    try:
+        await conn.execute(
+            insert(users).values(
+                email=email,
+                password_hash=_hasher.hash(password) if password else None,
+                plan_id=plan.id,
+                timezone=timezone,
+                is_admin=is_admin,
+                disabled=False,
+                created_at=now_epoch(),
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(f"A user '{email}' already exists.") from exc
+    user = await get_user(conn, email)
+    assert user is not None
+    return user
+
+
+def _user_query() -> Select[Any]:
+    return select(
+        users,
+        plans.c.id.label("p_id"),
+        plans.c.name.label("p_name"),
+        plans.c.monthly_quota,
+        plans.c.mailbox_lifetime,
+        plans.c.max_mailboxes,
+        plans.c.domain_types,
+    ).join(plans, users.c.plan_id == plans.c.id)
+
+
+def _user(row: object) -> User:
+    m = row._mapping  # type: ignore[attr-defined]
+    plan = Plan(
+        id=m["p_id"],
+        name=m["p_name"],
+        monthly_quota=m["monthly_quota"],
+        mailbox_lifetime=m["mailbox_lifetime"],
+        max_mailboxes=m["max_mailboxes"],
+        domain_types=tuple(m["domain_types"].split(",")),
+    )
+    return User(
+        id=m["id"],
+        email=m["email"],
+        timezone=m["timezone"],
+        is_admin=bool(m["is_admin"]),
+        disabled=bool(m["disabled"]),
+        plan=plan,
+    )
+
+
+async def get_user(conn: AsyncConnection, email: str) -> User | None:
+    row = (await conn.execute(_user_query().where(users.c.email == email.strip().lower()))).first()
+    return _user(row) if row else None
+
+
+async def require_user(conn: AsyncConnection, email: str) -> User:
+    user = await get_user(conn, email)
+    if user is None:
+        raise NotFound(f"No user '{email}'.")
+    return user
+
+
+async def get_user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(_user_query().where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def list_users(conn: AsyncConnection) -> list[User]:
+    return [_user(r) for r in await conn.execute(_user_query().order_by(users.c.id))]
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+
+async def set_user_plan(conn: AsyncConnection, email: str, plan_name: str) -> User:
+    user = await require_user(conn, email)
+    plan = await get_plan(conn, plan_name)
+    if plan is None:
+        raise NotFound(f"No plan named '{plan_name}'.")
+    await conn.execute(update(users).where(users.c.id == user.id).values(plan_id=plan.id))
+    return await require_user(conn, email)
+
+
+async def set_user_disabled(conn: AsyncConnection, email: str, disabled: bool) -> User:
+    user = await require_user(conn, email)
+    await conn.execute(update(users).where(users.c.id == user.id).values(disabled=disabled))
+    return await require_user(conn, email)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except Exception:  # argon2 raises several kinds for a mismatch or a bad hash
+        return False
+
+
+async def create_key(conn: AsyncConnection, email: str) -> tuple[ApiKeyInfo, str]:
+    """A new key: 32 random bytes, returned once in clear, stored as its hash."""
+    user = await require_user(conn, email)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    created = now_epoch()
+    result = await conn.execute(
+        insert(api_keys)
+        .values(user_id=user.id, key_hash=hash_key(key), prefix=key[:10], created_at=created)
+        .returning(api_keys.c.id)
+    )
+    key_id = int(result.scalar_one())
+    return ApiKeyInfo(id=key_id, prefix=key[:10], created_at=created, revoked_at=None), key
+
+
+async def list_keys(conn: AsyncConnection, email: str) -> list[ApiKeyInfo]:
+    user = await require_user(conn, email)
+    rows = await conn.execute(
+        select(api_keys).where(api_keys.c.user_id == user.id).order_by(api_keys.c.id)
+    )
+    return [
+        ApiKeyInfo(id=r.id, prefix=r.prefix, created_at=r.created_at, revoked_at=r.revoked_at)
+        for r in rows
+    ]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: int) -> str:
+    """Revoke a key by id; returns the key's hash so caches everywhere can drop it."""
+    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    if row is None:
+        raise NotFound(f"No API key with id {key_id}.")
+    if row.revoked_at is None:
+        await conn.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now_epoch())
+        )
+    return str(row.key_hash)
+
+
+async def user_for_key(conn: AsyncConnection, key: str) -> User | None:
+    """The live user owning this key, or None (unknown, revoked)."""
+    row = (
+        await conn.execute(
+            select(api_keys.c.user_id).where(
+                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return await get_user_by_id(conn, int(row.user_id))

@@ -1,0 +1,238 @@
+"""Mailboxes: creation, rename, delete, and the live-recipient lookup used at RCPT."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ephemail.core.addresses import AddressError, normalise_address, validate_username
+from ephemail.core.ids import new_username
+from ephemail.core.time import now_epoch
+from ephemail.store.accounts import User
+from ephemail.store.domains import Domain, domains_for_user, get_domain, may_use
+from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
+from ephemail.store.schema import mailboxes
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    user_id: int
+    address: str
+    domain: str
+    created_at: int
+    expire_at: int
+    message_count: int
+
+
+def _mailbox(row: object) -> Mailbox:
+    m = row._mapping  # type: ignore[attr-defined]
+    address = m["address"]
+    return Mailbox(
+        id=m["id"],
+        user_id=m["user_id"],
+        address=address,
+        domain=address.rsplit("@", 1)[1],
+        created_at=m["created_at"],
+        expire_at=m["expire_at"],
+        message_count=m["message_count"],
+    )
+
+
+async def _usable_domain(conn: AsyncConnection, user: User, name: str | None) -> Domain:
+    if name is None:
+        choices = await domains_for_user(conn, user, list(user.plan.domain_types))
+        if not choices:
+            raise Forbidden("Your plan allows no domain to create a mailbox on.")
+        return secrets.choice(choices)
+    domain = await get_domain(conn, name.strip().lower())
+    if domain is None:
+        raise Invalid(f"The domain '{name}' is not served here.")
+    if not may_use(user, domain):
+        raise Forbidden(f"Your plan does not allow the domain '{domain.name}'.")
+    return domain
+
+
+async def count_live(conn: AsyncConnection, user_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(mailboxes)
+        .where(mailboxes.c.user_id == user_id, mailboxes.c.expire_at > now_epoch())
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def create_mailbox(
+    conn: AsyncConnection, user: User, *, domain: str | None = None, username: str | None = None
+) -> Mailbox:
+    """A new mailbox on an allowed domain; the plan sets its lifetime and how many may live."""
+    if user.disabled:
+        raise Forbidden("This account is disabled.")
+    chosen = await _usable_domain(conn, user, domain)
+    if await count_live(conn, user.id) >= user.plan.max_mailboxes:
+        raise Forbidden("Your plan's mailbox limit has been reached.")
+    if username is not None:
+        try:
+            local = validate_username(username)
+        except AddressError as exc:
+            raise Invalid(str(exc)) from exc
+    now = now_epoch()
+    for _ in range(8):
+        name = local if username is not None else new_username()
+        address = f"{name}@{chosen.name}"
+        await _purge_if_expired(conn, address, now)
+        try:
+            async with conn.begin_nested():
+                result = await conn.execute(
+                    insert(mailboxes)
+                    .values(
+                        user_id=user.id,
+                        domain_id=chosen.id,
+                        address=address,
+                        created_at=now,
+                        expire_at=now + user.plan.mailbox_lifetime,
+                        message_count=0,
+                    )
+                    .returning(mailboxes.c.id)
+                )
+        except IntegrityError as exc:
+            if username is not None:
+                raise Conflict(f"The address '{address}' is already in use.") from exc
+            continue
+        found = await get_by_id(conn, int(result.scalar_one()))
+        assert found is not None
+        return found
+    raise Conflict("Could not find a free random address; try again.")
+
+
+async def _purge_if_expired(conn: AsyncConnection, address: str, now: int) -> None:
+    """An expired mailbox must not hold its address until the sweeper comes by."""
+    await conn.execute(
+        delete(mailboxes).where(mailboxes.c.address == address, mailboxes.c.expire_at <= now)
+    )
+
+
+async def get_by_id(conn: AsyncConnection, mailbox_id: int) -> Mailbox | None:
+    row = (await conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id))).first()
+    return _mailbox(row) if row else None
+
+
+async def owned_live(conn: AsyncConnection, user_id: int, address: str) -> Mailbox | None:
+    """The user's live mailbox at that address. Foreign, missing and expired look the same."""
+    try:
+        value = normalise_address(address)
+    except AddressError:
+        return None
+    row = (
+        await conn.execute(
+            select(mailboxes).where(
+                mailboxes.c.address == value,
+                mailboxes.c.user_id == user_id,
+                mailboxes.c.expire_at > now_epoch(),
+            )
+        )
+    ).first()
+    return _mailbox(row) if row else None
+
+
+async def live_by_id(conn: AsyncConnection, mailbox_id: int, address: str) -> Mailbox | None:
+    """For email tokens: the mailbox must still be live under the address the token names."""
+    row = (
+        await conn.execute(
+            select(mailboxes).where(
+                mailboxes.c.id == mailbox_id,
+                mailboxes.c.address == address,
+                mailboxes.c.expire_at > now_epoch(),
+            )
+        )
+    ).first()
+    return _mailbox(row) if row else None
+
+
+async def rename_mailbox(
+    conn: AsyncConnection, user: User, current: str, new_username: str, domain: str
+) -> Mailbox:
+    """Move a mailbox to a new address; its messages and expiry stay."""
+    box = await owned_live(conn, user.id, current)
+    if box is None:
+        raise NotFound("Email not found.")
+    try:
+        local = validate_username(new_username)
+    except AddressError as exc:
+        raise Invalid(str(exc)) from exc
+    target = await _usable_domain(conn, user, domain)
+    address = f"{local}@{target.name}"
+    if address == box.address:
+        return box
+    now = now_epoch()
+    await _purge_if_expired(conn, address, now)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                update(mailboxes)
+                .where(mailboxes.c.id == box.id)
+                .values(address=address, domain_id=target.id)
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"The address '{address}' is already in use.") from exc
+    found = await get_by_id(conn, box.id)
+    assert found is not None
+    return found
+
+
+async def delete_mailbox(conn: AsyncConnection, user_id: int, address: str) -> bool:
+    box = await owned_live(conn, user_id, address)
+    if box is None:
+        return False
+    await conn.execute(delete(mailboxes).where(mailboxes.c.id == box.id))
+    return True
+
+
+async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Mailbox]:
+    rows = await conn.execute(
+        select(mailboxes)
+        .where(mailboxes.c.user_id == user_id, mailboxes.c.expire_at > now_epoch())
+        .order_by(mailboxes.c.id.desc())
+    )
+    return [_mailbox(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What SMTP receipt needs to know about a live mailbox."""
+
+    mailbox_id: int
+    user_id: int
+    address: str
+    message_count: int
+
+
+async def live_recipient(conn: AsyncConnection, address: str) -> Recipient | None:
+    row = (
+        await conn.execute(
+            select(
+                mailboxes.c.id, mailboxes.c.user_id, mailboxes.c.address, mailboxes.c.message_count
+            ).where(mailboxes.c.address == address, mailboxes.c.expire_at > now_epoch())
+        )
+    ).first()
+    if row is None:
+        return None
+    return Recipient(int(row.id), int(row.user_id), str(row.address), int(row.message_count))
+
+
+async def expired_ids(conn: AsyncConnection, limit: int) -> list[int]:
+    rows = await conn.execute(
+        select(mailboxes.c.id).where(mailboxes.c.expire_at <= now_epoch()).limit(limit)
+    )
+    return [int(r.id) for r in rows]
+
+
+async def delete_ids(conn: AsyncConnection, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    result = await conn.execute(delete(mailboxes).where(mailboxes.c.id.in_(ids)))
+    return int(result.rowcount)

@@ -1,0 +1,273 @@
+"""Quota counters behind one interface: reserve a unit, then keep it or release it.
+
+`reserve` counts the request only if `used < limit`, atomically, and returns the new
+`used`; a non-2xx answer gives the unit back with `release`. Backends:
+- memory: exact within one process, written behind to the database every second or so;
+- sql: `UPDATE … WHERE used < limit RETURNING used`, exact across processes and nodes;
+- redis: one Lua script, exact across processes and nodes, and the fastest of the shared ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ephemail.store.schema import quota_counters
+
+log = logging.getLogger(__name__)
+
+
+class QuotaBackend(Protocol):
+    async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
+        """The new `used` with this request counted, or None when the limit is reached."""
+
+    async def release(self, user_id: int, period: str) -> None:
+        """Give back a reserved unit (the request did not end in a 2xx)."""
+
+    async def used(self, user_id: int, period: str) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+async def _load_used(engine: AsyncEngine, user_id: int, period: str) -> int:
+    async with engine.connect() as conn:
+        value = (
+            await conn.execute(
+                select(quota_counters.c.used).where(
+                    quota_counters.c.user_id == user_id, quota_counters.c.period == period
+                )
+            )
+        ).scalar()
+    return int(value or 0)
+
+
+class MemoryQuota:
+    """Single process: counters in a dict (the event loop makes check-and-add atomic)."""
+
+    def __init__(self, engine: AsyncEngine, flush_seconds: float = 1.0) -> None:
+        self._engine = engine
+        self._counts: dict[tuple[int, str], int] = {}
+        self._loading: dict[tuple[int, str], asyncio.Future[None]] = {}
+        self._dirty: set[tuple[int, str]] = set()
+        self._flush_seconds = flush_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def _ensure(self, key: tuple[int, str]) -> None:
+        if key in self._counts:
+            return
+        pending = self._loading.get(key)
+        if pending is not None:
+            await pending
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            self._counts[key] = await _load_used(self._engine, *key)
+            future.set_result(None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            del self._loading[key]
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush_loop())
+
+    async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
+        key = (user_id, period)
+        await self._ensure(key)
+        used = self._counts[key]
+        if used >= limit:
+            return None
+        self._counts[key] = used + 1
+        self._dirty.add(key)
+        return used + 1
+
+    async def release(self, user_id: int, period: str) -> None:
+        key = (user_id, period)
+        if self._counts.get(key, 0) > 0:
+            self._counts[key] -= 1
+            self._dirty.add(key)
+
+    async def used(self, user_id: int, period: str) -> int:
+        await self._ensure((user_id, period))
+        return self._counts[(user_id, period)]
+
+    async def flush(self) -> None:
+        """Write changed counters to the database (upsert)."""
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        rows = [{"u": k[0], "p": k[1], "n": self._counts[k]} for k in dirty]
+        try:
+            async with self._engine.begin() as conn:
+                existing = {
+                    (int(r.user_id), str(r.period))
+                    for r in await conn.execute(
+                        select(quota_counters.c.user_id, quota_counters.c.period).where(
+                            quota_counters.c.user_id.in_({r["u"] for r in rows})
+                        )
+                    )
+                }
+                updates = [r for r in rows if (r["u"], r["p"]) in existing]
+                inserts = [r for r in rows if (r["u"], r["p"]) not in existing]
+                if updates:
+                    await conn.execute(
+                        update(quota_counters)
+                        .where(
+                            quota_counters.c.user_id == bindparam("u"),
+                            quota_counters.c.period == bindparam("p"),
+                        )
+                        .values(used=bindparam("n")),
+                        updates,
+                    )
+                if inserts:
+                    await conn.execute(
+                        insert(quota_counters).values(
+                            user_id=bindparam("u"), period=bindparam("p"), used=bindparam("n")
+                        ),
+                        inserts,
+                    )
+        except Exception:
+            self._dirty |= dirty
+            raise
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("quota write-behind failed; will retry")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+
+class SqlQuota:
+    """Many processes or nodes sharing one database, no Redis: one conditional UPDATE."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
+        where = (quota_counters.c.user_id == user_id) & (quota_counters.c.period == period)
+        for _ in range(3):
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        update(quota_counters)
+                        .where(where, quota_counters.c.used < limit)
+                        .values(used=quota_counters.c.used + 1)
+                        .returning(quota_counters.c.used)
+                    )
+                ).first()
+                if row is not None:
+                    return int(row.used)
+                exists = (await conn.execute(select(quota_counters.c.used).where(where))).first()
+                if exists is not None or limit <= 0:
+                    return None
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(
+                            insert(quota_counters).values(user_id=user_id, period=period, used=1)
+                        )
+                    return 1
+                except IntegrityError:
+                    continue  # another request created the row first: count against it
+        return None
+
+    async def release(self, user_id: int, period: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(quota_counters)
+                .where(
+                    quota_counters.c.user_id == user_id,
+                    quota_counters.c.period == period,
+                    quota_counters.c.used > 0,
+                )
+                .values(used=quota_counters.c.used - 1)
+            )
+
+    async def used(self, user_id: int, period: str) -> int:
+        return await _load_used(self._engine, user_id, period)
+
+    async def close(self) -> None:
+        return None
+
+
+_RESERVE = """
+local used = redis.call('GET', KEYS[1])
+if not used then return -2 end
+if tonumber(used) >= tonumber(ARGV[1]) then return -1 end
+return redis.call('INCR', KEYS[1])
+"""
+_RELEASE = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+_TTL_SECONDS = 40 * 24 * 3600
+
+
+class RedisQuota:
+    """Redis counters, seeded from the database when a period first appears."""
+
+    def __init__(self, engine: AsyncEngine, url: str, prefix: str = "ephemail:quota") -> None:
+        import redis.asyncio as aioredis
+
+        self._engine = engine
+        self._redis = aioredis.from_url(url)
+        self._prefix = prefix
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._release = self._redis.register_script(_RELEASE)
+
+    def _key(self, user_id: int, period: str) -> str:
+        return f"{self._prefix}:{user_id}:{period}"
+
+    async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
+        key = self._key(user_id, period)
+        result = int(await self._reserve(keys=[key], args=[limit]))
+        if result == -2:
+            seed = await _load_used(self._engine, user_id, period)
+            await self._redis.set(key, seed, nx=True, ex=_TTL_SECONDS)
+            result = int(await self._reserve(keys=[key], args=[limit]))
+        return None if result < 0 else result
+
+    async def release(self, user_id: int, period: str) -> None:
+        await self._release(keys=[self._key(user_id, period)])
+
+    async def used(self, user_id: int, period: str) -> int:
+        value = await self._redis.get(self._key(user_id, period))
+        if value is None:
+            return await _load_used(self._engine, user_id, period)
+        return int(value)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def make_quota(
+    kind: str, engine: AsyncEngine, *, redis_url: str, shared: bool, flush_seconds: float = 1.0
+) -> QuotaBackend:
+    """`auto`: Redis when configured, SQL when several processes share the database."""
+    if kind == "auto":
+        kind = "redis" if redis_url else ("sql" if shared else "memory")
+    if kind == "redis":
+        if not redis_url:
+            raise ValueError("The redis quota backend needs EPHEMAIL_REDIS_URL.")
+        return RedisQuota(engine, redis_url)
+    if kind == "sql":
+        return SqlQuota(engine)
+    if kind == "memory":
+        return MemoryQuota(engine, flush_seconds)
+    raise ValueError(f"Unknown quota backend '{kind}'.")

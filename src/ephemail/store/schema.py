@@ -1,0 +1,136 @@
+"""SQLAlchemy Core tables: one schema for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger there would not.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# Times are UTC epoch seconds: the contract needs whole seconds only, and integers compare
+# the same way on every backend with no time-zone surprises.
+Epoch = BigInteger
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("monthly_quota", BigInteger, nullable=False),
+    Column("mailbox_lifetime", Integer, nullable=False),
+    Column("max_mailboxes", Integer, nullable=False),
+    Column("domain_types", String(64), nullable=False),  # comma list: free,premium,custom
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=True),
+    Column("plan_id", ForeignKey("plans.id"), nullable=False),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Epoch, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex
+    Column("prefix", String(16), nullable=False),  # shown in listings, not secret
+    Column("created_at", Epoch, nullable=False),
+    Column("revoked_at", Epoch, nullable=True),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("type", String(16), nullable=False),  # free | premium | custom
+    Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", Epoch, nullable=False),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("domain_id", ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False, unique=True),
+    Column("created_at", Epoch, nullable=False),
+    Column("expire_at", Epoch, nullable=False),
+    Column("message_count", Integer, nullable=False, default=0),
+    Index("ix_mailboxes_user", "user_id"),
+    Index("ix_mailboxes_expire", "expire_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(46), primary_key=True),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # receipt order, for "newest first"
+    Column("to_address", String(320), nullable=False),
+    Column("envelope_from", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("from_name", Text, nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("is_html", Boolean, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("is_seen", Boolean, nullable=False, default=False),
+    Column("received_at", Epoch, nullable=False),
+    Index("ix_messages_mailbox_seq", "mailbox_id", "seq"),
+)
+
+message_raw = Table(
+    "message_raw",
+    metadata,
+    Column("message_id", ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),  # zstd-compressed RFC 5322 bytes
+    Column("sha256", String(64), nullable=False),  # of the uncompressed bytes, for audits
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("extension", String(64), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("content_id", String(255), nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("message_id", "name", name="uq_attachments_message_name"),
+)
+
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", String(7), primary_key=True),  # YYYY-MM in the account's zone
+    Column("used", BigInteger, nullable=False, default=0),
+)

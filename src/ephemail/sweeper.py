@@ -1,0 +1,46 @@
+"""Expiry: receipt already stops at `expire_at`; this purges expired mailboxes in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ephemail.store.mailboxes import delete_ids, expired_ids
+
+log = logging.getLogger(__name__)
+_SWEEP_LOCK = 7412
+
+
+async def sweep_once(engine: AsyncEngine, batch: int) -> int:
+    """Delete every expired mailbox (messages and attachments cascade), one batch per commit.
+
+    Short transactions keep the writer and the API unblocked; on PostgreSQL an advisory
+    lock lets only one node sweep at a time.
+    """
+    removed = 0
+    while True:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                got = await conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({_SWEEP_LOCK})")
+                if not got.scalar():
+                    return removed
+            ids = await expired_ids(conn, batch)
+            removed += await delete_ids(conn, ids)
+        if len(ids) < batch:
+            return removed
+        await asyncio.sleep(0)
+
+
+async def run_sweeper(engine: AsyncEngine, interval: float, batch: int) -> None:
+    while True:
+        try:
+            removed = await sweep_once(engine, batch)
+            if removed:
+                log.info("swept %d expired mailboxes", removed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed; will retry")
+        await asyncio.sleep(interval)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from ephemail.api.auth import Authenticator
 from ephemail.app import Service
 from ephemail.config import Settings
 from ephemail.mail.smtp import bind_socket
@@ -50,6 +51,11 @@ class Running:
     @property
     def engine(self):  # type: ignore[no-untyped-def]
         return self.service.engine
+
+    def service_auth(self) -> Authenticator:
+        """The API's key cache, for tests that must not wait out its TTL."""
+        auth: Authenticator = self.service.api_context.auth
+        return auth
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"Accept": "application/json"}

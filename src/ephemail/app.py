@@ -44,6 +44,7 @@ class Service:
     writer: GroupCommitWriter = field(init=False)
     quota: QuotaBackend = field(init=False)
     gate: ConnectionGate = field(init=False)
+    api_context: ApiContext = field(init=False)
     smtp_port: int = 0
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
@@ -81,9 +82,10 @@ class Service:
             redis_url=s.redis_url,
             shared=self.shared,
             flush_seconds=s.quota_flush_seconds,
+            redis_prefix=s.redis_prefix,
         )
         public_url = s.resolved_public_url(self.http_port)
-        ctx = ApiContext(
+        self.api_context = ctx = ApiContext(
             engine=self.engine,
             public_url=public_url,
             tokens=TokenCodec(s.secret_key),

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str = ""
     redis_url: str = ""
+    redis_prefix: str = "ephemail"
     public_url: str = ""
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(2525, ge=0, le=65535)

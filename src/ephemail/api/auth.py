@@ -66,3 +66,6 @@ class Authenticator:
 
     def forget(self, key_hash: str) -> None:
         self._cache.pop(key_hash, None)
+
+    def clear(self) -> None:
+        self._cache.clear()

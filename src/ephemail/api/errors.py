@@ -92,4 +92,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        if any(item.get("type") == "json_invalid" for item in exc.errors()):
+            return error_response(400, "The request body is not valid JSON.")
         return error_response(422, "The given data was invalid.", _field_errors(exc))

@@ -73,7 +73,7 @@ _CHARSET_WIDER = {
 
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_MIME_TYPE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)/([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:;|$)")
+_MIME_TYPE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)/([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
 _BOUNDARY_PARAM = re.compile(rb"boundary\s*\*?[0-9]*\*?\s*=", re.IGNORECASE)
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _HEADER_LINE = re.compile(r"([!-9;-~]+)[ \t]*:(.*)")
@@ -229,11 +229,13 @@ def _leaves(root: Message) -> list[Message]:
 
 def _children(part: Message) -> list[Message] | None:
     """Sub-parts of a multipart; None for a leaf. An embedded message/* stays one leaf."""
-    payload = part.get_payload()
-    if not isinstance(payload, list):
+    if not part.is_multipart() or _parser_maintype(part) == "message":
         return None
-    if _parser_maintype(part) == "message":
-        return None
+    return _sub_messages(part)
+
+
+def _sub_messages(part: Message) -> list[Message]:
+    payload = part.get_payload()  # a list as is_multipart() holds: no decoding happens
     return [child for child in payload if isinstance(child, Message)]
 
 
@@ -475,9 +477,8 @@ def _codec(charset: str | None) -> str:
 
 def _payload_bytes(part: Message) -> bytes:
     """Decoded content; the raw payload when decoding is impossible."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return b"\r\n".join(_message_bytes(m) for m in payload if isinstance(m, Message))
+    if part.is_multipart():
+        return b"\r\n".join(_message_bytes(m) for m in _sub_messages(part))
     encoding = (_raw_header(part, "content-transfer-encoding") or "").partition(";")[0]
     if encoding.strip().lower() == "base64":
         return _decode_base64(_raw_payload(part))
@@ -489,7 +490,9 @@ def _payload_bytes(part: Message) -> bytes:
 
 
 def _raw_payload(part: Message) -> bytes:
-    payload = part.get_payload()
+    """The payload as the parser stored it. Not get_payload(): that re-decodes 8-bit text
+    with the declared charset, and raises on some hostile charset parameters."""
+    payload = getattr(part, "_payload", None)
     if isinstance(payload, bytes):
         return payload
     if not isinstance(payload, str):

@@ -118,7 +118,14 @@ class DeliveryHandler:
 
 
 class EphemailSMTP(SMTP):
-    """aiosmtpd's SMTP with a connection limit; the protocol itself stays aiosmtpd's."""
+    """aiosmtpd's SMTP with a connection limit; the protocol itself stays aiosmtpd's.
+
+    Lines may be far longer than RFC 5321's 1,000 octets: real senders break that rule (and
+    bare-LF mail arrives as one "line"), and a temp inbox should keep such mail, not bounce
+    it. The bound still caps what one session can make us buffer.
+    """
+
+    line_length_limit = 256 * 1024
 
     def __init__(self, handler: DeliveryHandler, gate: ConnectionGate, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)

@@ -222,12 +222,12 @@ _TTL_SECONDS = 40 * 24 * 3600
 class RedisQuota:
     """Redis counters, seeded from the database when a period first appears."""
 
-    def __init__(self, engine: AsyncEngine, url: str, prefix: str = "ephemail:quota") -> None:
+    def __init__(self, engine: AsyncEngine, url: str, prefix: str = "ephemail") -> None:
         import redis.asyncio as aioredis
 
         self._engine = engine
         self._redis = aioredis.from_url(url)
-        self._prefix = prefix
+        self._prefix = f"{prefix}:quota"
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
 
@@ -257,7 +257,13 @@ class RedisQuota:
 
 
 def make_quota(
-    kind: str, engine: AsyncEngine, *, redis_url: str, shared: bool, flush_seconds: float = 1.0
+    kind: str,
+    engine: AsyncEngine,
+    *,
+    redis_url: str,
+    shared: bool,
+    flush_seconds: float = 1.0,
+    redis_prefix: str = "ephemail",
 ) -> QuotaBackend:
     """`auto`: Redis when configured, SQL when several processes share the database."""
     if kind == "auto":
@@ -265,7 +271,7 @@ def make_quota(
     if kind == "redis":
         if not redis_url:
             raise ValueError("The redis quota backend needs EPHEMAIL_REDIS_URL.")
-        return RedisQuota(engine, redis_url)
+        return RedisQuota(engine, redis_url, redis_prefix)
     if kind == "sql":
         return SqlQuota(engine)
     if kind == "memory":

@@ -1,0 +1,200 @@
+"""Every error code of the contract, provoked for real, in the error envelope."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from ephemail.store import accounts
+from tests.contract import RATE_HEADERS, assert_shape, rate
+from tests.support import Running
+
+ENVELOPE = {"status": False, "message": "x"}
+LEAKS = re.compile(r"Traceback|File \"|sqlalchemy|SELECT |/work/|site-packages|\.py\b")
+
+
+def assert_error(response, code: int, *, with_errors: bool = False):  # type: ignore[no-untyped-def]
+    assert response.status_code == code, response.text
+    body = response.json()
+    if with_errors:
+        assert set(body) == {"status", "message", "errors"} and body["status"] is False
+        assert all(
+            isinstance(v, list) and v and all(isinstance(m, str) for m in v)
+            for v in body["errors"].values()
+        )
+    else:
+        assert_shape(body, ENVELOPE)
+    assert body["message"] and body["message"][-1] in ".!"
+    assert not LEAKS.search(response.text), response.text
+    return body
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nope", "Basic abc", "eph_xyz"])
+async def test_401_without_a_valid_key_and_no_rate_headers(
+    running: Running, header: str | None
+) -> None:
+    async with running.client() as client:
+        headers = {"Authorization": header} if header is not None else {}
+        for method, path in [
+            ("GET", "/api/domains"),
+            ("POST", "/api/emails"),
+            ("GET", "/api/messages?email=a@ephemail.test"),
+            ("GET", "/api/nothing"),
+        ]:
+            response = await client.request(method, path, headers=headers)
+            body = assert_error(response, 401)
+            assert body == {"status": False, "message": "Unauthenticated."}
+            assert not any(h in response.headers for h in RATE_HEADERS)
+
+
+async def test_revoked_key_stops_working_within_the_cache_window(running: Running) -> None:
+    email, key = await running.new_user()
+    async with running.client(key) as client:
+        assert (await client.get("/api/domains")).status_code == 200
+    async with running.engine.begin() as conn:
+        (info,) = await accounts.list_keys(conn, email)
+        digest = await accounts.revoke_key(conn, info.id)
+    running.service_auth().forget(digest)  # the cache TTL bounds this; drop it to check now
+    async with running.client(key) as client:
+        assert_error(await client.get("/api/domains"), 401)
+
+
+async def test_400_for_a_body_that_is_not_json(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        response = await client.post(
+            "/api/emails", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert_error(response, 400)
+        assert_error(await client.post("/api/emails", content=b"[1, 2]"), 400)
+        assert_error(await client.post("/api/emails", content=b"\xff\xfe\x00"), 400)
+
+
+async def test_403_for_a_type_or_domain_the_plan_does_not_allow(running: Running) -> None:
+    async with running.engine.begin() as conn:
+        await accounts.set_plan(
+            conn,
+            "freeonly",
+            monthly_quota=100,
+            mailbox_lifetime=600,
+            max_mailboxes=1,
+            domain_types=("free",),
+        )
+        from ephemail.store.domains import add_domain
+
+        await add_domain(conn, "vip.example", type_="premium")
+    _, key = await running.new_user(plan="freeonly")
+    async with running.client(key) as client:
+        assert_error(await client.get("/api/domains", params={"type": "premium"}), 403)
+        assert_error(await client.post("/api/emails", json={"domain": "vip.example"}), 403)
+        ok = await client.post("/api/emails")
+        assert ok.status_code == 200
+        box = ok.json()["data"]["email"]
+        body = assert_error(await client.post("/api/emails"), 403)  # mailbox limit of 1
+        assert "limit" in body["message"]
+        assert_error(await client.post(f"/api/emails/{box}/other/vip.example"), 403)
+
+
+async def test_403_for_a_disabled_account(running: Running) -> None:
+    email, key = await running.new_user()
+    async with running.engine.begin() as conn:
+        await accounts.set_user_disabled(conn, email, True)
+    running.service_auth().clear()
+    async with running.client(key) as client:
+        response = await client.post("/api/emails")
+        assert_error(response, 403)
+        assert rate(response.headers)[1] == 0
+
+
+async def test_404s(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        assert_error(
+            await client.get("/api/messages", params={"email": "ghost@ephemail.test"}), 404
+        )
+        assert_error(await client.get("/api/messages/" + "a" * 46), 404)
+        assert_error(await client.get("/api/messages/short"), 404)
+        assert_error(await client.delete("/api/messages/" + "a" * 46), 404)
+        assert_error(await client.get(f"/api/messages/{'a' * 46}/attachments/x.txt"), 404)
+        assert_error(await client.delete("/api/emails/ghost@ephemail.test"), 404)
+        assert_error(await client.post("/api/emails/ghost@ephemail.test/new/ephemail.test"), 404)
+        response = await client.get("/api/no/such/route")
+        assert_error(response, 404)
+        rate(response.headers)  # a valid key gets its headers on every response
+    async with running.client() as client:
+        assert_error(await client.get("/api/token/forged/messages"), 404)
+
+
+async def test_405_on_a_known_path(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        assert_error(await client.put("/api/emails"), 405)
+        assert_error(await client.patch("/api/domains"), 405)
+
+
+async def test_409_when_the_address_is_taken(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        first = (await client.post("/api/emails", json={"username": "taken"})).json()["data"]
+        second = (await client.post("/api/emails")).json()["data"]
+        assert_error(await client.post("/api/emails", json={"username": "taken"}), 409)
+        assert_error(await client.post(f"/api/emails/{second['email']}/taken/ephemail.test"), 409)
+        assert first["email"] == "taken@ephemail.test"
+
+
+async def test_422s_name_the_field(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        body = assert_error(
+            await client.get("/api/domains", params={"type": "gold"}), 422, with_errors=True
+        )
+        assert "type" in body["errors"]
+        body = assert_error(await client.get("/api/messages"), 422, with_errors=True)
+        assert body["errors"] == {"email": ["The email field is required."]}
+        body = assert_error(
+            await client.get("/api/messages", params={"email": "nope"}), 422, with_errors=True
+        )
+        assert "email" in body["errors"]
+        body = assert_error(
+            await client.post("/api/emails", json={"username": "..bad"}), 422, with_errors=True
+        )
+        assert "username" in body["errors"]
+        body = assert_error(
+            await client.post("/api/emails", json={"username": 5}), 422, with_errors=True
+        )
+        assert "username" in body["errors"]
+        body = assert_error(
+            await client.post("/api/emails", json={"domain": "unknown.example"}),
+            422,
+            with_errors=True,
+        )
+        assert "domain" in body["errors"]
+        box = (await client.post("/api/emails")).json()["data"]["email"]
+        body = assert_error(
+            await client.post(f"/api/emails/{box}/bad..name/ephemail.test"), 422, with_errors=True
+        )
+        assert "new_username" in body["errors"]
+        body = assert_error(
+            await client.delete("/api/emails/not-an-address"), 422, with_errors=True
+        )
+        assert "email" in body["errors"]
+
+
+async def test_500_carries_a_request_id_that_is_logged(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ephemail.api.routes import domains as route
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("simulated fault in /secret/path.py")
+
+    monkeypatch.setattr(route, "domains_for_user", broken)
+    async with running.client(running.admin_key) as client:
+        before = rate(
+            (await client.get("/api/messages", params={"email": "x@ephemail.test"})).headers
+        )[1]
+        with caplog.at_level(logging.ERROR, logger="ephemail.api"):
+            response = await client.get("/api/domains")
+    assert response.status_code == 500
+    body = response.json()
+    assert set(body) == {"status", "message", "request_id"} and body["status"] is False
+    assert "simulated" not in response.text and "/secret" not in response.text
+    assert body["request_id"] in caplog.text
+    assert rate(response.headers)[1] == before  # a 5xx never counts

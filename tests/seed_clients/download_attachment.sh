@@ -1,0 +1,5 @@
+curl --request GET \
+--url 'BASE_URL/api/messages/ap94AWDg123ELQz07vrVB9dLXlbqZM5NGwYxOJKko8n6m1/attachments/file.txt' \
+--header 'Accept: application/json' \
+--header 'Authorization: Bearer YOUR_USER_API_KEY' \
+--output file.txt

@@ -1,9 +1,8 @@
 import requests
-
 headers = {
-    "Authorization": "Bearer YOUR_USER_API_KEY",
-    "Accept": "application/json",
+'Authorization': 'Bearer YOUR_USER_API_KEY',
+'Accept': 'application/json',
 }
-response = requests.get("BASE_URL/api/domains?type=free", headers=headers, timeout=30)
+response = requests.get('BASE_URL/api/domains?type=free', headers=headers, timeout=30)
 response.raise_for_status()
 print(response.json())

@@ -22,6 +22,7 @@ from ephemail.mail.delivery import RecipientResolver
 from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
 from ephemail.store.db import create_engine
 from ephemail.store.quota import QuotaBackend, make_quota
+from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.writer import GroupCommitWriter
 from ephemail.sweeper import run_sweeper
 
@@ -45,6 +46,7 @@ class Service:
     quota: QuotaBackend = field(init=False)
     gate: ConnectionGate = field(init=False)
     api_context: ApiContext = field(init=False)
+    reads: HotReads = field(init=False)
     smtp_port: int = 0
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
@@ -73,7 +75,8 @@ class Service:
         self.smtp_port = smtp_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
-        factory = smtp_factory(RecipientResolver(self.engine), self.writer, limits, self.gate)
+        self.reads = make_reads(s.resolved_database_url())
+        factory = smtp_factory(RecipientResolver(self.reads), self.writer, limits, self.gate)
         self._smtp = await loop.create_server(factory, sock=smtp_sock)
 
         self.quota = make_quota(
@@ -87,6 +90,7 @@ class Service:
         public_url = s.resolved_public_url(self.http_port)
         self.api_context = ctx = ApiContext(
             engine=self.engine,
+            reads=self.reads,
             public_url=public_url,
             tokens=TokenCodec(s.secret_key),
             quota=self.quota,
@@ -125,6 +129,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.quota.close()
+        await self.reads.close()
         await self.engine.dispose()
 
     async def wait_stopped(self) -> None:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPBearer
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from ephemail import __version__
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import install_error_handlers, internal_error_body, new_request_id
+from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.ratelimit import QuotaMiddleware
 from ephemail.api.routes import domains, emails, messages, token
 
 log = logging.getLogger("ephemail.api")
-bearer = HTTPBearer(description="Your personal API key", auto_error=False)
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -45,10 +46,33 @@ def create_api(ctx: ApiContext) -> FastAPI:
             headers={"X-Request-ID": request_id},
         )
 
-    keyed = [Depends(bearer)]  # documents the scheme in OpenAPI; the middleware enforces it
-    app.include_router(domains.router, prefix="/api", tags=["domains"], dependencies=keyed)
-    app.include_router(emails.router, prefix="/api", tags=["emails"], dependencies=keyed)
-    app.include_router(messages.router, prefix="/api", tags=["messages"], dependencies=keyed)
+    app.include_router(domains.router, prefix="/api", tags=["domains"])
+    app.include_router(emails.router, prefix="/api", tags=["emails"])
+    app.include_router(messages.router, prefix="/api", tags=["messages"])
     app.include_router(token.router, prefix="/api")
+    app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(QuotaMiddleware, auth=ctx.auth, quota=ctx.quota)
+    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
+    """Document the bearer key on every keyed route.
+
+    The quota middleware enforces it; a FastAPI security dependency would only repeat that
+    work on every request.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "Your personal API key"}
+    }
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/token/"):
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema

@@ -9,11 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ephemail.api.auth import Authenticator
 from ephemail.core.tokens import TokenCodec
 from ephemail.store.quota import QuotaBackend
+from ephemail.store.reads import HotReads
 
 
 @dataclass
 class ApiContext:
     engine: AsyncEngine
+    reads: HotReads
     public_url: str
     tokens: TokenCodec
     quota: QuotaBackend

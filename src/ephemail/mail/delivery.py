@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ephemail.core.addresses import delivery_address
-from ephemail.store.mailboxes import Recipient, live_recipient
+from ephemail.store.mailboxes import Recipient
+from ephemail.store.reads import HotReads
 
 
 class RecipientResolver:
@@ -14,12 +13,11 @@ class RecipientResolver:
     No cache: a mailbox that expires, is deleted or renamed must stop receiving at once.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, reads: HotReads) -> None:
+        self._reads = reads
 
     async def resolve(self, recipient: str) -> Recipient | None:
         address = delivery_address(recipient)
         if address is None:
             return None
-        async with self._engine.connect() as conn:
-            return await live_recipient(conn, address)
+        return await self._reads.live_recipient(address)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -66,79 +65,12 @@ def _live_owned(user_id: int | None, mailbox_id: int | None = None):  # type: ig
     return query
 
 
-async def _attachment_index(
-    conn: AsyncConnection, ids: list[str]
-) -> dict[str, list[AttachmentInfo]]:
-    index: dict[str, list[AttachmentInfo]] = defaultdict(list)
-    if not ids:
-        return index
-    rows = await conn.execute(
-        select(
-            attachments.c.message_id,
-            attachments.c.name,
-            attachments.c.extension,
-            attachments.c.size,
-        )
-        .where(attachments.c.message_id.in_(ids))
-        .order_by(attachments.c.message_id, attachments.c.position)
-    )
-    for row in rows:
-        index[row.message_id].append(AttachmentInfo(row.name, row.extension, row.size))
-    return index
-
-
-def _message(
-    row: object, files: list[AttachmentInfo], *, seen: bool | None = None
-) -> StoredMessage:
-    m = row._mapping  # type: ignore[attr-defined]
-    return StoredMessage(
-        id=m["id"],
-        mailbox_id=m["mailbox_id"],
-        to=m["to_address"],
-        subject=m["subject"],
-        from_name=m["from_name"],
-        from_email=m["from_email"],
-        is_html=bool(m["is_html"]),
-        content=m["content"],
-        is_seen=bool(m["is_seen"]) if seen is None else seen,
-        received_at=m["received_at"],
-        attachments=tuple(files),
-    )
-
-
-async def list_messages(conn: AsyncConnection, mailbox_id: int) -> list[StoredMessage]:
-    """Newest first. The caller has already checked that the mailbox is the reader's."""
-    rows = (
-        await conn.execute(
-            _live_owned(None, mailbox_id).order_by(messages.c.seq.desc(), messages.c.id)
-        )
-    ).all()
-    files = await _attachment_index(conn, [r.id for r in rows])
-    return [_message(r, files.get(r.id, [])) for r in rows]
-
-
-async def get_message(
-    conn: AsyncConnection,
-    message_id: str,
-    *,
-    user_id: int | None,
-    mailbox_id: int | None = None,
-    mark_seen: bool = True,
-) -> StoredMessage | None:
-    """One message of a live mailbox the reader may see; reading it marks it seen."""
-    row = (
-        await conn.execute(_live_owned(user_id, mailbox_id).where(messages.c.id == message_id))
-    ).first()
-    if row is None:
-        return None
-    if mark_seen and not row.is_seen:
-        await conn.execute(update(messages).where(messages.c.id == message_id).values(is_seen=True))
-    files = await _attachment_index(conn, [message_id])
-    return _message(row, files.get(message_id, []), seen=True if mark_seen else None)
+async def mark_seen(conn: AsyncConnection, message_id: str) -> None:
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(is_seen=True))
 
 
 async def delete_message(conn: AsyncConnection, message_id: str, *, user_id: int) -> bool:
-    found = await get_message(conn, message_id, user_id=user_id, mark_seen=False)
+    found = (await conn.execute(_live_owned(user_id).where(messages.c.id == message_id))).first()
     if found is None:
         return False
     await conn.execute(delete(messages).where(messages.c.id == message_id))

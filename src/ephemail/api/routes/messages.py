@@ -10,18 +10,16 @@ from starlette.responses import Response
 
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
 from ephemail.api.errors import ApiError, json_response
+from ephemail.api.reading import MESSAGE_NOT_FOUND, mailbox_listing, message_reading
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
-from ephemail.api.shapes import content_disposition, message_data
-from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
-from ephemail.store import mailboxes
 from ephemail.store import messages as store
 from ephemail.store.messages import AttachmentData
 
 router = APIRouter()
 
 _MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
-MESSAGE_NOT_FOUND = "Message not found."
 ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The attachment's bytes"}
 }
@@ -41,10 +39,6 @@ def attachment_response(found: AttachmentData) -> Response:
     )
 
 
-def messages_base(request: Request) -> str:
-    return f"{context(request).public_url}/api/messages"
-
-
 @router.get(
     "/messages",
     response_model=MessagesResponse,
@@ -54,19 +48,8 @@ def messages_base(request: Request) -> str:
 async def list_messages(
     request: Request, email: str = Query(..., description="The mailbox address")
 ) -> Response:
-    try:
-        address = normalise_address(email)
-    except AddressError as exc:
-        raise ApiError(422, "The given data was invalid.", {"email": [str(exc)]}) from exc
-    user = current_user(request)
-    async with context(request).engine.connect() as conn:
-        box = await mailboxes.owned_live(conn, user.id, address)
-        if box is None:
-            raise ApiError(404, "Email not found.")
-        found = await store.list_messages(conn, box.id)
-    base = messages_base(request)
     return json_response(
-        {"status": True, "mailbox": box.address, "messages": [message_data(m, base) for m in found]}
+        await mailbox_listing(context(request), current_user(request).id, email)
     )
 
 
@@ -77,13 +60,9 @@ async def list_messages(
     summary="Read one message (marks it seen)",
 )
 async def read_message(request: Request, message_id: str) -> Response:
-    if not is_message_id(message_id):
-        raise ApiError(404, MESSAGE_NOT_FOUND)
-    async with context(request).engine.begin() as conn:
-        found = await store.get_message(conn, message_id, user_id=current_user(request).id)
-    if found is None:
-        raise ApiError(404, MESSAGE_NOT_FOUND)
-    return json_response({"status": True, "data": message_data(found, messages_base(request))})
+    return json_response(
+        await message_reading(context(request), current_user(request).id, message_id)
+    )
 
 
 @router.delete(

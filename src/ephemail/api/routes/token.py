@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from ephemail.api.deps import context, errors
 from ephemail.api.errors import ApiError, json_response
-from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, MESSAGE_NOT_FOUND, attachment_response
+from ephemail.api.reading import read_and_mark_seen
+from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse
 from ephemail.api.shapes import message_data
 from ephemail.core.ids import is_message_id
@@ -43,8 +44,7 @@ def _base(request: Request, email_token: str) -> str:
 )
 async def token_messages(request: Request, email_token: str) -> Response:
     box = await _mailbox(request, email_token)
-    async with context(request).engine.connect() as conn:
-        found = await store.list_messages(conn, box.id)
+    found = await context(request).reads.list_messages(box.id)
     base = _base(request, email_token)
     return json_response(
         {"status": True, "mailbox": box.address, "messages": [message_data(m, base) for m in found]}
@@ -59,12 +59,7 @@ async def token_messages(request: Request, email_token: str) -> Response:
 )
 async def token_message(request: Request, email_token: str, message_id: str) -> Response:
     box = await _mailbox(request, email_token)
-    if not is_message_id(message_id):
-        raise ApiError(404, MESSAGE_NOT_FOUND)
-    async with context(request).engine.begin() as conn:
-        found = await store.get_message(conn, message_id, user_id=None, mailbox_id=box.id)
-    if found is None:
-        raise ApiError(404, MESSAGE_NOT_FOUND)
+    found = await read_and_mark_seen(context(request), message_id, mailbox_id=box.id)
     return json_response({"status": True, "data": message_data(found, _base(request, email_token))})
 
 

@@ -1,0 +1,57 @@
+"""Reading mailboxes and messages: shared by the FastAPI routes and the hot path."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ephemail.api.context import ApiContext
+from ephemail.api.errors import ApiError
+from ephemail.api.shapes import message_data
+from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.core.ids import is_message_id
+from ephemail.store import messages as store
+from ephemail.store.messages import StoredMessage
+
+MESSAGE_NOT_FOUND = "Message not found."
+MAILBOX_NOT_FOUND = "Email not found."
+
+
+def messages_base(ctx: ApiContext) -> str:
+    return f"{ctx.public_url}/api/messages"
+
+
+async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> dict[str, Any]:
+    """`GET /api/messages?email=`: the user's live mailbox, newest message first."""
+    try:
+        address = normalise_address(email)
+    except AddressError as exc:
+        raise ApiError(422, "The given data was invalid.", {"email": [str(exc)]}) from exc
+    box = await ctx.reads.owned_mailbox(user_id, address)
+    if box is None:
+        raise ApiError(404, MAILBOX_NOT_FOUND)
+    found = await ctx.reads.list_messages(box[0])
+    base = messages_base(ctx)
+    return {"status": True, "mailbox": box[1], "messages": [message_data(m, base) for m in found]}
+
+
+async def read_and_mark_seen(
+    ctx: ApiContext, message_id: str, *, user_id: int | None = None, mailbox_id: int | None = None
+) -> StoredMessage:
+    """One readable message, marked seen; the answer already says `is_seen: true`."""
+    if not is_message_id(message_id):
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    found = await ctx.reads.get_message(message_id, user_id=user_id, mailbox_id=mailbox_id)
+    if found is None:
+        raise ApiError(404, MESSAGE_NOT_FOUND)
+    if not found.is_seen:
+        async with ctx.engine.begin() as conn:
+            await store.mark_seen(conn, message_id)
+        found = dataclasses.replace(found, is_seen=True)
+    return found
+
+
+async def message_reading(ctx: ApiContext, user_id: int, message_id: str) -> dict[str, Any]:
+    """`GET /api/messages/{id}`."""
+    found = await read_and_mark_seen(ctx, message_id, user_id=user_id)
+    return {"status": True, "data": message_data(found, messages_base(ctx))}

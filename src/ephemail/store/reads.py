@@ -1,0 +1,210 @@
+"""The hot reads, in plain SQL on the driver: RCPT lookups, message lists, single messages.
+
+These run on every SMTP recipient and on the busiest API routes, where SQLAlchemy's statement
+building and aiosqlite's thread hop cost more than the query itself. SQLite is read inline
+on the event loop over its own connection (WAL readers never wait on the writer, and a
+lookup by index takes microseconds); PostgreSQL goes through an asyncpg pool. Both speak the
+same SQL, checked by one conformance suite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from ephemail.store.mailboxes import Recipient
+from ephemail.store.messages import AttachmentInfo, StoredMessage
+
+_RECIPIENT = (
+    "SELECT id, user_id, address, message_count FROM mailboxes WHERE address = ? AND expire_at > ?"
+)
+_OWNED_MAILBOX = (
+    "SELECT id, address FROM mailboxes WHERE address = ? AND user_id = ? AND expire_at > ?"
+)
+_MESSAGE_COLUMNS = (
+    "m.id, m.mailbox_id, m.to_address, m.subject, m.from_name, m.from_email, m.is_html, "
+    "m.content, m.is_seen, m.received_at"
+)
+_LIST = (
+    f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
+    "WHERE m.mailbox_id = ? AND b.expire_at > ? ORDER BY m.seq DESC, m.id"
+)
+_ONE = (
+    f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
+    "WHERE m.id = ? AND b.expire_at > ? AND (m.user_id = ? OR ? IS NULL) "
+    "AND (m.mailbox_id = ? OR ? IS NULL)"
+)
+_FILES_OF_MAILBOX = (
+    "SELECT a.message_id, a.name, a.extension, a.size FROM attachments a "
+    "JOIN messages m ON m.id = a.message_id WHERE m.mailbox_id = ? "
+    "ORDER BY a.message_id, a.position"
+)
+_FILES_OF_MESSAGE = (
+    "SELECT message_id, name, extension, size FROM attachments WHERE message_id = ? "
+    "ORDER BY position"
+)
+
+
+def _message(row: Sequence[Any], files: list[AttachmentInfo]) -> StoredMessage:
+    return StoredMessage(
+        id=row[0],
+        mailbox_id=row[1],
+        to=row[2],
+        subject=row[3],
+        from_name=row[4],
+        from_email=row[5],
+        is_html=bool(row[6]),
+        content=row[7],
+        is_seen=bool(row[8]),
+        received_at=row[9],
+        attachments=tuple(files),
+    )
+
+
+def _index(rows: Sequence[Sequence[Any]]) -> dict[str, list[AttachmentInfo]]:
+    index: dict[str, list[AttachmentInfo]] = defaultdict(list)
+    for message_id, name, extension, size in rows:
+        index[message_id].append(AttachmentInfo(name, extension, size))
+    return index
+
+
+class HotReads(Protocol):
+    async def live_recipient(self, address: str) -> Recipient | None:
+        """The live mailbox at an address: what RCPT needs."""
+
+    async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
+        """(id, address) of the user's live mailbox; foreign and missing look the same."""
+
+    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
+        """A live mailbox's messages, newest first, with their attachments."""
+
+    async def get_message(
+        self, message_id: str, *, user_id: int | None, mailbox_id: int | None
+    ) -> StoredMessage | None:
+        """One message of a live mailbox, if the user (or the token's mailbox) may see it."""
+
+    async def close(self) -> None: ...
+
+
+class SqliteReads:
+    """Inline reads over one connection that only ever reads."""
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA query_only=1")
+
+    async def live_recipient(self, address: str) -> Recipient | None:
+        row = self._db.execute(_RECIPIENT, (address, int(time.time()))).fetchone()
+        return Recipient(row[0], row[1], row[2], row[3]) if row else None
+
+    async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
+        row = self._db.execute(_OWNED_MAILBOX, (address, user_id, int(time.time()))).fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
+        rows = self._db.execute(_LIST, (mailbox_id, int(time.time()))).fetchall()
+        if not rows:
+            return []
+        files = _index(self._db.execute(_FILES_OF_MAILBOX, (mailbox_id,)).fetchall())
+        return [_message(r, files.get(r[0], [])) for r in rows]
+
+    async def get_message(
+        self, message_id: str, *, user_id: int | None, mailbox_id: int | None
+    ) -> StoredMessage | None:
+        params = (message_id, int(time.time()), user_id, user_id, mailbox_id, mailbox_id)
+        row = self._db.execute(_ONE, params).fetchone()
+        if row is None:
+            return None
+        files = _index(self._db.execute(_FILES_OF_MESSAGE, (message_id,)).fetchall())
+        return _message(row, files.get(message_id, []))
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+def _numbered(sql: str) -> str:
+    """`?` placeholders → asyncpg's `$1, $2, …`."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+class PostgresReads:
+    """The same SQL through an asyncpg pool (created on first use, inside the running loop)."""
+
+    def __init__(self, dsn: str, pool_size: int = 10) -> None:
+        self._dsn = dsn
+        self._size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._sql = {
+            name: _numbered(sql)
+            for name, sql in {
+                "recipient": _RECIPIENT,
+                "owned": _OWNED_MAILBOX,
+                "list": _LIST,
+                "one": _ONE.replace("? IS NULL", "?::bigint IS NULL"),
+                "files_box": _FILES_OF_MAILBOX,
+                "files_msg": _FILES_OF_MESSAGE,
+            }.items()
+        }
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
+        return self._pool
+
+    async def live_recipient(self, address: str) -> Recipient | None:
+        pool = await self._get_pool()
+        row = await pool.fetchrow(self._sql["recipient"], address, int(time.time()))
+        return Recipient(row[0], row[1], row[2], row[3]) if row else None
+
+    async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
+        pool = await self._get_pool()
+        row = await pool.fetchrow(self._sql["owned"], address, user_id, int(time.time()))
+        return (row[0], row[1]) if row else None
+
+    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(self._sql["list"], mailbox_id, int(time.time()))
+            if not rows:
+                return []
+            files = _index(await conn.fetch(self._sql["files_box"], mailbox_id))
+        return [_message(r, files.get(r[0], [])) for r in rows]
+
+    async def get_message(
+        self, message_id: str, *, user_id: int | None, mailbox_id: int | None
+    ) -> StoredMessage | None:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                self._sql["one"],
+                message_id,
+                int(time.time()),
+                user_id,
+                user_id,
+                mailbox_id,
+                mailbox_id,
+            )
+            if row is None:
+                return None
+            files = _index(await conn.fetch(self._sql["files_msg"], message_id))
+        return _message(row, files.get(message_id, []))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def make_reads(url: str) -> HotReads:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqliteReads(str(parsed.database))
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return PostgresReads(dsn)

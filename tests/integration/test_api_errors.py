@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
+from pathlib import Path
 
 import pytest
 
 from ephemail.store import accounts
 from tests.contract import RATE_HEADERS, assert_shape, rate
-from tests.support import Running
+from tests.support import Running, make_settings, start_service
 
 ENVELOPE = {"status": False, "message": "x"}
 LEAKS = re.compile(r"Traceback|File \"|sqlalchemy|SELECT |/work/|site-packages|\.py\b")
@@ -49,16 +52,22 @@ async def test_401_without_a_valid_key_and_no_rate_headers(
             assert not any(h in response.headers for h in RATE_HEADERS)
 
 
-async def test_revoked_key_stops_working_within_the_cache_window(running: Running) -> None:
-    email, key = await running.new_user()
-    async with running.client(key) as client:
-        assert (await client.get("/api/domains")).status_code == 200
-    async with running.engine.begin() as conn:
-        (info,) = await accounts.list_keys(conn, email)
-        digest = await accounts.revoke_key(conn, info.id)
-    running.service_auth().forget(digest)  # the cache TTL bounds this; drop it to check now
-    async with running.client(key) as client:
-        assert_error(await client.get("/api/domains"), 401)
+async def test_revoked_key_stops_working_within_the_cache_window(tmp_path: Path) -> None:
+    svc = await start_service(make_settings(tmp_path, auth_cache_seconds=0.5))
+    try:
+        email, key = await svc.new_user()
+        async with svc.client(key) as client:
+            assert (await client.get("/api/domains")).status_code == 200  # now cached
+            async with svc.engine.begin() as conn:
+                (info,) = await accounts.list_keys(conn, email)
+                await accounts.revoke_key(conn, info.id)
+            revoked_at = time.monotonic()
+            while (await client.get("/api/domains")).status_code == 200:
+                assert time.monotonic() - revoked_at < 2.0, "revoked key still works"
+                await asyncio.sleep(0.05)
+            assert_error(await client.get("/api/domains"), 401)
+    finally:
+        await svc.service.stop(grace=1)
 
 
 async def test_400_for_a_body_that_is_not_json(running: Running) -> None:

@@ -48,9 +48,7 @@ def attachment_response(found: AttachmentData) -> Response:
 async def list_messages(
     request: Request, email: str = Query(..., description="The mailbox address")
 ) -> Response:
-    return json_response(
-        await mailbox_listing(context(request), current_user(request).id, email)
-    )
+    return json_response(await mailbox_listing(context(request), current_user(request).id, email))
 
 
 @router.get(

@@ -61,9 +61,7 @@ async def new_box(store: Store, username: str | None = None) -> mailboxes.Mailbo
 
 async def test_group_commit_stores_every_message_once(store: Store) -> None:
     boxes = [await new_box(store) for _ in range(3)]
-    recipients = {
-        b.id: (await store.reads.live_recipient(b.address)) for b in boxes
-    }
+    recipients = {b.id: (await store.reads.live_recipient(b.address)) for b in boxes}
     assert all(r is not None for r in recipients.values())
     sends = [
         store.writer.submit("s@example.org", [recipients[boxes[i % 3].id]], MAIL)  # type: ignore[list-item]
@@ -90,7 +88,10 @@ async def test_reads_respect_owner_and_expiry(store: Store) -> None:
     assert await store.reads.owned_mailbox(store.user.id + 1, box.address) is None
     found = await store.reads.get_message(message_id, user_id=store.user.id, mailbox_id=None)
     assert found is not None and found.is_seen is False and found.to == box.address
-    assert await store.reads.get_message(message_id, user_id=store.user.id + 1, mailbox_id=None) is None
+    assert (
+        await store.reads.get_message(message_id, user_id=store.user.id + 1, mailbox_id=None)
+        is None
+    )
     assert await store.reads.get_message(message_id, user_id=None, mailbox_id=box.id) is not None
     assert await store.reads.get_message(message_id, user_id=None, mailbox_id=box.id + 1) is None
     async with store.engine.begin() as conn:
@@ -110,12 +111,19 @@ async def test_mailbox_rules(store: Store) -> None:
     with pytest.raises(Conflict):
         await new_box(store, "same")
     async with store.engine.begin() as conn:
-        renamed = await mailboxes.rename_mailbox(conn, store.user, "same@ephemail.test", "other",
-                                                 "ephemail.test")
+        renamed = await mailboxes.rename_mailbox(
+            conn, store.user, "same@ephemail.test", "other", "ephemail.test"
+        )
     assert renamed.address == "other@ephemail.test"
     async with store.engine.begin() as conn:
-        await accounts.set_plan(conn, "tiny", monthly_quota=1, mailbox_lifetime=60,
-                                max_mailboxes=1, domain_types=("free",))
+        await accounts.set_plan(
+            conn,
+            "tiny",
+            monthly_quota=1,
+            mailbox_lifetime=60,
+            max_mailboxes=1,
+            domain_types=("free",),
+        )
         tiny = await accounts.create_user(conn, "t@example.org", plan_name="tiny")
         await mailboxes.create_mailbox(conn, tiny)
     with pytest.raises(Forbidden):
@@ -127,7 +135,9 @@ async def test_mailbox_rules(store: Store) -> None:
 async def test_quota_reserve_release(store: Store, kind: str) -> None:
     quota = MemoryQuota(store.engine, 0.05) if kind == "memory" else SqlQuota(store.engine)
     try:
-        results = await asyncio.gather(*(quota.reserve(store.user.id, "2026-05", 5) for _ in range(8)))
+        results = await asyncio.gather(
+            *(quota.reserve(store.user.id, "2026-05", 5) for _ in range(8))
+        )
         assert sorted(r for r in results if r is not None) == [1, 2, 3, 4, 5]
         assert results.count(None) == 3
         await quota.release(store.user.id, "2026-05")

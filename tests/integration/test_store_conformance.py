@@ -71,8 +71,10 @@ async def test_group_commit_stores_every_message_once(store: Store) -> None:
     assert len({i[0] for i in ids}) == 90
     assert store.writer.batches < 90  # several messages shared a transaction
     for box in boxes:
-        listed = await store.reads.list_messages(box.id)
-        assert len(listed) == 30
+        versions = await store.reads.list_versions(box.id)
+        assert len(versions) == 30 and not any(seen for _, seen in versions)
+        by_id = await store.reads.messages_by_ids([mid for mid, _ in versions])
+        listed = [by_id[mid] for mid, _ in versions]
         assert listed[0].subject == "Grüße" and listed[0].from_name == "Ann"
         assert [a.name for a in listed[0].attachments] == ["a.pdf"]
         recipient = await store.reads.live_recipient(box.address)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.api.auth import Authenticator
+from ephemail.api.fragments import FragmentCache
 from ephemail.core.tokens import TokenCodec
 from ephemail.store.quota import QuotaBackend
 from ephemail.store.reads import HotReads
@@ -20,3 +21,4 @@ class ApiContext:
     tokens: TokenCodec
     quota: QuotaBackend
     auth: Authenticator
+    fragments: FragmentCache = field(default_factory=FragmentCache)

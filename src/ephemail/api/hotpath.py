@@ -34,8 +34,7 @@ def _email_param(query_string: bytes) -> str | None:
     return value
 
 
-async def _send_json(send: Send, status: int, body: Any) -> None:
-    payload = orjson.dumps(body)
+async def _send_json(send: Send, status: int, payload: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -81,6 +80,6 @@ class HotPathMiddleware:
             error: dict[str, Any] = {"status": False, "message": exc.message}
             if exc.errors:
                 error["errors"] = exc.errors
-            await _send_json(send, exc.status_code, error)
+            await _send_json(send, exc.status_code, orjson.dumps(error))
             return
-        await _send_json(send, 200, body)
+        await _send_json(send, 200, body if isinstance(body, bytes) else orjson.dumps(body))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import orjson
+
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
 from ephemail.api.shapes import message_data
@@ -21,8 +23,8 @@ def messages_base(ctx: ApiContext) -> str:
     return f"{ctx.public_url}/api/messages"
 
 
-async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> dict[str, Any]:
-    """`GET /api/messages?email=`: the user's live mailbox, newest message first."""
+async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> bytes:
+    """`GET /api/messages?email=`: the user's live mailbox, newest message first (JSON)."""
     try:
         address = normalise_address(email)
     except AddressError as exc:
@@ -30,9 +32,24 @@ async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> dict[str
     box = await ctx.reads.owned_mailbox(user_id, address)
     if box is None:
         raise ApiError(404, MAILBOX_NOT_FOUND)
-    found = await ctx.reads.list_messages(box[0])
-    base = messages_base(ctx)
-    return {"status": True, "mailbox": box[1], "messages": [message_data(m, base) for m in found]}
+    return await listing_json(ctx, box[0], box[1], messages_base(ctx))
+
+
+async def listing_json(ctx: ApiContext, mailbox_id: int, address: str, base: str) -> bytes:
+    """The listing body, from cached message objects where they exist."""
+    versions = await ctx.reads.list_versions(mailbox_id)
+    parts: list[bytes | None] = [ctx.fragments.get((base, mid, seen)) for mid, seen in versions]
+    missing = [mid for (mid, _), part in zip(versions, parts, strict=True) if part is None]
+    if missing:
+        loaded = await ctx.reads.messages_by_ids(missing)
+        for i, (mid, _) in enumerate(versions):
+            message = loaded.get(mid)
+            if parts[i] is None and message is not None:
+                part = orjson.dumps(message_data(message, base))
+                ctx.fragments.put((base, mid, message.is_seen), part)
+                parts[i] = part
+    body = b",".join(p for p in parts if p is not None)
+    return b'{"status":true,"mailbox":' + orjson.dumps(address) + b',"messages":[' + body + b"]}"
 
 
 async def read_and_mark_seen(

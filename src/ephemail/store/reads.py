@@ -31,19 +31,16 @@ _MESSAGE_COLUMNS = (
     "m.id, m.mailbox_id, m.to_address, m.subject, m.from_name, m.from_email, m.is_html, "
     "m.content, m.is_seen, m.received_at"
 )
-_LIST = (
-    f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
-    "WHERE m.mailbox_id = ? AND b.expire_at > ? ORDER BY m.seq DESC, m.id"
-)
 _ONE = (
     f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
     "WHERE m.id = ? AND b.expire_at > ? AND (m.user_id = ? OR ? IS NULL) "
     "AND (m.mailbox_id = ? OR ? IS NULL)"
 )
-_FILES_OF_MAILBOX = (
-    "SELECT a.message_id, a.name, a.extension, a.size FROM attachments a "
-    "JOIN messages m ON m.id = a.message_id WHERE m.mailbox_id = ? "
-    "ORDER BY a.message_id, a.position"
+_VERSIONS = "SELECT id, is_seen FROM messages WHERE mailbox_id = ? ORDER BY seq DESC, id"
+_BY_IDS = f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.id IN ({{marks}})"
+_FILES_OF_IDS = (
+    "SELECT message_id, name, extension, size FROM attachments WHERE message_id IN ({marks}) "
+    "ORDER BY message_id, position"
 )
 _FILES_OF_MESSAGE = (
     "SELECT message_id, name, extension, size FROM attachments WHERE message_id = ? "
@@ -81,8 +78,11 @@ class HotReads(Protocol):
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
         """(id, address) of the user's live mailbox; foreign and missing look the same."""
 
-    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
-        """A live mailbox's messages, newest first, with their attachments."""
+    async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
+        """(id, is_seen) of a mailbox's messages, newest first: all a cached listing needs."""
+
+    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """Full messages for the ids that are still there."""
 
     async def get_message(
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None
@@ -108,12 +108,18 @@ class SqliteReads:
         row = self._db.execute(_OWNED_MAILBOX, (address, user_id, int(time.time()))).fetchone()
         return (row[0], row[1]) if row else None
 
-    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
-        rows = self._db.execute(_LIST, (mailbox_id, int(time.time()))).fetchall()
-        if not rows:
-            return []
-        files = _index(self._db.execute(_FILES_OF_MAILBOX, (mailbox_id,)).fetchall())
-        return [_message(r, files.get(r[0], [])) for r in rows]
+    async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
+        return [(r[0], bool(r[1])) for r in self._db.execute(_VERSIONS, (mailbox_id,))]
+
+    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        found: dict[str, StoredMessage] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(_BY_IDS.format(marks=marks), chunk).fetchall()
+            files = _index(self._db.execute(_FILES_OF_IDS.format(marks=marks), chunk).fetchall())
+            found.update((r[0], _message(r, files.get(r[0], []))) for r in rows)
+        return found
 
     async def get_message(
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None
@@ -147,12 +153,16 @@ class PostgresReads:
             for name, sql in {
                 "recipient": _RECIPIENT,
                 "owned": _OWNED_MAILBOX,
-                "list": _LIST,
                 "one": _ONE.replace("? IS NULL", "?::bigint IS NULL"),
-                "files_box": _FILES_OF_MAILBOX,
                 "files_msg": _FILES_OF_MESSAGE,
+                "versions": _VERSIONS,
             }.items()
         }
+        # PostgreSQL takes the id list as one array parameter.
+        self._sql["by_ids"] = _BY_IDS.format(marks="?").replace("IN (?)", "= ANY($1::text[])")
+        self._sql["files_ids"] = _FILES_OF_IDS.format(marks="?").replace(
+            "IN (?)", "= ANY($1::text[])"
+        )
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -169,14 +179,18 @@ class PostgresReads:
         row = await pool.fetchrow(self._sql["owned"], address, user_id, int(time.time()))
         return (row[0], row[1]) if row else None
 
-    async def list_messages(self, mailbox_id: int) -> list[StoredMessage]:
+    async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
+        pool = await self._get_pool()
+        return [(r[0], bool(r[1])) for r in await pool.fetch(self._sql["versions"], mailbox_id)]
+
+    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        if not ids:
+            return {}
         pool = await self._get_pool()
         async with pool.acquire() as conn:
-            rows = await conn.fetch(self._sql["list"], mailbox_id, int(time.time()))
-            if not rows:
-                return []
-            files = _index(await conn.fetch(self._sql["files_box"], mailbox_id))
-        return [_message(r, files.get(r[0], [])) for r in rows]
+            rows = await conn.fetch(self._sql["by_ids"], list(ids))
+            files = _index(await conn.fetch(self._sql["files_ids"], list(ids)))
+        return {r[0]: _message(r, files.get(r[0], [])) for r in rows}
 
     async def get_message(
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None

@@ -48,7 +48,8 @@ def attachment_response(found: AttachmentData) -> Response:
 async def list_messages(
     request: Request, email: str = Query(..., description="The mailbox address")
 ) -> Response:
-    return json_response(await mailbox_listing(context(request), current_user(request).id, email))
+    body = await mailbox_listing(context(request), current_user(request).id, email)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

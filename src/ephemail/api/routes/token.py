@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from ephemail.api.deps import context, errors
 from ephemail.api.errors import ApiError, json_response
-from ephemail.api.reading import read_and_mark_seen
+from ephemail.api.reading import listing_json, read_and_mark_seen
 from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse
 from ephemail.api.shapes import message_data
@@ -44,11 +44,8 @@ def _base(request: Request, email_token: str) -> str:
 )
 async def token_messages(request: Request, email_token: str) -> Response:
     box = await _mailbox(request, email_token)
-    found = await context(request).reads.list_messages(box.id)
-    base = _base(request, email_token)
-    return json_response(
-        {"status": True, "mailbox": box.address, "messages": [message_data(m, base) for m in found]}
-    )
+    body = await listing_json(context(request), box.id, box.address, _base(request, email_token))
+    return Response(body, media_type="application/json")
 
 
 @router.get(

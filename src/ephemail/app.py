@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
 from ephemail.api.context import ApiContext
+from ephemail.api.fragments import FragmentCache
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.mail.delivery import RecipientResolver
@@ -95,6 +96,7 @@ class Service:
             tokens=TokenCodec(s.secret_key),
             quota=self.quota,
             auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
+            fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
         )
         config = uvicorn.Config(
             create_api(ctx),

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     quota_backend: str = "auto"  # auto | memory | sql | redis
     quota_flush_seconds: float = Field(1.0, gt=0)
     writer_batch: int = Field(256, gt=0)
+    json_cache_mib: int = Field(32, ge=0)
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""User API load: req/s and latency of the hot read endpoints, with exact quota counting.
+
+Starts `ephemail serve` (1 worker, then as many as cores), fills one mailbox with 20 messages
+over real SMTP, then drives `GET /api/messages?email=` and `GET /api/messages/{id}` with wrk
+from a separate process: 64 connections, valid key, quota large enough. With several workers
+the quota lives in Redis (127.0.0.1:6379), exact across processes; with one it is in memory.
+Afterwards the script checks that the quota's `Used` grew by exactly the number of 2xx the
+server sent (wrk's count, plus at most the requests in flight when wrk stopped).
+
+    python bench/api_load.py                  # 1 and 2 workers, 15 s per endpoint
+    python bench/api_load.py --write-doc      # ... and update docs/benchmarks.md
+    python bench/api_load.py --quick          # 3 s, 1 worker: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import smtplib
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import HOST, Server, machine, running_server, today, write_doc_section  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+INTRO = "# Benchmarks\n\nFigures from the scripts under `bench/`; each section names its command.\n"
+
+
+@dataclass
+class WrkResult:
+    endpoint: str
+    workers: int
+    requests: int
+    non_2xx: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    quota_delta: int
+
+
+def request(server: Server, method: str, path: str) -> tuple[dict[str, str], bytes]:
+    req = urllib.request.Request(
+        f"{server.base_url}{path}", method=method,
+        headers={"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return {k.lower(): v for k, v in response.headers.items()}, response.read()
+
+
+def quota_used(server: Server) -> int:
+    """Used as the server counts it, not counting this probe itself."""
+    headers, _ = request(server, "GET", "/api/domains")
+    return int(headers["x-ratelimit-used"]) - 1
+
+
+def fill_mailbox(server: Server, count: int) -> tuple[str, str]:
+    _, body = request(server, "POST", "/api/emails")
+    address = json.loads(body)["data"]["email"]
+    with smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
+        for i in range(count):
+            msg = EmailMessage()
+            msg["From"] = "Load Sender <load@example.org>"
+            msg["Subject"] = f"Message {i} of the benchmark"
+            msg.set_content("Hello " * 40)
+            msg.add_alternative(f"<p>{'Hello ' * 40}</p>", subtype="html")
+            if i % 4 == 0:
+                msg.add_attachment(b"x" * 1000, maintype="text", subtype="plain",
+                                   filename=f"file{i}.txt")
+            smtp.send_message(msg, to_addrs=[address])
+    _, body = request(server, "GET", f"/api/messages?email={address}")
+    messages = json.loads(body)["messages"]
+    assert len(messages) == count, len(messages)
+    return address, messages[0]["id"]
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, key: str, args: argparse.Namespace) -> tuple[int, int, float, float, float]:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency", "-H", f"Authorization: Bearer {key}", "-H", "Accept: application/json",
+               url]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60,
+                         check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return requests, int(non_2xx_match.group(1)) if non_2xx_match else 0, rps, p50, p99
+
+
+def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
+    env = {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "1000"}
+    if workers > 1 or args.quota == "redis":
+        env.update(EPHEMAIL_REDIS_URL=REDIS_URL, EPHEMAIL_QUOTA_BACKEND="redis",
+                   EPHEMAIL_REDIS_PREFIX=f"ephemail-bench-{secrets.token_hex(4)}")
+    results = []
+    with running_server(workers, env) as server:
+        server.cli("plan", "set", "default", "--monthly-quota", "1000000000", "--mailbox-lifetime",
+                   "86400", "--max-mailboxes", "1000", "--domain-types", "free,premium,custom")
+        address, message_id = fill_mailbox(server, 20)
+        endpoints = {
+            "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",
+            "GET /api/messages/{id}": f"{server.base_url}/api/messages/{message_id}",
+        }
+        for name, url in endpoints.items():
+            before = quota_used(server)
+            requests, non_2xx, rps, p50, p99 = run_wrk(url, server.admin_key, args)
+            delta = quota_used(server) - before - 1  # minus the first probe
+            results.append(WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta))
+            print(f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
+                  f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
+                  f"quota grew by {delta}", flush=True)
+            if non_2xx:
+                raise SystemExit("non-2xx responses under load")
+            if not 0 <= delta - requests <= args.connections:
+                raise SystemExit(f"quota drifted: {delta} counted for {requests} responses")
+    return results
+
+
+def doc(results: list[WrkResult], args: argparse.Namespace, command: str) -> str:
+    rows = "\n".join(
+        f"| {r.endpoint} | {r.workers} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+        f"{r.requests:,} | {r.quota_delta:,} |"
+        for r in results
+    )
+    return f"""## User API under load
+
+{today()}, {machine()}; wrk and the server share the machine.
+
+Command: `{command}`
+
+wrk: {args.threads} threads, {args.connections} connections, {args.duration} s per endpoint; one
+mailbox with 20 messages (every fourth with an attachment); the key valid and the quota large.
+One worker counts the quota in memory; two count it in Redis (exact across processes).
+"quota counted" is how much `X-RateLimit-Used` grew: wrk's 2xx count plus the requests still
+in flight when wrk stopped (the server answered them, wrk no longer read them).
+
+| endpoint | workers | req/s | p50 ms | p99 ms | 2xx seen by wrk | quota counted |
+|---|---|---|---|---|---|---|
+{rows}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 2}",
+                        help="comma list of worker counts")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--quota", choices=["auto", "redis"], default="auto",
+                        help="quota backend for one worker (several workers always use Redis)")
+    parser.add_argument("--quick", action="store_true", help="3 s, one worker")
+    parser.add_argument("--write-doc", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    if args.quick:
+        args.workers, args.duration = "1", 3
+    results: list[WrkResult] = []
+    for workers in sorted({int(w) for w in args.workers.split(",")}):
+        results.extend(bench_workers(workers, args))
+    if args.write_doc:
+        command = "python bench/api_load.py " + " ".join(sys.argv[1:])
+        write_doc_section("api-load", doc(results, args, command.strip()), INTRO)
+        print("updated docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The soak harness, short: SMTP and API together, no errors, bounded memory and latency."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_short_soak_passes() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "soak.py"),
+            "--duration",
+            "15",
+            "--quick",
+            "--smtp-rate",
+            "60",
+            "--api-rate",
+            "120",
+            "--users",
+            "6",
+            "--pollers",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert '"pass": true' in result.stdout

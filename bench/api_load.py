@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HOST, Server, machine, running_server, today, write_doc_section  # noqa: E402
+from harness import HOST, Server, machine, running_server, today, write_doc_section
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 INTRO = "# Benchmarks\n\nFigures from the scripts under `bench/`; each section names its command.\n"
@@ -51,7 +51,8 @@ class WrkResult:
 
 def request(server: Server, method: str, path: str) -> tuple[dict[str, str], bytes]:
     req = urllib.request.Request(
-        f"{server.base_url}{path}", method=method,
+        f"{server.base_url}{path}",
+        method=method,
         headers={"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as response:
@@ -75,8 +76,9 @@ def fill_mailbox(server: Server, count: int) -> tuple[str, str]:
             msg.set_content("Hello " * 40)
             msg.add_alternative(f"<p>{'Hello ' * 40}</p>", subtype="html")
             if i % 4 == 0:
-                msg.add_attachment(b"x" * 1000, maintype="text", subtype="plain",
-                                   filename=f"file{i}.txt")
+                msg.add_attachment(
+                    b"x" * 1000, maintype="text", subtype="plain", filename=f"file{i}.txt"
+                )
             smtp.send_message(msg, to_addrs=[address])
     _, body = request(server, "GET", f"/api/messages?email={address}")
     messages = json.loads(body)["messages"]
@@ -90,11 +92,21 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(url: str, key: str, args: argparse.Namespace) -> tuple[int, int, float, float, float]:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-               "--latency", "-H", f"Authorization: Bearer {key}", "-H", "Accept: application/json",
-               url]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60,
-                         check=True).stdout
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {key}",
+        "-H",
+        "Accept: application/json",
+        url,
+    ]
+    out = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=True
+    ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -106,12 +118,26 @@ def run_wrk(url: str, key: str, args: argparse.Namespace) -> tuple[int, int, flo
 def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
     env = {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "1000"}
     if workers > 1 or args.quota == "redis":
-        env.update(EPHEMAIL_REDIS_URL=REDIS_URL, EPHEMAIL_QUOTA_BACKEND="redis",
-                   EPHEMAIL_REDIS_PREFIX=f"ephemail-bench-{secrets.token_hex(4)}")
+        env.update(
+            EPHEMAIL_REDIS_URL=REDIS_URL,
+            EPHEMAIL_QUOTA_BACKEND="redis",
+            EPHEMAIL_REDIS_PREFIX=f"ephemail-bench-{secrets.token_hex(4)}",
+        )
     results = []
     with running_server(workers, env) as server:
-        server.cli("plan", "set", "default", "--monthly-quota", "1000000000", "--mailbox-lifetime",
-                   "86400", "--max-mailboxes", "1000", "--domain-types", "free,premium,custom")
+        server.cli(
+            "plan",
+            "set",
+            "default",
+            "--monthly-quota",
+            "1000000000",
+            "--mailbox-lifetime",
+            "86400",
+            "--max-mailboxes",
+            "1000",
+            "--domain-types",
+            "free,premium,custom",
+        )
         address, message_id = fill_mailbox(server, 20)
         endpoints = {
             "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",
@@ -122,9 +148,12 @@ def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
             requests, non_2xx, rps, p50, p99 = run_wrk(url, server.admin_key, args)
             delta = quota_used(server) - before - 1  # minus the first probe
             results.append(WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta))
-            print(f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
-                  f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
-                  f"quota grew by {delta}", flush=True)
+            print(
+                f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
+                f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
+                f"quota grew by {delta}",
+                flush=True,
+            )
             if non_2xx:
                 raise SystemExit("non-2xx responses under load")
             if not 0 <= delta - requests <= args.connections:
@@ -158,13 +187,18 @@ in flight when wrk stopped (the server answered them, wrk no longer read them).
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 2}",
-                        help="comma list of worker counts")
+    parser.add_argument(
+        "--workers", default=f"1,{os.cpu_count() or 2}", help="comma list of worker counts"
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--quota", choices=["auto", "redis"], default="auto",
-                        help="quota backend for one worker (several workers always use Redis)")
+    parser.add_argument(
+        "--quota",
+        choices=["auto", "redis"],
+        default="auto",
+        help="quota backend for one worker (several workers always use Redis)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s, one worker")
     parser.add_argument("--write-doc", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()

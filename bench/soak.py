@@ -30,8 +30,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Server, machine, running_server, today, write_doc_section  # noqa: E402
-from smtp_ingest import SmtpConn, SmtpReplyError  # noqa: E402
+from harness import Server, machine, running_server, today, write_doc_section
+from smtp_ingest import SmtpConn, SmtpReplyError
 
 MESSAGES_PER_INBOX = 20
 INTRO = "# Reliability\n\nHarnesses that show the service loses nothing and leaks nothing.\n"
@@ -242,9 +242,10 @@ def verdict(samples: list[Sample], args: argparse.Namespace) -> list[str]:
 
 def doc(samples: list[Sample], args: argparse.Namespace, problems: list[str], command: str) -> str:
     elapsed = samples[-1].at if samples else 0.0
+    last = samples[-1] if samples else None
     rates = (
-        f"{samples[-1].smtp_sent / elapsed:,.0f} msg/s and {samples[-1].api_calls / elapsed:,.0f} req/s"
-        if elapsed
+        f"{last.smtp_sent / elapsed:,.0f} msg/s and {last.api_calls / elapsed:,.0f} req/s"
+        if last and elapsed
         else "-"
     )
     rows = "\n".join(
@@ -259,8 +260,9 @@ def doc(samples: list[Sample], args: argparse.Namespace, problems: list[str], co
 {args.users} simulated users each create a mailbox, receive {MESSAGES_PER_INBOX} messages over
 SMTP (one connection each, reused) while polling the list, read one message and delete the
 mailbox, again and again, while {args.pollers} pollers list the inboxes being filled (as a
-test suite waiting for its mail does). Target rates: {args.smtp_rate:g} msg/s SMTP and {args.api_rate:g}
-req/s API; achieved {rates} over {elapsed:.0f} s, {args.stats.inboxes:,} inbox lives.
+test suite waiting for its mail does). Target rates: {args.smtp_rate:g} msg/s SMTP and
+{args.api_rate:g} req/s API; achieved {rates} over {elapsed:.0f} s,
+{args.stats.inboxes:,} inbox lives.
 Bounds: no error of any kind; RSS growth ≤ {args.rss_growth_mib} MiB from the first third
 to the last; p99 of the last third ≤ 2 × the first third + 5 ms.
 

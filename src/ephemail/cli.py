@@ -123,6 +123,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Processes sharing the ports")] = 1,
 ) -> None:
     """Run SMTP, the API and the sweeper. Creates the admin and an API key on first start."""
+    # Until the event loop takes over the signals, a stop request ends start-up cleanly
+    # (migrations roll back as a whole) instead of killing the process mid-way.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     overrides: dict[str, Any] = {"smtp_port": smtp_port, "http_port": http_port}
     if host:
         overrides.update(smtp_host=host, http_host=host)
@@ -148,6 +151,10 @@ def serve(
         _run_worker(s, shared=False)
         return
     _run_workers(s, workers)
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 async def _first_start(s: Settings) -> Any:

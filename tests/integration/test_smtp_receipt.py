@@ -170,6 +170,8 @@ async def test_graceful_stop_refuses_new_mail_with_421(tmp_path: Path) -> None:
     svc.service.gate.closing = True  # what stop() sets before draining sessions
     code, _ = await asyncio.to_thread(smtp.mail, "a@example.org")
     assert code == 421
+    with pytest.raises(smtplib.SMTPServerDisconnected):  # 421 closes the channel
+        await asyncio.to_thread(smtp.noop)
     smtp.close()
     assert await stored(svc, box) == []
     await svc.service.stop(grace=1)

@@ -140,11 +140,16 @@ class EphemailSMTP(SMTP):
         self._gate.leave()
         super().connection_lost(error)
 
+    async def push(self, status: str | bytes) -> None:
+        """A `421` means this service is closing the channel (RFC 5321 3.8): so close it."""
+        await super().push(status)
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+        if text.startswith("421") and self.transport is not None:
+            self.transport.close()
+
     async def _handle_client(self) -> None:
         if not self._admitted:
             await self.push("421 4.7.0 Too many connections, try again later")
-            if self.transport is not None:
-                self.transport.close()
             return
         await super()._handle_client()
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -140,11 +140,11 @@ class EphemailSMTP(SMTP):
         self._gate.leave()
         super().connection_lost(error)
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: AnyStr) -> None:
         """A `421` means this service is closing the channel (RFC 5321 3.8): so close it."""
         await super().push(status)
-        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
-        if text.startswith("421") and self.transport is not None:
+        code = status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")
+        if code == "421" and self.transport is not None:
             self.transport.close()
 
     async def _handle_client(self) -> None:

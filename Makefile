@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench-smtp bench-api crash fuzz soak clean
+.PHONY: run test lint typecheck pytest bench-smtp bench-api crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,25 @@ typecheck: $(VENV)/.testdeps
 
 pytest: $(VENV)/.testdeps
 	$(BIN)/pytest -q
+
+## Long harnesses (each writes its figures into docs/ with --write-doc).
+bench-smtp: $(VENV)/.testdeps
+	$(BIN)/python bench/smtp_ingest.py --write-doc
+
+bench-api: $(VENV)/.testdeps
+	$(BIN)/python bench/api_load.py --write-doc
+
+crash: $(VENV)/.testdeps
+	$(BIN)/python bench/crash.py --kills 50 --sigterm 5 --write-doc
+
+fuzz: $(VENV)/.testdeps
+	$(BIN)/python bench/fuzz.py --inputs 100000 --write-doc
+
+api-fuzz: $(VENV)/.testdeps
+	$(BIN)/python bench/api_fuzz.py --write-doc
+
+soak: $(VENV)/.testdeps
+	$(BIN)/python bench/soak.py --write-doc
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HOST, Server, machine, running_server, today, write_doc_section
+from harness import HOST, Server, machine, raise_limits, running_server, today, write_doc_section
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 INTRO = "# Benchmarks\n\nFigures from the scripts under `bench/`; each section names its command.\n"
@@ -125,19 +125,7 @@ def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
         )
     results = []
     with running_server(workers, env) as server:
-        server.cli(
-            "plan",
-            "set",
-            "default",
-            "--monthly-quota",
-            "1000000000",
-            "--mailbox-lifetime",
-            "86400",
-            "--max-mailboxes",
-            "1000",
-            "--domain-types",
-            "free,premium,custom",
-        )
+        raise_limits(server)
         address, message_id = fill_mailbox(server, 20)
         endpoints = {
             "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",

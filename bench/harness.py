@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "benchmarks.md"
+RELIABILITY_PATH = ROOT / "docs" / "reliability.md"
 HOST = "127.0.0.1"
 ADMIN = "admin@localhost.localdomain"
 BIN = Path(sys.executable).parent
@@ -51,8 +52,13 @@ class Server:
 
     def cli(self, *args: str) -> str:
         """Run `ephemail …` against this server's data; returns stdout, raises on failure."""
-        result = subprocess.run([str(BIN / "ephemail"), *args], env=self.env, capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            [str(BIN / "ephemail"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"ephemail {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
@@ -104,10 +110,14 @@ def running_server(workers: int = 1, extra_env: dict[str, str] | None = None) ->
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(
         [str(BIN / "ephemail"), "serve", "--workers", str(workers)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    server = Server(data_dir, int(env["EPHEMAIL_SMTP_PORT"]), int(env["EPHEMAIL_HTTP_PORT"]),
-                    process, env)
+    server = Server(
+        data_dir, int(env["EPHEMAIL_SMTP_PORT"]), int(env["EPHEMAIL_HTTP_PORT"]), process, env
+    )
     try:
         _wait_ready(server, time.monotonic() + 60)
         for line in (data_dir / "server.log").read_text().splitlines():
@@ -142,17 +152,24 @@ def today() -> str:
 
 def write_doc_section(name: str, body: str, intro: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md, keeping everything else."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = DOC_PATH.read_text() if DOC_PATH.exists() else intro
-    block = f"{start}\n{body.strip()}\n{end}"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        _, after = rest.split(end, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOC_PATH.write_text(text)
+    write_doc_section_to(DOC_PATH, name, body, intro)
+
+
+def raise_limits(server: Server) -> None:
+    """A plan roomy enough that quota and mailbox limits never shape a measurement."""
+    server.cli(
+        "plan",
+        "set",
+        "default",
+        "--monthly-quota",
+        "1000000000",
+        "--mailbox-lifetime",
+        "86400",
+        "--max-mailboxes",
+        "100000",
+        "--domain-types",
+        "free,premium,custom",
+    )
 
 
 def start_server(data_dir: Path, env: dict[str, str], workers: int = 1) -> Server:

@@ -30,7 +30,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Server, machine, running_server, today, write_doc_section
+from harness import (
+    RELIABILITY_PATH,
+    Server,
+    machine,
+    raise_limits,
+    running_server,
+    today,
+    write_doc_section_to,
+)
 from smtp_ingest import SmtpConn, SmtpReplyError
 
 MESSAGES_PER_INBOX = 20
@@ -290,25 +298,15 @@ def main() -> None:
         args.interval = min(args.interval, 2.0)
     env = {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "1000"}
     with running_server(1, env) as server:
-        server.cli(
-            "plan",
-            "set",
-            "default",
-            "--monthly-quota",
-            "1000000000",
-            "--mailbox-lifetime",
-            "86400",
-            "--max-mailboxes",
-            "100000",
-            "--domain-types",
-            "free,premium,custom",
-        )
+        raise_limits(server)
         samples = asyncio.run(soak(server, args))
     problems = verdict(samples, args)
     print(json.dumps({"pass": not problems, "problems": problems}))
     if args.write_doc:
         command = "python bench/soak.py " + " ".join(sys.argv[1:])
-        write_doc_section("soak", doc(samples, args, problems, command.strip()), INTRO)
+        write_doc_section_to(
+            RELIABILITY_PATH, "soak", doc(samples, args, problems, command.strip()), INTRO
+        )
     raise SystemExit(1 if problems else 0)
 
 

@@ -7,6 +7,7 @@ after the group-commit writer has committed the message.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ class DeliveryHandler:
     ) -> str:
         if self._gate.closing:
             return "421 4.3.2 Service shutting down, try again later"
+        if not _storable(address):
+            # Refused now, for good: accepting it would fail every DATA with a temporary error.
+            return "553 5.1.7 Sender address has characters that cannot be stored"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         envelope.rcpt_recipients = {}  # type: ignore[attr-defined]
@@ -107,6 +111,9 @@ class DeliveryHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         if not boxes:
             return "554 5.5.1 No valid recipients"
+        # Waiting for the commit is our time, not the client's: an idle timeout firing here
+        # would drop a client whose message then gets stored, and it would send it again.
+        pause_timeout(server)
         try:
             ids = await self._writer.submit(envelope.mail_from or "", list(boxes.values()), raw)
         except WriterClosed:
@@ -114,7 +121,20 @@ class DeliveryHandler:
         except Exception:
             log.exception("storing message failed")
             return "451 4.3.0 Could not store the message, try again later"
+        finally:
+            server._reset_timeout()
         return f"250 2.0.0 OK queued as {ids[0]}"
+
+
+def _storable(address: str) -> bool:
+    """No control characters and nothing that is not text (8-bit bytes arrive as surrogates)."""
+    return not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in address)
+
+
+def pause_timeout(server: SMTP) -> None:
+    handle = getattr(server, "_timeout_handle", None)
+    if handle is not None:
+        handle.cancel()
 
 
 class EphemailSMTP(SMTP):
@@ -128,6 +148,9 @@ class EphemailSMTP(SMTP):
     line_length_limit = 256 * 1024
 
     def __init__(self, handler: DeliveryHandler, gate: ConnectionGate, **kwargs: Any) -> None:
+        # aiosmtpd keeps these limits in one class-level dict shared by every session, so one
+        # client's EHLO changed another's limits; each session gets its own.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
         super().__init__(handler, **kwargs)
         self._gate = gate
         self._admitted = False
@@ -135,6 +158,16 @@ class EphemailSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._admitted = self._gate.enter()
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """The timeout is for idle clients: any bytes arriving, DATA included, reset it."""
+        if self.transport is not None and self._timeout_handle is not None:
+            self._reset_timeout()
+        super().data_received(data)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self.command_size_limits.clear()  # a second EHLO must not grow the limits again
+        await super().smtp_EHLO(hostname)
 
     def connection_lost(self, error: Exception | None) -> None:
         self._gate.leave()
@@ -178,8 +211,10 @@ def smtp_factory(
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     """Bind ourselves so several worker processes can share the port (SO_REUSEPORT)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, kind, proto, _, addr = infos[0]
+    # The protocol must be IPPROTO_TCP, not 0, or asyncio skips TCP_NODELAY and every small
+    # reply waits ~40 ms for Nagle's algorithm.
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port and hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

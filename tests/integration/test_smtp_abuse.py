@@ -1,0 +1,703 @@
+"""SMTP protocol abuse against a real server: what the client is told, and that it lives on.
+
+Every test talks to a service it started (free ports, fresh SQLite file) over raw sockets,
+where smtplib would be too polite to misbehave, asserts the replies a client sees, and then
+proves the server still serves everyone else: a normal message to a live mailbox is
+accepted and shows up through the API.
+
+The socket dialogues block, so each runs in a thread (`asyncio.to_thread`) while the server
+keeps running on the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Running, make_settings, start_service
+
+REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -])([^\r\n]*)\r\n$")
+
+
+class Closed(Exception):
+    """The server closed the connection where a reply was expected."""
+
+
+class RawSMTP:
+    """A deliberately impolite SMTP client: bytes out, reply lines in, nothing fixed up."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def __enter__(self) -> RawSMTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def reset(self) -> None:
+        """Close with RST instead of FIN: an abrupt disconnect."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _line(self) -> bytes:
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Closed(self.buffer)
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
+
+    def reply(self) -> tuple[int, bytes]:
+        """One complete reply (all continuation lines); asserts every line is well formed."""
+        texts = []
+        while True:
+            line = self._line()
+            match = REPLY_LINE.match(line)
+            assert match is not None, f"malformed reply line {line!r}"
+            texts.append(match.group(3))
+            if match.group(2) == b" ":
+                return int(match.group(1)), b"\n".join(texts)
+
+    def code(self) -> int:
+        return self.reply()[0]
+
+    def command(self, line: bytes) -> int:
+        self.send(line + b"\r\n")
+        return self.code()
+
+    def greeting(self) -> int:
+        return self.code()
+
+    def ehlo(self) -> tuple[int, bytes]:
+        self.send(b"EHLO client.example\r\n")
+        return self.reply()
+
+    def wait_closed(self, timeout: float) -> tuple[bool, bytes]:
+        """(closed by the server within `timeout`, whatever it sent before closing)."""
+        self.sock.settimeout(timeout)
+        received = self.buffer
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True, received
+                received += chunk
+        except TimeoutError:
+            return False, received
+        except ConnectionResetError:
+            return True, received
+
+    def silent_for(self, seconds: float) -> bool:
+        """True if the server sends nothing (and keeps the connection) for `seconds`."""
+        self.sock.settimeout(seconds)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        finally:
+            self.sock.settimeout(10.0)
+        self.buffer += chunk
+        return False
+
+
+def message(subject: str, body: bytes = b"hello\r\n") -> bytes:
+    head = (
+        f"From: Sender <sender@example.org>\r\nSubject: {subject}\r\n"
+        f"Message-ID: {make_msgid()}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def data_block(raw: bytes) -> bytes:
+    """Dot-stuffed at CRLF line starts, ended with CRLF.CRLF: what DATA expects."""
+    lines = raw.split(b"\r\n")
+    stuffed = b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+async def run(dialogue: Callable[..., Any], *args: Any) -> Any:
+    """A blocking socket dialogue, off the event loop the server runs on."""
+    return await asyncio.wait_for(asyncio.to_thread(dialogue, *args), timeout=60)
+
+
+async def live_box(svc: Running) -> tuple[str, str]:
+    """(mailbox address, API key of its owner)."""
+    email, key = await svc.new_user()
+    return await svc.new_mailbox(email), key
+
+
+async def listed(svc: Running, key: str, box: str) -> list[dict[str, Any]]:
+    async with svc.client(key) as client:
+        response = await client.get("/api/messages", params={"email": box})
+    assert response.status_code == 200, response.text
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return messages
+
+
+async def read_one(svc: Running, key: str, message_id: str) -> dict[str, Any]:
+    async with svc.client(key) as client:
+        response = await client.get(f"/api/messages/{message_id}")
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    for name in ("subject", "from", "from_email", "content"):
+        assert isinstance(data[name], str)
+    return data
+
+
+async def subjects(svc: Running, key: str, box: str) -> list[str]:
+    return sorted(m["subject"] for m in await listed(svc, key, box))
+
+
+async def assert_still_serving(svc: Running) -> None:
+    """A well-behaved sender still gets through, and the message is readable by the API."""
+    box, key = await live_box(svc)
+    subject = f"still serving {secrets.token_hex(4)}"
+    refused = await svc.send(message(subject), [box])
+    assert refused == {}
+    (found,) = await listed(svc, key, box)
+    assert found["subject"] == subject
+    assert (await read_one(svc, key, found["id"]))["subject"] == subject
+
+
+async def wait_gate_idle(svc: Running, timeout: float = 5.0) -> None:
+    """Every abusive session has been released (no leaked connection slots)."""
+    deadline = time.monotonic() + timeout
+    while svc.service.gate.active > 0:
+        assert time.monotonic() < deadline, f"{svc.service.gate.active} sessions still open"
+        await asyncio.sleep(0.02)
+
+
+def open_transaction(client: RawSMTP, box: str) -> None:
+    assert client.greeting() == 220
+    assert client.ehlo()[0] == 250
+    assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+    assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+
+
+@pytest.fixture
+async def limited(tmp_path: Path) -> Any:
+    """A service with small limits, started per test: 1 s idle timeout, 5 connections."""
+    svc = await start_service(
+        make_settings(tmp_path, smtp_timeout=1.0, max_smtp_connections=5, max_recipients=100)
+    )
+    try:
+        yield svc
+    finally:
+        await svc.service.stop(grace=1)
+
+
+# --- line lengths -------------------------------------------------------------------------
+
+
+async def test_overlong_command_lines_get_500_and_the_session_goes_on(running: Running) -> None:
+    box, key = await live_box(running)
+
+    def dialogue() -> list[int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            codes = [client.command(b"NOOP " + b"x" * 600)]  # > 512 before EHLO
+            assert client.ehlo()[0] == 250
+            codes.append(client.command(b"MAIL FROM:<" + b"a" * 1000 + b"@example.org>"))
+            codes.append(client.command(b"RCPT TO:<" + b"b" * 100_000 + b"@ephemail.test>"))
+            # Beyond the 256 KiB buffer: the server must skip to the end of the line.
+            codes.append(client.command(b"HELO " + b"h" * (1024 * 1024)))
+            # The session still works: a full transaction on the same connection.
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("after long lines")))
+            assert client.code() == 250
+            assert client.command(b"QUIT") == 221
+            return codes
+
+    codes = await run(dialogue)
+    assert all(500 <= code < 600 for code in codes), codes
+    assert await subjects(running, key, box) == ["after long lines"]
+    await assert_still_serving(running)
+
+
+async def test_overlong_data_line_is_refused_not_a_crash(running: Running) -> None:
+    box, key = await live_box(running)
+    long_but_allowed = b"y" * (200 * 1024)
+    too_long = b"z" * (300 * 1024)
+
+    def dialogue() -> tuple[int, int, int]:
+        with RawSMTP(running.smtp_port) as client:
+            open_transaction(client, box)
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("one long line", long_but_allowed + b"\r\n")))
+            allowed = client.code()
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("too long a line", too_long + b"\r\n")))
+            refused = client.code()
+            # A multi-megabyte line is drained too, without buffering it.
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("huge line", b"w" * (4 * 1024 * 1024) + b"\r\n")))
+            huge = client.code()
+            assert client.command(b"NOOP") == 250
+            return allowed, refused, huge
+
+    allowed, refused, huge = await run(dialogue)
+    assert allowed == 250
+    assert 500 <= refused < 600 and 500 <= huge < 600
+    (stored,) = await listed(running, key, box)
+    assert stored["subject"] == "one long line"
+    assert long_but_allowed.decode() in (await read_one(running, key, stored["id"]))["content"]
+    await assert_still_serving(running)
+
+
+# --- line endings and NUL -----------------------------------------------------------------
+
+
+async def test_bare_lf_message_is_accepted_and_stored(running: Running) -> None:
+    box, key = await live_box(running)
+    raw = b"From: Lf Sender <lf@example.org>\nSubject: bare lf\n\nfirst line\nsecond line\n"
+
+    def dialogue() -> int:
+        with RawSMTP(running.smtp_port) as client:
+            open_transaction(client, box)
+            assert client.command(b"DATA") == 354
+            client.send(raw + b"\r\n.\r\n")
+            return client.code()
+
+    assert await run(dialogue) == 250
+    (stored,) = await listed(running, key, box)
+    data = await read_one(running, key, stored["id"])
+    assert (data["subject"], data["from_email"]) == ("bare lf", "lf@example.org")
+    assert "second line" in data["content"]
+    await assert_still_serving(running)
+
+
+async def test_bare_lf_dot_does_not_end_data_so_nothing_is_smuggled(running: Running) -> None:
+    box, key = await live_box(running)
+    smuggled = (
+        b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<" + box.encode() + b">\r\nDATA\r\n"
+        b"Subject: smuggled\r\n\r\nevil\r\n"
+    )
+
+    def dialogue() -> tuple[bool, int]:
+        with RawSMTP(running.smtp_port) as client:
+            open_transaction(client, box)
+            assert client.command(b"DATA") == 354
+            client.send(b"Subject: carrier\r\n\r\nbody\n.\n" + smuggled)
+            client.send(b"tail\r\n.\n\r.\r\n")  # neither LF.LF, CRLF.LF nor CR.CR ends DATA
+            quiet = client.silent_for(0.5)
+            client.send(b".\r\n")
+            return quiet, client.code()
+
+    quiet, code = await run(dialogue)
+    assert quiet, "DATA ended at a bare-LF dot"
+    assert code == 250
+    (stored,) = await listed(running, key, box)
+    assert stored["subject"] == "carrier"
+    assert "smuggled" in stored["content"]
+    await assert_still_serving(running)
+
+
+async def test_nul_bytes_in_commands_are_refused(running: Running) -> None:
+    box, key = await live_box(running)
+
+    def dialogue() -> dict[str, int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            codes = {"HELO with NUL command": client.command(b"HE\x00LO client.example")}
+            assert client.ehlo()[0] == 250
+            codes["NOOP NUL"] = client.command(b"NOOP\x00")
+            codes["MAIL NUL command"] = client.command(b"MA\x00IL FROM:<sender@example.org>")
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            codes["RCPT NUL in address"] = client.command(f"RCPT TO:<{box}\x00>".encode())
+            codes["RCPT NUL local part"] = client.command(f"RCPT TO:<\x00{box}>".encode())
+            codes["RCPT only NUL"] = client.command(b"RCPT TO:<\x00>")
+            codes["DATA"] = client.command(b"DATA")  # no recipient was accepted
+            return codes
+
+    codes = await run(dialogue)
+    assert codes["HELO with NUL command"] == 500
+    assert codes["NOOP NUL"] == 500
+    assert codes["MAIL NUL command"] == 500
+    assert codes["RCPT NUL in address"] == 550
+    assert codes["RCPT NUL local part"] == 550
+    assert 500 <= codes["RCPT only NUL"] < 600
+    assert codes["DATA"] == 503
+    assert await listed(running, key, box) == []
+    await assert_still_serving(running)
+
+
+async def test_nul_bytes_in_data_are_stored_without_nul(running: Running) -> None:
+    box, key = await live_box(running)
+    raw = (
+        b"From: Nul\x00 Sender <nul@example.org>\r\nSubject: with\x00nul\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbefore\x00after\r\n\x00\x00\x00\r\n"
+    )
+
+    def dialogue() -> int:
+        with RawSMTP(running.smtp_port) as client:
+            open_transaction(client, box)
+            assert client.command(b"DATA") == 354
+            client.send(data_block(raw))
+            return client.code()
+
+    assert await run(dialogue) == 250
+    (stored,) = await listed(running, key, box)
+    data = await read_one(running, key, stored["id"])
+    for name in ("subject", "from", "from_email", "content"):
+        assert "\x00" not in data[name], name
+    assert data["subject"] == "withnul"
+    assert "beforeafter" in data["content"]
+    await assert_still_serving(running)
+
+
+async def test_eight_bit_envelope_sender_is_stored_or_refused_up_front(running: Running) -> None:
+    box, key = await live_box(running)
+
+    def dialogue() -> tuple[int, int | None]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            assert client.ehlo()[0] == 250
+            mail = client.command(b"MAIL FROM:<\xff\xfe@example.org>")
+            if mail != 250:
+                return mail, None
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("eight bit sender")))
+            return mail, client.code()
+
+    mail, data = await run(dialogue)
+    if mail == 250:
+        assert data == 250
+        assert await subjects(running, key, box) == ["eight bit sender"]
+    else:
+        assert 500 <= mail < 600
+    await assert_still_serving(running)
+
+
+# --- pipelining and recipients ------------------------------------------------------------
+
+
+async def test_pipelined_transaction_in_one_write(running: Running) -> None:
+    box, key = await live_box(running)
+    script = (
+        b"EHLO client.example\r\n"
+        b"MAIL FROM:<sender@example.org>\r\n"
+        b"RCPT TO:<" + box.encode() + b">\r\n"
+        b"RCPT TO:<nobody@ephemail.test>\r\n"
+        b"DATA\r\n" + data_block(message("pipelined one")) + b"MAIL FROM:<other@example.org>\r\n"
+        b"RCPT TO:<" + box.encode() + b">\r\n"
+        b"DATA\r\n" + data_block(message("pipelined two")) + b"NOOP\r\nQUIT\r\n"
+    )
+
+    def dialogue() -> list[int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            client.send(script)  # every command and both messages in a single write
+            codes = [client.code() for _ in range(12)]
+            closed, _ = client.wait_closed(5)
+            assert closed
+            return codes
+
+    codes = await run(dialogue)
+    assert codes == [250, 250, 250, 550, 354, 250, 250, 250, 354, 250, 250, 221]
+    assert await subjects(running, key, box) == ["pipelined one", "pipelined two"]
+    await assert_still_serving(running)
+
+
+async def test_thousands_of_recipients_get_452_beyond_the_limit(running: Running) -> None:
+    box, key = await live_box(running)
+    limit = running.settings.max_recipients
+    local, domain = box.split("@")
+    unknown = [f"ghost{i}@{domain}" for i in range(200)]
+    known = [f"{local}+tag{i}@{domain}" for i in range(3000)]
+
+    def dialogue() -> tuple[list[int], list[int], int, int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            assert client.ehlo()[0] == 250
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            unknown_codes: list[int] = []
+            known_codes: list[int] = []
+            for batch, codes in ((unknown, unknown_codes), (known, known_codes)):
+                for start in range(0, len(batch), 250):  # pipelined, 250 per write
+                    chunk = batch[start : start + 250]
+                    client.send(b"".join(f"RCPT TO:<{a}>\r\n".encode() for a in chunk))
+                    codes.extend(client.code() for _ in chunk)
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("many recipients")))
+            data = client.code()
+            # The session is still usable after thousands of refusals.
+            assert client.command(b"RSET") == 250
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("after the flood")))
+            return unknown_codes, known_codes, data, client.code()
+
+    unknown_codes, known_codes, data, again = await run(dialogue)
+    assert set(unknown_codes) == {550}
+    assert known_codes[:limit] == [250] * limit
+    assert set(known_codes[limit:]) == {452}
+    assert (data, again) == (250, 250)
+    # One copy per mailbox, however many aliases reached it.
+    assert await subjects(running, key, box) == ["after the flood", "many recipients"]
+    await assert_still_serving(running)
+
+
+# --- stalls and connection floods ---------------------------------------------------------
+
+
+async def test_slow_client_stalling_mid_command_is_dropped(limited: Running) -> None:
+    box, key = await live_box(limited)
+
+    def stall(partial: bytes, in_data: bool) -> tuple[bool, bytes, float]:
+        with RawSMTP(limited.smtp_port) as client:
+            if in_data:
+                open_transaction(client, box)
+                assert client.command(b"DATA") == 354
+            else:
+                assert client.greeting() == 220
+            client.send(partial)  # ...and never the rest of the line
+            started = time.monotonic()
+            closed, received = client.wait_closed(timeout=6)
+            return closed, received, time.monotonic() - started
+
+    # Both stalls run while a normal client sends: it must not be held up by them.
+    stalls = [
+        asyncio.create_task(run(stall, b"MAIL FROM:<sender@exa", False)),
+        asyncio.create_task(run(stall, b"Subject: half\r\n\r\nhalf a bo", True)),
+    ]
+    await asyncio.sleep(0.1)
+    await assert_still_serving(limited)
+    for closed, received, elapsed in await asyncio.gather(*stalls):
+        assert closed, "a stalled client was never dropped"
+        assert elapsed < 5
+        for line in received.splitlines(keepends=True):
+            assert REPLY_LINE.match(line), received  # a timeout reply, or nothing at all
+    await wait_gate_idle(limited)
+    assert await listed(limited, key, box) == []
+    await assert_still_serving(limited)
+
+
+async def test_a_slow_but_active_data_transfer_is_not_cut_off(limited: Running) -> None:
+    box, key = await live_box(limited)
+
+    def trickle() -> int:
+        with RawSMTP(limited.smtp_port) as client:
+            open_transaction(client, box)
+            assert client.command(b"DATA") == 354
+            client.send(b"Subject: trickled\r\n\r\n")
+            for number in range(8):  # 2 s in all, never idle for more than 0.25 s
+                time.sleep(0.25)
+                client.send(b"line %d\r\n" % number)
+            client.send(b".\r\n")
+            return client.code()
+
+    try:
+        code = await run(trickle)
+    except (Closed, OSError):
+        code = 0
+    assert code == 250
+    assert await subjects(limited, key, box) == ["trickled"]
+
+
+async def test_sixth_connection_gets_421_and_slots_come_back(limited: Running) -> None:
+    def flood() -> tuple[list[int], int, bytes]:
+        held = [RawSMTP(limited.smtp_port) for _ in range(5)]
+        try:
+            greetings = [c.greeting() for c in held]
+            with RawSMTP(limited.smtp_port) as sixth:
+                code, text = sixth.reply()
+                closed, _ = sixth.wait_closed(5)
+                assert closed, "the refused connection was left open"
+            return greetings, code, text
+        finally:
+            for c in held:
+                c.close()
+
+    greetings, code, text = await run(flood)
+    assert greetings == [220] * 5
+    assert code == 421, text
+    await wait_gate_idle(limited)
+
+    def reconnect() -> list[int]:
+        clients = [RawSMTP(limited.smtp_port) for _ in range(5)]
+        try:
+            return [c.greeting() for c in clients]
+        finally:
+            for c in clients:
+                c.close()
+
+    assert await run(reconnect) == [220] * 5
+    await wait_gate_idle(limited)
+    await assert_still_serving(limited)
+
+
+# --- commands that are not (or not yet) allowed -------------------------------------------
+
+
+async def test_unknown_commands_get_500_and_a_flood_of_them_is_cut_off(running: Running) -> None:
+    def dialogue() -> tuple[list[int], int, bool, int, int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            assert client.ehlo()[0] == 250
+            expn = client.command(b"EXPN staff")  # known but not implemented
+            turn = client.command(b"TURN")
+            codes = [client.command(c) for c in (b"XYZZY", b"ETRN example.org", b"BDAT 10")]
+            cut = client.command(b"FOO")
+            closed, _ = client.wait_closed(5)
+            return codes, cut, closed, expn, turn
+
+    codes, cut, closed, expn, turn = await run(dialogue)
+    assert expn == 502
+    assert turn == 500
+    assert codes == [500, 500, 500]
+    assert cut == 502 and closed  # the fifth unknown command ends the session
+    await assert_still_serving(running)
+
+
+async def test_auth_is_never_accepted(running: Running) -> None:
+    box, key = await live_box(running)
+    plain = b"AHVzZXIAc2VjcmV0"  # base64("\0user\0secret")
+
+    def dialogue() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            out["before EHLO"] = client.command(b"AUTH PLAIN " + plain)
+            _, features = client.ehlo()
+            out["advertised"] = features
+            out["PLAIN"] = client.command(b"AUTH PLAIN " + plain)
+            out["LOGIN"] = client.command(b"AUTH LOGIN")
+            # Had LOGIN prompted (334), this would be taken as the user name.
+            out["next line"] = client.command(b"dXNlcg==")
+            out["CRAM"] = client.command(b"AUTH CRAM-MD5")
+            # Mid-transaction: the refused AUTH must not touch the envelope.
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            out["mid transaction"] = client.command(b"AUTH PLAIN " + plain)
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("after auth attempts")))
+            out["DATA"] = client.code()
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            assert client.command(b"HELO client.example") == 250
+            out["after HELO"] = client.command(b"AUTH PLAIN " + plain)
+        return out
+
+    out = await run(dialogue)
+    assert b"AUTH" not in out["advertised"].upper()
+    for name in ("before EHLO", "PLAIN", "LOGIN", "CRAM", "mid transaction", "after HELO"):
+        assert 500 <= out[name] < 600, (name, out[name])  # never 235, never a 334 prompt
+    assert out["next line"] == 500
+    assert out["DATA"] == 250
+    assert await subjects(running, key, box) == ["after auth attempts"]
+    await assert_still_serving(running)
+
+
+async def test_starttls_without_tls_is_refused_and_the_session_continues(
+    running: Running,
+) -> None:
+    box, key = await live_box(running)
+
+    def dialogue() -> tuple[bytes, int, int, int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            _, features = client.ehlo()
+            starttls = client.command(b"STARTTLS")
+            with_arg = client.command(b"STARTTLS now")
+            assert client.command(b"NOOP") == 250
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert client.command(b"DATA") == 354
+            client.send(data_block(message("plain text after starttls")))
+            return features, starttls, with_arg, client.code()
+
+    features, starttls, with_arg, data = await run(dialogue)
+    assert b"STARTTLS" not in features.upper()
+    assert 400 <= starttls < 600 and starttls != 220
+    assert 400 <= with_arg < 600
+    assert data == 250
+    assert await subjects(running, key, box) == ["plain text after starttls"]
+    await assert_still_serving(running)
+
+
+async def test_commands_out_of_order_get_503(running: Running) -> None:
+    box, key = await live_box(running)
+
+    def dialogue() -> dict[str, int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            codes = {"MAIL before EHLO": client.command(b"MAIL FROM:<sender@example.org>")}
+            assert client.ehlo()[0] == 250
+            codes["RCPT before MAIL"] = client.command(f"RCPT TO:<{box}>".encode())
+            codes["DATA before MAIL"] = client.command(b"DATA")
+            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
+            codes["nested MAIL"] = client.command(b"MAIL FROM:<again@example.org>")
+            codes["DATA before RCPT"] = client.command(b"DATA")
+            codes["RCPT unknown"] = client.command(b"RCPT TO:<nobody@ephemail.test>")
+            codes["DATA with only refused RCPTs"] = client.command(b"DATA")
+            assert client.command(b"RSET") == 250
+            codes["RCPT after RSET"] = client.command(f"RCPT TO:<{box}>".encode())
+            return codes
+
+    assert await run(dialogue) == {
+        "MAIL before EHLO": 503,
+        "RCPT before MAIL": 503,
+        "DATA before MAIL": 503,
+        "nested MAIL": 503,
+        "DATA before RCPT": 503,
+        "RCPT unknown": 550,
+        "DATA with only refused RCPTs": 503,
+        "RCPT after RSET": 503,
+    }
+    assert await listed(running, key, box) == []
+    await assert_still_serving(running)
+
+
+# --- disconnects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_disconnect_in_the_middle_of_data_stores_nothing(running: Running, how: str) -> None:
+    box, key = await live_box(running)
+    committed = running.service.writer.committed
+
+    def dialogue() -> None:
+        client = RawSMTP(running.smtp_port)
+        open_transaction(client, box)
+        assert client.command(b"DATA") == 354
+        client.send(b"Subject: half\r\n\r\n" + b"part of a body\r\n" * 2000)
+        if how == "reset":
+            client.reset()
+        else:
+            client.close()
+
+    await run(dialogue)
+    await wait_gate_idle(running)
+    await asyncio.sleep(0.2)  # give a (wrong) late store the chance to show up
+    assert running.service.writer.committed == committed
+    assert await listed(running, key, box) == []
+    await assert_still_serving(running)

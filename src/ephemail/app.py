@@ -24,7 +24,7 @@ from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_fac
 from ephemail.store.db import create_engine
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
-from ephemail.store.writer import GroupCommitWriter
+from ephemail.store.writer import GroupCommitWriter, make_writer
 from ephemail.sweeper import run_sweeper
 
 log = logging.getLogger("ephemail")
@@ -60,7 +60,12 @@ class Service:
     ) -> None:
         s = self.settings
         self.engine = create_engine(s.resolved_database_url(), synchronous=s.sqlite_synchronous)
-        self.writer = GroupCommitWriter(self.engine, batch_max=s.writer_batch)
+        self.writer = make_writer(
+            s.resolved_database_url(),
+            self.engine,
+            batch_max=s.writer_batch,
+            synchronous=s.sqlite_synchronous,
+        )
         await self.writer.start()
         self.gate = ConnectionGate(limit=s.max_smtp_connections)
         limits = SmtpLimits(

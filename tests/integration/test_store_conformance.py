@@ -17,7 +17,7 @@ from ephemail.store.errors import Conflict, Forbidden
 from ephemail.store.quota import MemoryQuota, SqlQuota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.schema import mailboxes as mailbox_table
-from ephemail.store.writer import GroupCommitWriter
+from ephemail.store.writer import GroupCommitWriter, make_writer
 from ephemail.sweeper import sweep_once
 
 MAIL = (
@@ -42,7 +42,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     engine = create_engine(database_url)
     await bootstrap(engine, "ephemail.test")
     reads = make_reads(database_url)
-    writer = GroupCommitWriter(engine, batch_max=64)
+    writer = make_writer(database_url, engine, batch_max=64)
     await writer.start()
     async with engine.begin() as conn:
         user = await accounts.create_user(conn, "u@example.org", plan_name="default")

@@ -30,6 +30,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "Not allowed by the plan",
         404: "Not found, expired, or someone else's",
         409: "Address already in use",
+        413: "Request body too large",
         422: "Invalid parameter",
         429: "Monthly quota used up",
         500: "Unexpected fault (the body carries a request id)",

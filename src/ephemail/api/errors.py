@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -67,6 +68,28 @@ def internal_error_body(request_id: str) -> bytes:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, read off its own OpenAPI document.
+
+    The router only names the methods of the first route that matched the path, one route
+    per method here, so `PUT /api/messages/{id}` used to say `Allow: GET` alone.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"),
+                {method.upper() for method in operations},
+            )
+            for path, operations in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = table
+    path = request.url.path
+    return sorted(set().union(*(methods for pattern, methods in table if pattern.match(path))))
+
+
 def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for item in exc.errors():
@@ -85,10 +108,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, exc.message, exc.errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = STATUS_MESSAGES.get(exc.status_code, "The request failed.")
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, message, headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, message, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:

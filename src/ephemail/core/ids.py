@@ -10,9 +10,18 @@ MESSAGE_ID_LENGTH = 46
 _USERNAME_ALPHABET = string.ascii_lowercase + string.digits
 
 
+# Bytes 0..247 map evenly onto the 62 characters (4 each); 248..255 are dropped, so every
+# character is equally likely. One table lookup per byte instead of a call per character.
+_TO_BASE62 = bytes(BASE62.encode()[b % 62] for b in range(248)) + bytes(8)
+_DROPPED = bytes(range(248, 256))
+
+
 def new_message_id() -> str:
     """46 base62 characters: ~274 bits, so ids cannot be guessed or enumerated."""
-    return "".join(secrets.choice(BASE62) for _ in range(MESSAGE_ID_LENGTH))
+    chars = b""
+    while len(chars) < MESSAGE_ID_LENGTH:
+        chars += secrets.token_bytes(64).translate(_TO_BASE62, _DROPPED)
+    return chars[:MESSAGE_ID_LENGTH].decode()
 
 
 def is_message_id(value: str) -> bool:

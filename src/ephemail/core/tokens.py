@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = b"\x01"
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 _AAD = b"ephemail-email-token-v1"
 
 
@@ -34,12 +36,14 @@ class TokenCodec:
 
     def open(self, token: str) -> tuple[int, str] | None:
         """(mailbox id, address), or None for anything forged, altered or malformed."""
-        if not token or len(token) > 1024:
+        if not token or len(token) > 1024 or not _ALPHABET.fullmatch(token):
             return None
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
             return None
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+            return None  # another spelling of the same bytes is an altered token
         if len(raw) < 1 + 12 + 16 + 8 or raw[:1] != _VERSION:
             return None
         try:

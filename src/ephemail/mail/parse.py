@@ -36,6 +36,7 @@ __all__ = [
 MAX_DEPTH = 50  # nesting levels below the top-level message; deeper parts are ignored
 MAX_PARTS = 1000  # MIME nodes visited per message, containers included
 MAX_NAME = 200  # characters in an attachment name
+MAX_NAME_BYTES = 255  # of its UTF-8 form: the file-name limit of common file systems
 MAX_HEADER_CHARS = 8192  # of one header value; the stdlib's header parsing is superlinear
 _MAX_EXT = 16  # longer "extensions" are treated as part of the name
 # The stdlib parser tests every body line against each open boundary, so its cost grows
@@ -626,12 +627,16 @@ def _tidy(segment: str) -> str:
 
 
 def _cap_length(name: str) -> str:
-    if len(name) <= MAX_NAME:
+    """At most MAX_NAME characters and MAX_NAME_BYTES of UTF-8 (file systems count bytes)."""
+    if len(name) <= MAX_NAME and len(name.encode()) <= MAX_NAME_BYTES:
         return name
     stem, extension = _split_extension(name)
-    if not extension:
-        return name[:MAX_NAME].rstrip(" .")
-    return stem[: MAX_NAME - len(extension) - 1].rstrip(" .") + "." + extension
+    suffix = f".{extension}" if extension else ""
+    stem = (stem if extension else name)[: MAX_NAME - len(suffix)]
+    budget = MAX_NAME_BYTES - len(suffix.encode())
+    while len(stem.encode()) > budget:
+        stem = stem[: max(1, len(stem) - (len(stem.encode()) - budget + 3) // 4)]
+    return stem.rstrip(" .") + suffix
 
 
 def _split_extension(name: str) -> tuple[str, str]:

@@ -73,7 +73,9 @@ async def delete_message(conn: AsyncConnection, message_id: str, *, user_id: int
     found = (await conn.execute(_live_owned(user_id).where(messages.c.id == message_id))).first()
     if found is None:
         return False
-    await conn.execute(delete(messages).where(messages.c.id == message_id))
+    deleted = await conn.execute(delete(messages).where(messages.c.id == message_id))
+    if deleted.rowcount != 1:  # a concurrent delete got there first: only one may succeed
+        return False
     await conn.execute(
         update(mailboxes)
         .where(mailboxes.c.id == found.mailbox_id)

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.ids import new_message_id
 from ephemail.core.time import now_epoch
 from ephemail.mail.parse import parse_message
+from ephemail.store.db import create_sqlite_writer_engine, is_sqlite
 from ephemail.store.mailboxes import Recipient
 from ephemail.store.schema import attachments, mailboxes, message_raw, messages
 
@@ -104,22 +105,22 @@ def _prepare(batch: list[Delivery]) -> _Rows:
     return rows
 
 
-async def _write(conn: AsyncConnection, rows: _Rows) -> None:
+def _write(conn: Connection, rows: _Rows) -> None:
+    """Insert a prepared batch. Sync, so it runs in the writer's thread (SQLite) or through
+    `run_sync` on asyncpg (PostgreSQL): one code path for both."""
     # A mailbox deleted since RCPT takes its mail with it: drop rows whose box is gone.
     live = {
         int(r.id)
-        for r in await conn.execute(
-            select(mailboxes.c.id).where(mailboxes.c.id.in_(list(rows.counts)))
-        )
+        for r in conn.execute(select(mailboxes.c.id).where(mailboxes.c.id.in_(list(rows.counts))))
     }
     kept = {m["id"] for m in rows.messages if m["mailbox_id"] in live}
     if kept:
-        await conn.execute(insert(messages), [m for m in rows.messages if m["id"] in kept])
-        await conn.execute(insert(message_raw), [r for r in rows.raws if r["message_id"] in kept])
+        conn.execute(insert(messages), [m for m in rows.messages if m["id"] in kept])
+        conn.execute(insert(message_raw), [r for r in rows.raws if r["message_id"] in kept])
         files = [f for f in rows.files if f["message_id"] in kept]
         if files:
-            await conn.execute(insert(attachments), files)
-        await conn.execute(
+            conn.execute(insert(attachments), files)
+        conn.execute(
             update(mailboxes)
             .where(mailboxes.c.id == bindparam("box"))
             .values(message_count=mailboxes.c.message_count + bindparam("n")),
@@ -128,8 +129,11 @@ async def _write(conn: AsyncConnection, rows: _Rows) -> None:
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: AsyncEngine, *, batch_max: int = 256) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, batch_max: int = 256, sqlite_engine: Engine | None = None
+    ) -> None:
         self._engine = engine
+        self._sqlite = sqlite_engine
         self._batch_max = batch_max
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -158,6 +162,16 @@ class GroupCommitWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+
+    def _prepare_and_write(self, batch: list[Delivery]) -> _Rows:
+        """The whole batch in one trip to the thread: parse, compress, insert, commit."""
+        assert self._sqlite is not None
+        rows = _prepare(batch)
+        with self._sqlite.begin() as conn:
+            _write(conn, rows)
+        return rows
 
     async def _run(self) -> None:
         while True:
@@ -172,9 +186,12 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[Delivery]) -> None:
         try:
-            rows = await asyncio.to_thread(_prepare, batch)
-            async with self._engine.begin() as conn:
-                await _write(conn, rows)
+            if self._sqlite is not None:
+                rows = await asyncio.to_thread(self._prepare_and_write, batch)
+            else:
+                rows = await asyncio.to_thread(_prepare, batch)
+                async with self._engine.begin() as conn:
+                    await conn.run_sync(_write, rows)
         except Exception:
             if len(batch) > 1:
                 # Isolate the faulty message: the others must not fail with it.
@@ -191,3 +208,13 @@ class GroupCommitWriter:
         for delivery, ids in zip(batch, rows.ids_per_delivery, strict=True):
             if not delivery.future.done():
                 delivery.future.set_result(ids)
+
+
+def make_writer(
+    url: str, engine: AsyncEngine, *, batch_max: int = 256, synchronous: str = "FULL"
+) -> GroupCommitWriter:
+    """SQLite gets its own sqlite3 engine for the writer thread; PostgreSQL uses `engine`."""
+    sqlite_engine = (
+        create_sqlite_writer_engine(url, synchronous=synchronous) if is_sqlite(url) else None
+    )
+    return GroupCommitWriter(engine, batch_max=batch_max, sqlite_engine=sqlite_engine)

@@ -17,6 +17,7 @@ from ephemail.store import mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
 
 router = APIRouter()
+MAX_BODY = 64 * 1024  # the body holds two short strings at most
 
 
 def store_error(exc: StoreError, field: str) -> ApiError:
@@ -34,7 +35,11 @@ def store_error(exc: StoreError, field: str) -> ApiError:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     """The optional body of POST /api/emails: empty, or a JSON object."""
-    raw = await request.body()
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "The request body is too large.")
     if not raw.strip():
         return {}
     try:
@@ -56,7 +61,7 @@ def _text_field(values: dict[str, Any], name: str) -> str | None:
 @router.post(
     "/emails",
     response_model=MailboxResponse,
-    responses=errors(400, 403, 409, 422, *KEYED_ERRORS),
+    responses=errors(400, 403, 409, 413, 422, *KEYED_ERRORS),
     summary="Create a new random mailbox (or, as an extension, a chosen one)",
     # The optional body is read by hand (a bad one is a clean 400) and documented here.
     openapi_extra={
@@ -72,8 +77,9 @@ async def create_email(
     username: str | None = Query(None, description="Extension: the username to use"),
 ) -> Response:
     values = await _json_body(request)
-    domain = _text_field(values, "domain") or domain
-    username = _text_field(values, "username") or username
+    body_domain, body_username = _text_field(values, "domain"), _text_field(values, "username")
+    domain = domain if body_domain is None else body_domain
+    username = username if body_username is None else body_username
     ctx = context(request)
     user = current_user(request)
     try:

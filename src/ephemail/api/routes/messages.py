@@ -21,7 +21,10 @@ router = APIRouter()
 
 _MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "The attachment's bytes"}
+    200: {
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The attachment's bytes, with its own content type",
+    }
 }
 
 

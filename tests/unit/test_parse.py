@@ -573,3 +573,51 @@ def test_safe_filename_output_is_always_safe(text: str) -> None:
     name = safe_filename(text)
     if name:
         assert_safe_name(name)
+
+
+# --- the fast paths agree with the header classes they skip -------------------------------
+
+PLAIN_TYPES = [
+    "text/plain; charset=utf-8",
+    'text/plain; charset="us-ascii"; format=flowed',
+    'application/pdf; name="report 2026.pdf"',
+    'attachment; filename="a \\"quoted\\" name.txt"',
+    'multipart/alternative; boundary="b1"; charset=UTF-8',
+    "inline; filename=plain.png; size=42",
+]
+
+
+@pytest.mark.parametrize("value", PLAIN_TYPES)
+def test_plain_params_match_the_header_classes(value: str) -> None:
+    from ephemail.mail.parse import _header_object, _simple_params
+
+    header = "content-disposition" if value.startswith(("attachment", "inline")) else "content-type"
+    slow = {str(k).lower(): str(v) for k, v in _header_object(header, value).params.items()}
+    assert _simple_params(value) == slow
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ann Example <ann@example.org>",
+        "ann@example.org",
+        '"Smith, John" <js@example.com>',
+        "<only@example.net>",
+        "Bob <Bob.Smith@Example.ORG>",
+    ],
+)
+def test_plain_from_matches_the_header_classes(value: str) -> None:
+    from ephemail.mail.parse import _parse_address
+
+    fast = _parse_address(value)
+    (address,) = _header_object_addresses(value)
+    assert fast == (address[0], address[1])
+
+
+def _header_object_addresses(value: str) -> list[tuple[str, str]]:
+    from ephemail.mail.parse import _header_object, _normalize_address
+
+    return [
+        (str(a.display_name), _normalize_address(str(a.addr_spec)))
+        for a in _header_object("from", value).addresses
+    ]

@@ -195,12 +195,15 @@ def _parse_tree(raw: bytes) -> Message:
     """compat32 reads headers lazily and survives some inputs that trip the modern policy."""
     raw = _cut_parts(raw)
     headers_only = _nesting_too_costly(raw)
+    # compat32 builds the tree with plain strings; the header classes of the modern policy
+    # cost ~0.1 ms each and the parser alone consulted them a dozen times per message. The
+    # headers we show are decoded below, through those classes only where plain text won't do.
     try:
-        return BytesParser(policy=_POLICY).parsebytes(raw, headersonly=headers_only)
+        return BytesParser(policy=_RETRY_POLICY).parsebytes(raw, headersonly=headers_only)
     except RecursionError:
         raise  # nesting beyond the interpreter's limit: a retry would fail the same way
     except Exception:
-        return BytesParser(policy=_RETRY_POLICY).parsebytes(raw, headersonly=headers_only)
+        return BytesParser(policy=_POLICY).parsebytes(raw, headersonly=headers_only)
 
 
 def _cut_parts(raw: bytes) -> bytes:
@@ -319,10 +322,17 @@ def _header_object(name: str, value: str) -> Any:
     return _POLICY.header_factory(name, value[:MAX_HEADER_CHARS])
 
 
+def _plain(value: str) -> bool:
+    """Printable ASCII with no encoded words: the text is the value itself, no decoding."""
+    return value.isascii() and value.isprintable() and "=?" not in value
+
+
 def _header_text(part: Message, name: str) -> str:
     raw = _raw_header(part, name)
     if raw is None:
         return ""
+    if _plain(raw):
+        return " ".join(raw.split())
     try:
         text = str(_header_object(name, raw))
     except Exception:
@@ -357,11 +367,26 @@ def _params(part: Message, header: str) -> Mapping[str, str]:
     raw = _raw_header(part, header)
     if raw is None:
         return {}
+    if _plain(raw) and "*" not in raw and "(" not in raw:  # no RFC 2231, no comments
+        return _simple_params(raw)
     try:
         params = _header_object(header, raw).params
         return {str(k).lower(): str(v) for k, v in params.items()}
     except Exception:
         return _legacy_params(part, header)
+
+
+_PARAM = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
+
+
+def _simple_params(raw: str) -> Mapping[str, str]:
+    """`type/sub; a=1; b="q \\" s"` with nothing encoded: what the header classes would give."""
+    out: dict[str, str] = {}
+    for key, value in _PARAM.findall(raw):
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        out.setdefault(key.lower(), value)
+    return out
 
 
 def _legacy_params(part: Message, header: str) -> Mapping[str, str]:
@@ -435,6 +460,8 @@ def _sender(raw_from: str | None, envelope_sender: str | None) -> tuple[str, str
 
 
 def _parse_address(value: str) -> tuple[str, str]:
+    if _plain(value) and not any(c in value for c in ",:;()\\"):  # one plain address
+        return _parse_address_legacy(value)
     try:
         addresses = _header_object("from", value).addresses
     except Exception:

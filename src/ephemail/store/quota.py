@@ -161,7 +161,7 @@ class SqlQuota:
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
         where = (quota_counters.c.user_id == user_id) & (quota_counters.c.period == period)
-        for _ in range(3):
+        for _ in range(10):
             async with self._engine.begin() as conn:
                 row = (
                     await conn.execute(
@@ -174,7 +174,11 @@ class SqlQuota:
                 if row is not None:
                     return int(row.used)
                 exists = (await conn.execute(select(quota_counters.c.used).where(where))).first()
-                if exists is not None or limit <= 0:
+                if exists is not None:
+                    if int(exists.used) >= limit:
+                        return None
+                    continue  # created by another request since our UPDATE: count against it
+                if limit <= 0:
                     return None
                 try:
                     async with conn.begin_nested():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 FragmentKey = tuple[str, str, bool]
+_ENTRY_OVERHEAD = 200  # bytes per entry beyond the value: key tuple, id string, dict slot
 
 
 class FragmentCache:
@@ -28,14 +29,17 @@ class FragmentCache:
     def put(self, key: FragmentKey, value: bytes) -> None:
         if len(value) > self._max // 16:  # a huge message would evict everything else
             return
+        # orjson's bytes keep their whole output buffer (~8 KiB for a 700-byte object): a copy
+        # is exactly as long as its content, so the budget below is what memory really holds.
+        value = bytes(memoryview(value))
         old = self._items.pop(key, None)
         if old is not None:
-            self._bytes -= len(old)
+            self._bytes -= len(old) + _ENTRY_OVERHEAD
         self._items[key] = value
-        self._bytes += len(value)
+        self._bytes += len(value) + _ENTRY_OVERHEAD
         while self._bytes > self._max:
             _, evicted = self._items.popitem(last=False)
-            self._bytes -= len(evicted)
+            self._bytes -= len(evicted) + _ENTRY_OVERHEAD
 
     def __len__(self) -> int:
         return len(self._items)

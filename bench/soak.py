@@ -222,7 +222,8 @@ async def soak(server: Server, args: argparse.Namespace) -> list[Sample]:
         print(
             f"{s.at:7.0f}s rss {s.rss_mib:6.1f} MiB  api p50 {s.p50_ms:6.2f} ms p99 "
             f"{s.p99_ms:6.2f} ms  api {s.api_calls}  smtp {s.smtp_sent}  inboxes "
-            f"{stats.inboxes}  errors {sum(stats.errors.values())}",
+            f"{stats.inboxes}  errors {sum(stats.errors.values())}"
+            + (f" {dict(stats.errors)}" if stats.errors else ""),
             flush=True,
         )
     await asyncio.gather(*users, return_exceptions=True)

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -440,13 +442,33 @@ def wait_quiet(limit: float, max_wait: float) -> float | None:
     return busy
 
 
-def src_fingerprint() -> str:
+def src_fingerprint(src: Path) -> str:
     """A hash of every file under src/, to tell whether the code changed during the runs."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "src").rglob("*.py")):
+    for path in sorted(src.rglob("*.py")):
         with contextlib.suppress(OSError):
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+            digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def snapshot_head(into: Path) -> tuple[Path, str]:
+    """Extract src/ of the committed HEAD (read-only `git archive`): code nobody edits mid-run."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src", commit
 
 
 def source_state() -> str:
@@ -515,6 +537,8 @@ class EphemailServer:
             EPHEMAIL_MAILBOX_MESSAGE_CAP="1000000",
         )
         self.env.update(env_extra)
+        if "PYTHONPATH" in env_extra and os.environ.get("PYTHONPATH"):
+            self.env["PYTHONPATH"] = env_extra["PYTHONPATH"] + os.pathsep + os.environ["PYTHONPATH"]
         self.start_timeout = start_timeout
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -876,6 +900,7 @@ PROFILE_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("message ids (new_message_id)", ("new_message_id (",)),
     ("rest of _prepare (zstd, sha256)", ("_prepare (ephemail/store/writer.py",)),
     ("RCPT lookup (resolve + SQL)", ("resolve (ephemail/mail/delivery.py",)),
+    ("writer thread: insert + commit", ("_prepare_and_write (ephemail/store/writer.py",)),
     ("writer SQL (_write + commit)", ("_commit (ephemail/store/writer.py",)),
     ("logging", ("logging/__init__.py",)),
     ("aiosmtpd protocol", ("aiosmtpd/",)),
@@ -923,6 +948,8 @@ def summarise_profile(path: Path, cpu_per_msg_us: float | None, top: int = 12) -
 def run_ephemail(size: int, workers: int, mode: str, args: argparse.Namespace) -> RunResult:
     result = RunResult("ephemail", args.tool, workers, size, mode, args.messages)
     env = {"EPHEMAIL_SQLITE_SYNCHRONOUS": args.synchronous}
+    if args.snapshot_src is not None:
+        env["PYTHONPATH"] = str(args.snapshot_src)
     if args.writer_batch:
         env["EPHEMAIL_WRITER_BATCH"] = str(args.writer_batch)
     if args.server_log_level:
@@ -1054,11 +1081,16 @@ def doc_section(
         f"- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, "
         f"Linux {info['kernel']}, Python {info['python']}; load client, server and smtp-sink "
         "all on this machine over 127.0.0.1.",
-        f"- Code measured: {source_state()}"
-        + (
-            "."
-            if args.src_before == src_fingerprint()
-            else " — **src/ changed while the runs were going on**: rows mix code versions."
+        (
+            f"- Code measured: commit {args.snapshot_commit} (`--snapshot`: src/ of HEAD "
+            "extracted with `git archive`, uncommitted changes not included)."
+            if args.snapshot_commit
+            else f"- Code measured: the working tree, {source_state()}"
+            + (
+                "."
+                if args.src_before == src_fingerprint(args.src_root)
+                else " — **src/ changed while the runs were going on**: rows mix code versions."
+            )
         ),
         f"- Command: `{command}`",
         f"- Load: {args.messages} messages per run, {args.sessions} concurrent SMTP sessions, "
@@ -1287,6 +1319,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the server to answer (default 60)",
     )
     parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run the server from src/ of the committed HEAD (git archive into a temp dir), "
+        "not from the working tree that others may be editing",
+    )
+    parser.add_argument(
         "--wait-quiet",
         type=float,
         metavar="PCT",
@@ -1350,7 +1388,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         args.no_sink = True
     command = "python bench/smtp_ingest.py " + " ".join(shlex.quote(a) for a in argv)
-    args.src_before = src_fingerprint()
+    snapshot_dir: Path | None = None
+    args.snapshot_src = args.snapshot_commit = None
+    args.src_root = ROOT / "src"
+    if args.snapshot:
+        snapshot_dir = Path(tempfile.mkdtemp(prefix="ephemail-bench-src-"))
+        try:
+            args.snapshot_src, args.snapshot_commit = snapshot_head(snapshot_dir)
+        except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
+            parser.error(f"cannot snapshot HEAD with git archive: {exc}")
+        args.src_root = args.snapshot_src
+        print(f"measuring commit {args.snapshot_commit} from {args.snapshot_src}", flush=True)
+    args.src_before = src_fingerprint(args.src_root)
 
     def on_term(signum: int, _frame: Any) -> None:
         # Once: a second signal must not interrupt the cleanup the first one started.
@@ -1384,13 +1434,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if snapshot_dir is not None:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
     print()
     print_table(results)
     if args.json:
         Path(args.json).write_text(
             json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n"
         )
-    if args.src_before != src_fingerprint():
+    if args.snapshot_commit is None and args.src_before != src_fingerprint(args.src_root):
         print("warning: files under src/ changed during the runs", file=sys.stderr)
     if args.write_doc:
         write_doc(results, args, command)

@@ -53,11 +53,9 @@ OPERATIONS = [
 ]
 ATTACHMENT_OPERATIONS = [op for op in OPERATIONS if op.endswith("/attachments/{name}")]
 
-# What every request must satisfy. Two checks are left out because they fail on known src
-# issues (reported, and pinned by the xfail tests at the bottom where a test can pin them):
-# positive_data_acceptance (the OpenAPI document declares `type`, `email`, usernames and
-# domains as free strings, so a schema-valid "x" answered 422 counts as a failure) and
-# allow_header_conformance (a 405 on /api/messages/{id} lists GET only, not DELETE).
+# What every request must satisfy. One check is left out: positive_data_acceptance (the
+# OpenAPI document declares `type`, `email`, usernames and domains as free strings, so a
+# schema-valid "x" answered 422 counts as a failure).
 CHECKS = {
     "not_a_server_error": True,
     "status_code_conformance": True,
@@ -71,7 +69,7 @@ CHECKS = {
     "use_after_free": True,
     "ensure_resource_availability": True,
     "positive_data_acceptance": False,
-    "allow_header_conformance": False,
+    "allow_header_conformance": True,
     "object_level_authorization": False,  # needs a second identity; test_access_matrix does it
 }
 
@@ -217,12 +215,6 @@ def fuzz_config(seeds: Seeds, **phases: Any) -> SchemathesisConfig:
                         "path.email": draw("spare_emails"),
                         "path.current_email": draw("spare_emails"),
                     },
-                },
-                {
-                    # Known src issue: attachments are served with their own type, but the
-                    # schema documents only application/octet-stream (see the xfail below).
-                    "include-name": ATTACHMENT_OPERATIONS,
-                    "checks": {"content_type_conformance": {"enabled": False}},
                 },
             ],
         }

@@ -58,6 +58,7 @@ from harness import (
     Server,
     free_port,
     machine,
+    raise_limits,
     start_server,
     today,
     write_doc_section_to,
@@ -173,19 +174,7 @@ class Target:
 
     def create_mailboxes(self, count: int) -> list[str]:
         assert self.server is not None
-        self.server.cli(
-            "plan",
-            "set",
-            "default",
-            "--monthly-quota",
-            "100000000",
-            "--mailbox-lifetime",
-            "86400",
-            "--max-mailboxes",
-            "100000",
-            "--domain-types",
-            "free,premium,custom",
-        )
+        raise_limits(self.server)
         if not self.admin_key:  # not a fresh directory after all: make a key
             self.admin_key = self.server.cli("key", "create", ADMIN).strip().splitlines()[-1]
         addresses = []

@@ -59,7 +59,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
-from harness import HOST, ROOT, Server, machine, running_server, today
+from harness import HOST, ROOT, Server, machine, raise_limits, running_server, today
 
 RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
 DOC_TITLE = "# Reliability"
@@ -793,19 +793,7 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
     env = {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "1000000", "EPHEMAIL_MAX_SMTP_CONNECTIONS": "100"}
     began = time.monotonic()
     with running_server(1, env) as server:
-        server.cli(
-            "plan",
-            "set",
-            "default",
-            "--monthly-quota",
-            "100000000",
-            "--mailbox-lifetime",
-            "86400",
-            "--max-mailboxes",
-            "100000",
-            "--domain-types",
-            "free,premium,custom",
-        )
+        raise_limits(server)
 
         def next_number() -> int | None:
             with numbers_lock:

@@ -107,32 +107,19 @@ def running_server(workers: int = 1, extra_env: dict[str, str] | None = None) ->
         "EPHEMAIL_LOG_LEVEL": "warning",
         **(extra_env or {}),
     }
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(BIN / "ephemail"), "serve", "--workers", str(workers)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server(
-        data_dir, int(env["EPHEMAIL_SMTP_PORT"]), int(env["EPHEMAIL_HTTP_PORT"]), process, env
-    )
     try:
-        _wait_ready(server, time.monotonic() + 60)
-        for line in (data_dir / "server.log").read_text().splitlines():
-            if "API key:" in line:
-                server.admin_key = line.split("API key:")[1].strip()
-        yield server
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        server = start_server(data_dir, env, workers)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+            yield server
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGTERM)
+            try:
+                server.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.process.pid, signal.SIGKILL)
+                server.process.wait()
+    finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench-smtp bench-api crash fuzz api-fuzz soak clean
+.PHONY: run test lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,16 @@ typecheck: $(VENV)/.testdeps
 pytest: $(VENV)/.testdeps
 	$(BIN)/pytest -q
 
+## Debian tools the benchmarks compare against or drive with (Postfix smtp-sink/smtp-source, wrk).
+bench-tools:
+	command -v wrk >/dev/null && command -v /usr/sbin/smtp-sink >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix wrk)
+
 ## Long harnesses (each writes its figures into docs/ with --write-doc).
-bench-smtp: $(VENV)/.testdeps
+bench-smtp: $(VENV)/.testdeps bench-tools
 	$(BIN)/python bench/smtp_ingest.py --write-doc
 
-bench-api: $(VENV)/.testdeps
+bench-api: $(VENV)/.testdeps bench-tools
 	$(BIN)/python bench/api_load.py --write-doc
 
 crash: $(VENV)/.testdeps

@@ -130,29 +130,44 @@ def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
             EPHEMAIL_REDIS_PREFIX=f"ephemail-bench-{secrets.token_hex(4)}",
         )
     results = []
-    with running_server(workers, env) as server:
-        raise_limits(server)
-        address, message_id = fill_mailbox(server, 20)
-        endpoints = {
-            "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",
-            "GET /api/messages/{id}": f"{server.base_url}/api/messages/{message_id}",
-        }
-        for name, url in endpoints.items():
-            before = quota_used(server)
-            requests, non_2xx, rps, p50, p99, abandoned = run_wrk(url, server.admin_key, args)
-            delta = quota_used(server) - before - 1  # minus the first probe
-            results.append(WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta))
-            print(
-                f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
-                f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
-                f"quota grew by {delta}",
-                flush=True,
-            )
-            if non_2xx:
-                raise SystemExit("non-2xx responses under load")
-            if not 0 <= delta - requests <= args.connections + abandoned:
-                raise SystemExit(f"quota drifted: {delta} counted for {requests} responses")
+    try:
+        with running_server(workers, env) as server:
+            raise_limits(server)
+            address, message_id = fill_mailbox(server, 20)
+            endpoints = {
+                "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",
+                "GET /api/messages/{id}": f"{server.base_url}/api/messages/{message_id}",
+            }
+            for name, url in endpoints.items():
+                before = quota_used(server)
+                requests, non_2xx, rps, p50, p99, abandoned = run_wrk(url, server.admin_key, args)
+                delta = quota_used(server) - before - 1  # minus the first probe
+                results.append(WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta))
+                print(
+                    f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
+                    f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
+                    f"quota grew by {delta}",
+                    flush=True,
+                )
+                if non_2xx:
+                    raise SystemExit("non-2xx responses under load")
+                if not 0 <= delta - requests <= args.connections + abandoned:
+                    raise SystemExit(f"quota drifted: {delta} counted for {requests} responses")
+    finally:
+        if "EPHEMAIL_REDIS_PREFIX" in env:
+            forget_redis_keys(env["EPHEMAIL_REDIS_PREFIX"])
     return results
+
+
+def forget_redis_keys(prefix: str) -> None:
+    """Leave the shared Redis as we found it: drop this run's quota counters."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def doc(results: list[WrkResult], args: argparse.Namespace, command: str) -> str:

@@ -1,11 +1,15 @@
 """Bearer keys → users, with a short cache so the hot path does not hit the database.
 
 The cache holds an entry for `ttl` seconds at most, so a revoked key (or a changed plan)
-takes effect everywhere within that window, without any cross-node message.
+takes effect everywhere within that window, without any cross-node message. Under load, an
+entry is renewed in the background before it runs out, and one lookup per key is in flight at
+a time: otherwise every request that arrives while a busy key's entry is missing queries the
+database at once, and the whole pipeline stalls every `ttl` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -26,6 +30,7 @@ class Period:
 class _Entry:
     user: User | None
     expires: float
+    renew_after: float
     period: Period | None
 
 
@@ -40,6 +45,9 @@ class Authenticator:
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        self._renewals: set[asyncio.Task[_Entry]] = set()
+        self._generation = 0  # bumped by forget/clear: a lookup begun before must not refill
 
     async def user(self, key: str) -> tuple[User, Period] | None:
         """The live user of a key and the quota period now, or None (unknown, revoked, disabled)."""
@@ -49,13 +57,11 @@ class Authenticator:
         now = time.monotonic()
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
-            async with self._engine.connect() as conn:
-                user = await user_for_key(conn, key)
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-            entry = _Entry(user, now + self._ttl, None)
-            if self._ttl > 0:
-                self._cache[digest] = entry
+            entry = await self._load(digest, key)
+        elif entry.renew_after <= now and digest not in self._loading:
+            task = asyncio.create_task(self._load(digest, key))
+            self._renewals.add(task)
+            task.add_done_callback(self._renewal_done)
         if entry.user is None:
             return None
         period = entry.period
@@ -64,8 +70,41 @@ class Authenticator:
             entry.period = period
         return entry.user, period
 
+    async def _load(self, digest: str, key: str) -> _Entry:
+        """One database lookup per key at a time; concurrent callers share its answer."""
+        pending = self._loading.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            loaded_at = time.monotonic()
+            generation = self._generation
+            async with self._engine.connect() as conn:
+                user = await user_for_key(conn, key)
+            entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)
+            if self._ttl > 0 and generation == self._generation:
+                if len(self._cache) >= self._max:
+                    self._cache.clear()
+                self._cache[digest] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+            raise
+        finally:
+            del self._loading[digest]
+
+    def _renewal_done(self, task: asyncio.Task[_Entry]) -> None:
+        self._renewals.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed renewal leaves the entry to run out; the next miss retries
+
     def forget(self, key_hash: str) -> None:
+        self._generation += 1
         self._cache.pop(key_hash, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._cache.clear()

@@ -66,7 +66,7 @@ whole box, not for the server alone; each section names the machine and the exac
 HOST = "127.0.0.1"  # the only address this script ever connects to
 SENDER = "from@bench.test"
 ADMIN = "admin@localhost.localdomain"
-MODES = ("reuse", "new")
+MODES = ("reuse", "pipelined", "new")
 MAX_REPLY_LINES = 100
 
 
@@ -122,7 +122,8 @@ class LoadState:
 
 
 class SmtpConn:
-    """One SMTP connection speaking in lockstep (no PIPELINING), like smtp-source."""
+    """One SMTP connection: in lockstep like smtp-source by default; with `pipelining`, MAIL,
+    RCPT and DATA go out in one write when the server offers PIPELINING, as Postfix sends."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
@@ -130,9 +131,11 @@ class SmtpConn:
         self.reader = reader
         self.writer = writer
         self.timeout = timeout
+        self.pipelining = False
+        self.extensions: set[bytes] = set()
 
     @classmethod
-    async def open(cls, port: int, timeout: float) -> SmtpConn:
+    async def open(cls, port: int, timeout: float, *, pipelining: bool = False) -> SmtpConn:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(HOST, port, limit=1 << 16), timeout
         )
@@ -141,19 +144,22 @@ class SmtpConn:
             code = await conn.reply()
             if code != 220:
                 raise SmtpReplyError("banner", code)
-            code = await conn.command(b"EHLO bench.test\r\n")
+            code = await conn.command(b"EHLO bench.test\r\n", conn.extensions)
             if code != 250:
                 raise SmtpReplyError("EHLO", code)
+            conn.pipelining = pipelining and b"PIPELINING" in conn.extensions
         except BaseException:
             conn.close()
             raise
         return conn
 
-    async def reply(self) -> int:
+    async def reply(self, keywords: set[bytes] | None = None) -> int:
         for _ in range(MAX_REPLY_LINES):
             line = await asyncio.wait_for(self.reader.readline(), self.timeout)
             if not line:
                 raise ConnectionResetError("server closed the connection")
+            if keywords is not None:
+                keywords.add(line[4:].split(None, 1)[0].upper() if line[4:].strip() else b"")
             if line[3:4] != b"-":
                 try:
                     return int(line[:3])
@@ -161,14 +167,17 @@ class SmtpConn:
                     raise ConnectionError(f"bad reply {line[:40]!r}") from exc
         raise ConnectionError("reply too long")
 
-    async def command(self, data: bytes) -> int:
+    async def command(self, data: bytes, keywords: set[bytes] | None = None) -> int:
         self.writer.write(data)
         if self.writer.transport.get_write_buffer_size() > 1 << 16:
             await asyncio.wait_for(self.writer.drain(), self.timeout)
-        return await self.reply()
+        return await self.reply(keywords)
 
     async def send_mail(self, rcpt: str, message: bytes, message_id: bytes) -> None:
         """One transaction; raises SmtpReplyError with the stage that failed."""
+        if self.pipelining:
+            await self._send_pipelined(rcpt, message, message_id)
+            return
         code = await self.command(b"MAIL FROM:<" + SENDER.encode() + b">\r\n")
         if code != 250:
             raise SmtpReplyError("MAIL", code)
@@ -178,6 +187,21 @@ class SmtpConn:
         code = await self.command(b"DATA\r\n")
         if code != 354:
             raise SmtpReplyError("DATA", code)
+        code = await self.command(message_id + message)
+        if code != 250:
+            raise SmtpReplyError("DATA-end", code)
+
+    async def _send_pipelined(self, rcpt: str, message: bytes, message_id: bytes) -> None:
+        """RFC 2920: the envelope in one write, then every reply in order, then the body."""
+        self.writer.write(
+            b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + rcpt.encode() + b">\r\nDATA\r\n"
+        )
+        codes = [await self.reply() for _ in range(3)]
+        for stage, code, want in zip(("MAIL", "RCPT", "DATA"), codes, (250, 250, 354), strict=True):
+            if code != want:
+                if codes[2] == 354:  # DATA was accepted after all: end it empty, then report
+                    await self.command(b".\r\n")
+                raise SmtpReplyError(stage, code)
         code = await self.command(message_id + message)
         if code != 250:
             raise SmtpReplyError("DATA-end", code)
@@ -236,7 +260,7 @@ async def _session(
             message_id = f"Message-ID: <{index}.{run_tag}@bench.test>\r\n".encode()
             try:
                 if conn is None:
-                    conn = await SmtpConn.open(port, timeout)
+                    conn = await SmtpConn.open(port, timeout, pipelining=mode == "pipelined")
                     state.connections += 1
                 usable = await _transaction(state, conn, boxes[slot], messages[slot], message_id)
             except (SmtpReplyError, OSError, TimeoutError, ConnectionError) as exc:
@@ -771,7 +795,7 @@ def drive_own_client(
 def drive_smtp_source(
     binary: str, port: int, rcpt: str, size: int, mode: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    cmd = [binary, "-c"] + (["-d"] if mode == "reuse" else [])
+    cmd = [binary, "-c"] + (["-d"] if mode != "new" else [])
     cmd += [
         "-s",
         str(args.sessions),
@@ -898,9 +922,9 @@ def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
 PROFILE_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("MIME parse (parse_message)", ("ephemail/mail/parse.py",)),
     ("message ids (new_message_id)", ("new_message_id (",)),
-    ("rest of _prepare (zstd, sha256)", ("_prepare (ephemail/store/writer.py",)),
+    ("rest of prepare (zstd, sha256)", ("prepare (ephemail/store/writer.py",)),
     ("RCPT lookup (resolve + SQL)", ("resolve (ephemail/mail/delivery.py",)),
-    ("writer thread: insert + commit", ("_prepare_and_write (ephemail/store/writer.py",)),
+    ("writer thread: insert + commit", ("_write_sqlite (ephemail/store/writer.py",)),
     ("writer SQL (_write + commit)", ("_commit (ephemail/store/writer.py",)),
     ("logging", ("logging/__init__.py",)),
     ("aiosmtpd protocol", ("aiosmtpd/",)),
@@ -1099,11 +1123,13 @@ def doc_section(
         + (
             "Postfix `smtp-source`"
             if args.tool == "smtp-source"
-            else "`bench/smtp_ingest.py`'s asyncio client (lockstep, no PIPELINING, uvloop)"
+            else "`bench/smtp_ingest.py`'s asyncio client (uvloop)"
         )
-        + " in its own process. *reused*: each session sends all its messages over one "
-        "connection (MAIL/RCPT/DATA, like an MTA); *new*: a new connection per message "
-        "(connect, EHLO, MAIL, RCPT, DATA, QUIT).",
+        + " in its own process. *reuse*: each session sends all its messages over one "
+        "connection, in lockstep (MAIL, wait, RCPT, wait, DATA, wait, body, wait); "
+        "*pipelined*: the same, but MAIL, RCPT and DATA go out in one write when the server "
+        "advertises PIPELINING (RFC 2920), as Postfix sends; *new*: a new connection per "
+        "message, lockstep (connect, EHLO, MAIL, RCPT, DATA, QUIT).",
         f"- Server: `ephemail serve`, SQLite in a fresh temp dir, "
         f"`EPHEMAIL_SQLITE_SYNCHRONOUS={args.synchronous}`, writer batch "
         f"{args.writer_batch or 'default (256)'}, log level "
@@ -1163,12 +1189,14 @@ def doc_section(
             f"{max(busy):.0%} of the CPUs busy (1-minute load average {min(loads):.1f} to "
             f"{max(loads):.1f}); the machine is shared, so expect some noise.",
         ]
-    target = [r for r in ours if r.size == 1024 and r.mode == "reuse"]
+    target = [r for r in ours if r.size == 1024 and r.mode != "new"]
     if target:
-        best = max(r.rate for r in target)
+        best_run = max(target, key=lambda r: r.rate)
+        best = best_run.rate
         lines += [
             "",
-            f"Target ≥ 3,000 msg/s for 1 KiB: best measured {best:,.0f} msg/s — "
+            f"Target ≥ 3,000 msg/s for 1 KiB: best measured {best:,.0f} msg/s "
+            f"({best_run.workers} worker(s), {best_run.mode}) — "
             + ("met." if best >= 3000 else f"**not met** ({best / 3000:.0%} of target)."),
         ]
     lines += [
@@ -1269,7 +1297,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODES,
         nargs="+",
         default=list(MODES),
-        help="reuse: many messages per connection; new: a connection per message (default both)",
+        help="reuse: many messages per connection, lockstep; pipelined: the same with "
+        "PIPELINING; new: a connection per message (default all three)",
     )
     parser.add_argument(
         "--mailboxes",

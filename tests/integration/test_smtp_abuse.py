@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import smtplib
 import socket
 import struct
 import time
@@ -424,6 +425,18 @@ async def test_pipelined_transaction_in_one_write(running: Running) -> None:
     assert codes == [250, 250, 250, 550, 354, 250, 250, 250, 354, 250, 250, 221]
     assert await subjects(running, key, box) == ["pipelined one", "pipelined two"]
     await assert_still_serving(running)
+
+
+async def test_ehlo_advertises_pipelining_and_keeps_the_other_extensions(running: Running) -> None:
+    def extensions() -> dict[str, str]:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port, timeout=10) as client:
+            client.ehlo("client.example")
+            return dict(client.esmtp_features)
+
+    features = await run(extensions)
+    assert "pipelining" in features
+    assert {"size", "8bitmime", "smtputf8"} <= set(features)
+    assert int(features["size"]) == running.settings.max_message_size
 
 
 async def test_thousands_of_recipients_get_452_beyond_the_limit(running: Running) -> None:

@@ -71,6 +71,19 @@ class DeliveryHandler:
         self._limits = limits
         self._gate = gate
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Advertise PIPELINING (RFC 2920): aiosmtpd reads commands in order from one stream,
+        so an MTA may send MAIL, RCPT and DATA in one packet and save two round trips."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:

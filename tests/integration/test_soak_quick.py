@@ -1,7 +1,9 @@
-"""The soak harness, short: SMTP and API together, no errors, bounded memory and latency."""
+"""The soak harness, short: SMTP and API together from two driver processes, no errors,
+bounded memory and latency, and the rates asked for actually achieved."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +27,8 @@ def test_short_soak_passes() -> None:
             "6",
             "--pollers",
             "4",
+            "--procs",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -32,3 +36,7 @@ def test_short_soak_passes() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert '"pass": true' in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["driver_procs"] == 2
+    assert summary["smtp_msg_s"]["achieved"] >= 0.9 * 60
+    assert summary["api_req_s"]["achieved"] >= 0.9 * 120

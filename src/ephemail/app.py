@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -143,6 +144,18 @@ class Service:
         await self._stopped.wait()
 
 
+def settle_heap() -> None:
+    """Move everything alive after start-up out of the garbage collector's sight.
+
+    Imports and start-up leave a few hundred thousand long-lived objects (more in a forked
+    worker). Each full collection walked all of them: ~70 ms with the event loop stopped,
+    every second or two under load, which was most of the API's p99. Frozen objects are
+    still freed by reference counting; only the cycle search skips them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def run_until_signal(service: Service, *args: socket.socket) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     loop = asyncio.get_running_loop()
@@ -150,6 +163,7 @@ async def run_until_signal(service: Service, *args: socket.socket) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await service.start(*args)
+    settle_heap()
     await stop.wait()
     log.info("stopping")
     await service.stop()

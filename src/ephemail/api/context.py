@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,3 +23,6 @@ class ApiContext:
     quota: QuotaBackend
     auth: Authenticator
     fragments: FragmentCache = field(default_factory=FragmentCache)
+    # Messages being marked seen now: readers of the same message wait for that one write
+    # instead of queueing writes of their own on the database's single write lock.
+    marking_seen: dict[str, asyncio.Future[None]] = field(default_factory=dict)

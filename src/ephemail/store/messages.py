@@ -66,7 +66,11 @@ def _live_owned(user_id: int | None, mailbox_id: int | None = None):  # type: ig
 
 
 async def mark_seen(conn: AsyncConnection, message_id: str) -> None:
-    await conn.execute(update(messages).where(messages.c.id == message_id).values(is_seen=True))
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.is_seen.is_(False))
+        .values(is_seen=True)
+    )
 
 
 async def delete_message(conn: AsyncConnection, message_id: str, *, user_id: int) -> bool:

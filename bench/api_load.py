@@ -109,11 +109,14 @@ def run_wrk(
     out = subprocess.run(
         command, capture_output=True, text=True, timeout=args.duration + 60, check=True
     ).stdout
+    if re.search(r"^\s+99%\s+[\d.]+\w+", out, re.M) is None:
+        raise SystemExit(f"wrk printed no latency distribution:\n{out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    # Anchored: a "+/- Stdev" cell such as 96.50% must not pass for the 50% line.
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     # Requests wrk gave up on (timeouts, resets) may still have been answered and counted.
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     abandoned = sum(int(n) for n in errors.groups()) if errors else 0

@@ -1001,6 +1001,9 @@ def run_ephemail(size: int, workers: int, mode: str, args: argparse.Namespace) -
         code = server.stop()
         if code not in (0, None):
             result.note = f"server exit {code}"
+        for line in server.log_tail(40).splitlines():
+            if "writer:" in line:  # each worker logs its commit count and size on stop
+                print(f"  {line.strip()}")
     except Exception as exc:
         result.note = f"failed: {exc}"
         print(f"  run failed: {exc}\n{server.log_tail()}", file=sys.stderr)

@@ -195,6 +195,7 @@ class GroupCommitWriter:
         self._closing = False
         self.committed = 0
         self.batches = 0
+        self.write_seconds = 0.0  # wall time inside insert + commit, for the stop log
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
@@ -219,6 +220,14 @@ class GroupCommitWriter:
         """Refuse new work, finish what is queued, then end."""
         self._closing = True
         await self._queue.join()
+        if self.batches:
+            log.info(
+                "writer: %d messages in %d commits (%.1f per commit, %.2f ms each)",
+                self.committed,
+                self.batches,
+                self.committed / self.batches,
+                self.write_seconds / self.batches * 1000,
+            )
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -247,6 +256,7 @@ class GroupCommitWriter:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[Delivery]) -> None:
+        started = time.perf_counter()
         try:
             if self._sqlite is not None:
                 await asyncio.to_thread(self._write_sqlite, batch)
@@ -266,6 +276,7 @@ class GroupCommitWriter:
             return
         self.committed += len(batch)
         self.batches += 1
+        self.write_seconds += time.perf_counter() - started
         for delivery in batch:
             if not delivery.future.done():
                 delivery.future.set_result(delivery.ids)

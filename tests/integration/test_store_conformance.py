@@ -81,6 +81,24 @@ async def test_group_commit_stores_every_message_once(store: Store) -> None:
         assert recipient is not None and recipient.message_count == 30
 
 
+async def test_mail_for_a_mailbox_deleted_after_rcpt_goes_with_it(store: Store) -> None:
+    kept_box, gone_box = await new_box(store), await new_box(store)
+    kept = await store.reads.live_recipient(kept_box.address)
+    gone = await store.reads.live_recipient(gone_box.address)
+    assert kept is not None and gone is not None
+    async with store.engine.begin() as conn:  # deleted between RCPT and the commit
+        await mailboxes.delete_mailbox(conn, store.user.id, gone_box.address)
+    both = store.writer.submit("s@example.org", [kept, gone], MAIL)
+    only_gone = store.writer.submit("s@example.org", [gone], MAIL)
+    alone = store.writer.submit("s@example.org", [kept], MAIL)
+    await asyncio.gather(both, only_gone, alone)  # one batch, nothing refused
+    assert len(await store.reads.list_versions(kept_box.id)) == 2
+    assert await store.reads.list_versions(gone_box.id) == []
+    recipient = await store.reads.live_recipient(kept_box.address)
+    assert recipient is not None and recipient.message_count == 2
+    assert await store.reads.live_recipient(gone_box.address) is None
+
+
 async def test_reads_respect_owner_and_expiry(store: Store) -> None:
     box = await new_box(store, "owned")
     recipient = await store.reads.live_recipient("owned@ephemail.test")

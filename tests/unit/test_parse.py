@@ -621,3 +621,21 @@ def _header_object_addresses(value: str) -> list[tuple[str, str]]:
         (str(a.display_name), _normalize_address(str(a.addr_spec)))
         for a in _header_object("from", value).addresses
     ]
+
+
+def test_every_one_of_many_parts_with_one_name_gets_its_own() -> None:
+    parts = "".join(
+        f'--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="{name}"'
+        f"\r\n\r\npart {i}\r\n"
+        for i, name in enumerate(["report.txt"] * 997 + ["report (2).txt", "REPORT.TXT"])
+    )
+    raw = f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{parts}--b--\r\n".encode()
+    message = parse_message(raw)
+    got = names(message)
+    assert len(got) == MAX_PARTS - 1  # the multipart container is a part too
+    assert len({n.casefold() for n in got}) == len(got)
+    assert got[:3] == ["report.txt", "report (2).txt", "report (3).txt"]
+    assert got[996] == "report (997).txt"
+    assert got[997] == "report (2) (2).txt"  # the name it asked for was taken by then
+    assert got[998] == "REPORT (998).TXT"
+    assert [a.data for a in message.attachments][:2] == [b"part 0", b"part 1"]

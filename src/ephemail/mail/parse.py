@@ -591,7 +591,7 @@ def _is_attachment(part: _Part) -> bool:
 
 def _attachments(parts: list[_Part], body: _Part | None) -> tuple[ParsedAttachment, ...]:
     found: list[ParsedAttachment] = []
-    taken: set[str] = set()
+    taken: dict[str, int] = {}
     for part in parts:
         if part is body or not _is_attachment(part):
             continue
@@ -602,7 +602,7 @@ def _attachments(parts: list[_Part], body: _Part | None) -> tuple[ParsedAttachme
     return tuple(found)
 
 
-def _attachment(part: _Part, number: int, taken: set[str]) -> ParsedAttachment:
+def _attachment(part: _Part, number: int, taken: dict[str, int]) -> ParsedAttachment:
     content_type = part.declared_type or (
         part.content_type if part.content_type == "message/rfc822" else "application/octet-stream"
     )
@@ -676,17 +676,24 @@ def _split_extension(name: str) -> tuple[str, str]:
     return stem, extension
 
 
-def _unique_name(name: str, taken: set[str]) -> str:
-    """Names differing only in case collide on common file systems, so compare casefolded."""
+def _unique_name(name: str, taken: dict[str, int]) -> str:
+    """Names differing only in case collide on common file systems, so compare casefolded.
+
+    `taken` maps every name handed out (casefolded) to the last counter tried for it as a
+    wanted name, so the next part that wants it resumes there: a thousand parts named alike
+    cost a thousand steps, not half a million.
+    """
+    wanted = name.casefold()
     candidate = name
     stem, extension = _split_extension(name)
     suffix = f".{extension}" if extension else ""
-    counter = 1
+    counter = taken.get(wanted, 1)
     while candidate.casefold() in taken:
         counter += 1
         tag = f" ({counter})"
         candidate = stem[: MAX_NAME - len(tag) - len(suffix)].rstrip(" .") + tag + suffix
-    taken.add(candidate.casefold())
+    taken[wanted] = counter
+    taken.setdefault(candidate.casefold(), 1)
     return candidate
 
 

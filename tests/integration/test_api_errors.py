@@ -130,6 +130,13 @@ async def test_404s(running: Running) -> None:
         response = await client.get("/api/no/such/route")
         assert_error(response, 404)
         rate(response.headers)  # a valid key gets its headers on every response
+        # A trailing slash is not a route of the contract: 404, not a redirect to follow.
+        for method, path in (
+            ("GET", "/api/messages/"),
+            ("GET", "/api/domains/"),
+            ("POST", "/api/emails/"),
+        ):
+            assert_error(await client.request(method, path), 404)
     async with running.client() as client:
         assert_error(await client.get("/api/token/forged/messages"), 404)
 

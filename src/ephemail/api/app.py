@@ -31,6 +31,9 @@ def create_api(ctx: ApiContext) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # A trailing slash is a path the contract does not have: 404 in the error envelope,
+        # not an undocumented 307 that clients would have to follow with their key.
+        redirect_slashes=False,
     )
     app.state.ctx = ctx
     install_error_handlers(app)

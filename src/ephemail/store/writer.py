@@ -235,7 +235,7 @@ class GroupCommitWriter:
         self._closing = False
         self.committed = 0
         self.batches = 0
-        self.write_seconds = 0.0  # wall time inside insert + commit, for the stop log
+        self.write_seconds = 0.0  # wall time per commit (turn, insert, commit), for the stop log
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
@@ -262,7 +262,8 @@ class GroupCommitWriter:
         await self._queue.join()
         if self.batches:
             log.info(
-                "writer: %d messages in %d commits (%.1f per commit, %.2f ms each)",
+                "writer: %d messages in %d commits (%.1f per commit, %.2f ms each, waits for "
+                "the write turn included)",
                 self.committed,
                 self.batches,
                 self.committed / self.batches,

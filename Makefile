@@ -53,7 +53,7 @@ fuzz: $(VENV)/.testdeps
 	$(BIN)/python bench/fuzz.py --inputs 100000 --write-doc
 
 api-fuzz: $(VENV)/.testdeps
-	$(BIN)/python bench/api_fuzz.py --write-doc
+	$(BIN)/python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
 
 soak: $(VENV)/.testdeps
 	$(BIN)/python bench/soak.py --write-doc

@@ -13,7 +13,8 @@ recorded interactions and from the server's own error log), and every failure sc
 found, grouped as response-schema violations (ST1xx), request handling (ST2xx), stateful
 (ST3xx) and auth (ST4xx).
 
-    python bench/api_fuzz.py --max-time 300 --write-doc   # the long run, updates the doc
+    # the long run (make api-fuzz), updates the doc:
+    python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
     python bench/api_fuzz.py --max-examples 500           # a fixed number of cases instead
     python bench/api_fuzz.py --quick                      # 20 cases per operation, a smoke run
 
@@ -497,7 +498,7 @@ counted from the recorded responses and, independently, from the server's error 
 The short version of the same run is in the suite: `tests/integration/test_api_fuzz.py`.
 
 ```
-.venv/bin/python bench/api_fuzz.py --max-time 300 --write-doc
+.venv/bin/python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
 .venv/bin/python bench/api_fuzz.py --quick
 ```
 

@@ -223,6 +223,10 @@ return 0
 _TTL_SECONDS = 40 * 24 * 3600
 
 
+REDIS_MAX_CONNECTIONS = 64  # per process; a command takes well under a millisecond
+REDIS_POOL_WAIT_SECONDS = 10.0
+
+
 class RedisQuota:
     """Redis counters, seeded from the database when a period first appears."""
 
@@ -230,7 +234,13 @@ class RedisQuota:
         import redis.asyncio as aioredis
 
         self._engine = engine
-        self._redis = aioredis.from_url(url)
+        # A bounded pool that makes callers wait for a free connection: redis-py's default
+        # pool raises "Too many connections" past 100 concurrent commands (redis-py 8), which
+        # turned a burst of requests into 500s.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._prefix = f"{prefix}:quota"
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
@@ -257,7 +267,7 @@ class RedisQuota:
         return int(value)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
 
 def make_quota(

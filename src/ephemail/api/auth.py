@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.periods import period_bounds, utcnow
+from ephemail.core.singleflight import SingleFlight
 from ephemail.store.accounts import User, hash_key, user_for_key
 
 
@@ -45,7 +46,7 @@ class Authenticator:
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[str, _Entry] = {}
-        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        self._loading: SingleFlight[str, _Entry] = SingleFlight()
         self._renewals: set[asyncio.Task[_Entry]] = set()
         self._generation = 0  # bumped by forget/clear: a lookup begun before must not refill
 
@@ -58,7 +59,7 @@ class Authenticator:
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
             entry = await self._load(digest, key)
-        elif entry.renew_after <= now and digest not in self._loading:
+        elif entry.renew_after <= now and not self._loading.busy(digest):
             task = asyncio.create_task(self._load(digest, key))
             self._renewals.add(task)
             task.add_done_callback(self._renewal_done)
@@ -72,29 +73,19 @@ class Authenticator:
 
     async def _load(self, digest: str, key: str) -> _Entry:
         """One database lookup per key at a time; concurrent callers share its answer."""
-        pending = self._loading.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._loading[digest] = future
-        try:
-            loaded_at = time.monotonic()
-            generation = self._generation
-            async with self._engine.connect() as conn:
-                user = await user_for_key(conn, key)
-            entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)
-            if self._ttl > 0 and generation == self._generation:
-                if len(self._cache) >= self._max:
-                    self._cache.clear()
-                self._cache[digest] = entry
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must log it
-            raise
-        finally:
-            del self._loading[digest]
+        return await self._loading.run(digest, lambda: self._lookup(digest, key))
+
+    async def _lookup(self, digest: str, key: str) -> _Entry:
+        loaded_at = time.monotonic()
+        generation = self._generation
+        async with self._engine.connect() as conn:
+            user = await user_for_key(conn, key)
+        entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)
+        if self._ttl > 0 and generation == self._generation:
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            self._cache[digest] = entry
+        return entry
 
     def _renewal_done(self, task: asyncio.Task[_Entry]) -> None:
         self._renewals.discard(task)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.api.auth import Authenticator
 from ephemail.api.fragments import FragmentCache
+from ephemail.core.singleflight import SingleFlight
 from ephemail.core.tokens import TokenCodec
 from ephemail.store.quota import QuotaBackend
 from ephemail.store.reads import HotReads
@@ -25,4 +25,4 @@ class ApiContext:
     fragments: FragmentCache = field(default_factory=FragmentCache)
     # Messages being marked seen now: readers of the same message wait for that one write
     # instead of queueing writes of their own on the database's single write lock.
-    marking_seen: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    marking_seen: SingleFlight[str, None] = field(default_factory=SingleFlight)

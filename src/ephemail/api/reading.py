@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -70,22 +69,12 @@ async def read_and_mark_seen(
 
 async def _mark_seen_once(ctx: ApiContext, message_id: str) -> None:
     """One write per message however many read it at once (a test suite's pollers do)."""
-    pending = ctx.marking_seen.get(message_id)
-    if pending is not None:
-        await asyncio.shield(pending)
-        return
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    ctx.marking_seen[message_id] = future
-    try:
+
+    async def mark() -> None:
         async with ctx.engine.begin() as conn:
             await store.mark_seen(conn, message_id)
-        future.set_result(None)
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # retrieved: the waiters re-raise it
-        raise
-    finally:
-        del ctx.marking_seen[message_id]
+
+    await ctx.marking_seen.run(message_id, mark)
 
 
 async def message_reading(ctx: ApiContext, user_id: int, message_id: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.core.singleflight import SingleFlight
 from ephemail.store.schema import quota_counters
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class MemoryQuota:
     def __init__(self, engine: AsyncEngine, flush_seconds: float = 1.0) -> None:
         self._engine = engine
         self._counts: dict[tuple[int, str], int] = {}
-        self._loading: dict[tuple[int, str], asyncio.Future[None]] = {}
+        self._loading: SingleFlight[tuple[int, str], None] = SingleFlight()
         self._dirty: set[tuple[int, str]] = set()
         self._flush_seconds = flush_seconds
         self._task: asyncio.Task[None] | None = None
@@ -61,22 +62,12 @@ class MemoryQuota:
     async def _ensure(self, key: tuple[int, str]) -> None:
         if key in self._counts:
             return
-        pending = self._loading.get(key)
-        if pending is not None:
-            await pending
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            self._counts[key] = await _load_used(self._engine, *key)
-            future.set_result(None)
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
-        finally:
-            del self._loading[key]
+        await self._loading.run(key, lambda: self._load(key))
         if self._task is None:
             self._task = asyncio.create_task(self._flush_loop())
+
+    async def _load(self, key: tuple[int, str]) -> None:
+        self._counts[key] = await _load_used(self._engine, *key)
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
         key = (user_id, period)

@@ -59,16 +59,23 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
-from harness import HOST, ROOT, Server, machine, raise_limits, running_server, today
+from harness import (
+    HOST,
+    RELIABILITY_PATH,
+    ROOT,
+    Server,
+    machine,
+    raise_limits,
+    running_server,
+    today,
+    write_doc_section_to,
+)
 
-RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
 DOC_TITLE = "# Reliability"
 DOC_INTRO = (
     "How ephemail holds up against hostile input and misbehaving clients, and the "
     "scripts and tests that show it; each section is written by the script it names."
 )
-START_MARK = "<!-- fuzz:start -->"
-END_MARK = "<!-- fuzz:end -->"
 FIXTURES = ROOT / "tests" / "fixtures"
 COMMAND = ".venv/bin/python bench/fuzz.py --inputs 100000 --write-doc"
 
@@ -1138,20 +1145,7 @@ dialogues (every line gets a well-formed reply within 5 s, and the server still 
 
 def write_doc(body: str) -> None:
     """Replace this script's section of docs/reliability.md, keeping everyone else's."""
-    RELIABILITY_DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = RELIABILITY_DOC.read_text() if RELIABILITY_DOC.exists() else ""  # read it just now
-    if not text.strip():
-        text = f"{DOC_TITLE}\n\n{DOC_INTRO}\n"
-    block = f"{START_MARK}\n{body.strip()}\n{END_MARK}"
-    if START_MARK in text and END_MARK in text:
-        before, rest = text.split(START_MARK, 1)
-        _, after = rest.split(END_MARK, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    temporary = RELIABILITY_DOC.with_name(f".{RELIABILITY_DOC.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, RELIABILITY_DOC)
+    write_doc_section_to(RELIABILITY_PATH, "fuzz", body, f"{DOC_TITLE}\n\n{DOC_INTRO}\n")
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -1251,7 +1245,7 @@ def main() -> int:
     )
     if args.write_doc:
         write_doc(doc_section(args, parser_stats, smtp_stats))
-        note(f"updated {RELIABILITY_DOC}")
+        note(f"updated {RELIABILITY_PATH}")
     return 1 if total else 0
 
 

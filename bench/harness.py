@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "benchmarks.md"
@@ -142,7 +143,11 @@ def write_doc_section(name: str, body: str, intro: str) -> None:
     write_doc_section_to(DOC_PATH, name, body, intro)
 
 
-def raise_limits(server: Server) -> None:
+class HasCli(Protocol):
+    def cli(self, *args: str) -> str: ...
+
+
+def raise_limits(server: HasCli) -> None:
     """A plan roomy enough that quota and mailbox limits never shape a measurement."""
     server.cli(
         "plan",

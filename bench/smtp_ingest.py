@@ -47,8 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC_PATH = ROOT / "docs" / "benchmarks.md"
+from harness import DOC_PATH, HOST, ROOT, free_port, raise_limits
+
 START_MARK = "<!-- smtp-ingest:start -->"
 END_MARK = "<!-- smtp-ingest:end -->"
 NOTES_START = "<!-- smtp-ingest:notes:start -->"
@@ -63,7 +63,6 @@ when run with `--write-doc`. Client and server share the machine, so the figures
 whole box, not for the server alone; each section names the machine and the exact command.
 """
 
-HOST = "127.0.0.1"  # the only address this script ever connects to
 SENDER = "from@bench.test"
 ADMIN = "admin@localhost.localdomain"
 MODES = ("reuse", "pipelined", "new")
@@ -346,12 +345,6 @@ def client_main(argv: Sequence[str]) -> int:
 # ---- processes, ports, /proc -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def listeners(port: int) -> int:
     """Listening IPv4 sockets on `port` (one per worker with SO_REUSEPORT)."""
     count = 0
@@ -617,19 +610,7 @@ class EphemailServer:
         return done.stdout
 
     def create_mailboxes(self, count: int, parallel: int = 4) -> list[str]:
-        self.cli(
-            "plan",
-            "set",
-            "default",
-            "--monthly-quota",
-            "100000000",
-            "--mailbox-lifetime",
-            "86400",
-            "--max-mailboxes",
-            "100000",
-            "--domain-types",
-            "free,premium,custom",
-        )
+        raise_limits(self)
         boxes: list[str] = []
         cmd = [*ephemail_command(), "mailbox", "create", ADMIN]
         for start in range(0, count, parallel):

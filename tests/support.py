@@ -63,6 +63,19 @@ class Running:
             headers["Authorization"] = f"Bearer {key}"
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
 
+    async def roomy_default_plan(self) -> None:
+        """Quota and limits that never get in the way of a test that makes many mailboxes."""
+        async with self.engine.begin() as conn:
+            await accounts.set_plan(
+                conn,
+                "default",
+                monthly_quota=100_000_000,
+                mailbox_lifetime=86_400,
+                max_mailboxes=100_000,
+                domain_types=("free", "premium", "custom"),
+            )
+        self.service_auth().clear()  # users cached with the old plan see the new one now
+
     async def new_user(self, email: str | None = None, *, plan: str = "default") -> tuple[str, str]:
         """(email, api key) of a new user on `plan`."""
         email = email or f"user-{secrets.token_hex(4)}@example.org"

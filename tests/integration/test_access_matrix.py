@@ -159,15 +159,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     running = await start_service(make_settings(tmp_path))
     http = httpx.AsyncClient(base_url=running.base_url, timeout=30)
     try:
-        async with running.engine.begin() as conn:  # room for a fresh mailbox per cell
-            await accounts.set_plan(
-                conn,
-                "default",
-                monthly_quota=1_000_000,
-                mailbox_lifetime=3600,
-                max_mailboxes=10_000,
-                domain_types=("free", "premium", "custom"),
-            )
+        await running.roomy_default_plan()  # room for a fresh mailbox per cell
         _, owner_key = await running.new_user()
         _, other_key = await running.new_user()
         world = World(running, http, owner_key, other_key)

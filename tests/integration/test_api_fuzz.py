@@ -31,7 +31,6 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events
 
-from ephemail.store import accounts
 from tests.support import Running, make_settings, start_service
 
 T = TypeVar("T")
@@ -127,19 +126,7 @@ def seed_message(to: str, number: int) -> bytes:
 def seed(live: ServiceThread) -> Seeds:
     """Room to work (a big quota, long-lived mailboxes), then mailboxes full of mail."""
 
-    async def raise_limits() -> None:
-        async with live.svc.engine.begin() as conn:
-            await accounts.set_plan(
-                conn,
-                "default",
-                monthly_quota=100_000_000,
-                mailbox_lifetime=86_400,
-                max_mailboxes=100_000,
-                domain_types=("free", "premium", "custom"),
-            )
-        live.svc.service_auth().clear()
-
-    live.call(raise_limits())
+    live.call(live.svc.roomy_default_plan())
     seeds = Seeds(key=live.svc.admin_key)
     headers = {"Authorization": f"Bearer {seeds.key}", "Accept": "application/json"}
     with httpx.Client(base_url=live.svc.base_url, headers=headers, timeout=30) as http:

@@ -25,7 +25,7 @@ from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_fac
 from ephemail.store.db import create_engine
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
-from ephemail.store.writer import GroupCommitWriter, make_writer
+from ephemail.store.writer import MessageWriter, make_writer
 from ephemail.sweeper import run_sweeper
 
 log = logging.getLogger("ephemail")
@@ -43,8 +43,9 @@ class _EmbeddedServer(uvicorn.Server):
 class Service:
     settings: Settings
     shared: bool = False  # True when other processes serve the same database
+    commit_socket: socket.socket | None = None  # this worker's end of the node's commit process
     engine: AsyncEngine = field(init=False)
-    writer: GroupCommitWriter = field(init=False)
+    writer: MessageWriter = field(init=False)
     quota: QuotaBackend = field(init=False)
     gate: ConnectionGate = field(init=False)
     api_context: ApiContext = field(init=False)
@@ -66,6 +67,8 @@ class Service:
             self.engine,
             batch_max=s.writer_batch,
             synchronous=s.sqlite_synchronous,
+            commit_socket=self.commit_socket,
+            log_level=s.log_level,
         )
         await self.writer.start()
         self.gate = ConnectionGate(limit=s.max_smtp_connections)
@@ -164,6 +167,9 @@ async def run_until_signal(service: Service, *args: socket.socket) -> None:
         loop.add_signal_handler(sig, stop.set)
     await service.start(*args)
     settle_heap()
-    await stop.wait()
+    lost = asyncio.create_task(service.writer.lost.wait())
+    await asyncio.wait([asyncio.create_task(stop.wait()), lost], return_when="FIRST_COMPLETED")
     log.info("stopping")
     await service.stop()
+    if lost.done():
+        raise SystemExit("the commit process is gone; nothing more could be stored")

@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -165,7 +166,7 @@ async def _first_start(s: Settings) -> Any:
         await engine.dispose()
 
 
-def _run_worker(s: Settings, shared: bool) -> None:
+def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None = None) -> None:
     from ephemail.app import Service, run_until_signal
 
     try:
@@ -175,16 +176,38 @@ def _run_worker(s: Settings, shared: bool) -> None:
     except ImportError:
         pass
     try:
-        asyncio.run(run_until_signal(Service(s, shared=shared)))
+        asyncio.run(run_until_signal(Service(s, shared=shared, commit_socket=commit_socket)))
     except OSError as exc:
         fail(f"cannot listen: {exc.strerror or exc}")
 
 
+def _start_commit_process(s: Settings, workers: int) -> Any:
+    """SQLite: one commit process writes for every worker of the node (PostgreSQL: none)."""
+    from sqlalchemy.engine import make_url
+
+    from ephemail.store import commit_process
+    from ephemail.store.db import is_sqlite
+
+    url = s.resolved_database_url()
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database or ""
+    return commit_process.spawn(database, s.sqlite_synchronous, workers, s.log_level)
+
+
 def _run_workers(s: Settings, count: int) -> None:
+    commits = _start_commit_process(s, count)
+    ends: list[socket.socket | None] = commits.sockets if commits else [None] * count
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_run_worker, args=(s, True), daemon=False) for _ in range(count)]
+    procs = [
+        ctx.Process(target=_worker_main, args=(s, ends, index), daemon=False)
+        for index in range(count)
+    ]
     for proc in procs:
         proc.start()
+    for end in ends:  # the workers hold them now; the commit process sees a worker's exit
+        if end is not None:
+            end.close()
 
     def forward(signum: int, _frame: Any) -> None:
         for proc in procs:
@@ -195,6 +218,18 @@ def _run_workers(s: Settings, count: int) -> None:
     signal.signal(signal.SIGINT, forward)
     for proc in procs:
         proc.join()
+    if commits is not None:
+        commits.wait(30.0)
+    if any(proc.exitcode for proc in procs):
+        raise SystemExit(1)
+
+
+def _worker_main(s: Settings, ends: list[socket.socket | None], index: int) -> None:
+    """A forked worker keeps its own end of the commit process and closes the others'."""
+    for other, end in enumerate(ends):
+        if other != index and end is not None:
+            end.close()
+    _run_worker(s, True, ends[index])
 
 
 @app.command("migrate")

@@ -17,7 +17,7 @@ from ephemail.store.errors import Conflict, Forbidden
 from ephemail.store.quota import MemoryQuota, SqlQuota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.schema import mailboxes as mailbox_table
-from ephemail.store.writer import GroupCommitWriter, make_writer
+from ephemail.store.writer import MessageWriter, make_writer
 from ephemail.sweeper import sweep_once
 
 MAIL = (
@@ -32,7 +32,7 @@ MAIL = (
 class Store:
     engine: AsyncEngine
     reads: HotReads
-    writer: GroupCommitWriter
+    writer: MessageWriter
     user: accounts.User
 
 
@@ -69,7 +69,7 @@ async def test_group_commit_stores_every_message_once(store: Store) -> None:
     ]
     ids = await asyncio.gather(*sends)
     assert len({i[0] for i in ids}) == 90
-    assert store.writer.batches < 90  # several messages shared a transaction
+    assert store.writer.transactions < 90  # several messages shared a transaction
     for box in boxes:
         versions = await store.reads.list_versions(box.id)
         assert len(versions) == 30 and not any(seen for _, seen in versions)

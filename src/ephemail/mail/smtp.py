@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ephemail.mail.delivery import RecipientResolver
 from ephemail.store.mailboxes import Recipient
-from ephemail.store.writer import GroupCommitWriter, WriterClosed
+from ephemail.store.writer import MessageWriter, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class DeliveryHandler:
     def __init__(
         self,
         resolver: RecipientResolver,
-        writer: GroupCommitWriter,
+        writer: MessageWriter,
         limits: SmtpLimits,
         gate: ConnectionGate,
     ) -> None:
@@ -218,7 +218,7 @@ class EphemailSMTP(SMTP):
 
 
 def smtp_factory(
-    resolver: RecipientResolver, writer: GroupCommitWriter, limits: SmtpLimits, gate: ConnectionGate
+    resolver: RecipientResolver, writer: MessageWriter, limits: SmtpLimits, gate: ConnectionGate
 ) -> Any:
     handler = DeliveryHandler(resolver, writer, limits, gate)
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
-from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ephemail.store.sqlite_setup import sqlite_pragmas
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -36,31 +37,14 @@ def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def create_sqlite_writer_engine(url: str, *, synchronous: str = "FULL") -> Engine:
-    """A plain sqlite3 engine for the group-commit writer's thread.
+def _install_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+    pragmas = sqlite_pragmas(synchronous)
 
-    The writer parses, inserts and commits a whole batch in one trip to a worker thread;
-    through aiosqlite every statement would be a hop of its own, each waiting for the GIL
-    while the event loop serves SMTP sessions (a batch took ~25 ms that way).
-    """
-    engine = create_sync_engine(
-        make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30}
-    )
-    _install_sqlite_pragmas(engine, synchronous)
-    return engine
-
-
-def _install_sqlite_pragmas(engine: AsyncEngine | Engine, synchronous: str) -> None:
-    mode = synchronous.upper() if synchronous.upper() in {"FULL", "NORMAL", "EXTRA"} else "FULL"
-    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-
-    @event.listens_for(target, "connect")
+    @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={mode}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in pragmas:
+            cursor.execute(pragma)
         cursor.close()
 
 

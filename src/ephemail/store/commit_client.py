@@ -1,0 +1,116 @@
+"""A worker's end of the node's commit process (SQLite).
+
+Each prepared message is sent as soon as it is ready, without waiting for the answer to the
+one before: while the commit process commits one group, the next group piles up in its
+socket, and it takes all of it in the next transaction. Answers come back in the order the
+requests went out, so a queue of futures is all the bookkeeping there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import pickle
+import socket
+
+from ephemail.store import commit_process
+from ephemail.store.rows import Rows
+from ephemail.store.writer import MessageWriter
+
+log = logging.getLogger(__name__)
+
+# The commit process imports little, but a loaded machine can still take a while to start it.
+START_SECONDS = 60.0
+
+
+class CommitProcessLost(RuntimeError):
+    """The commit process is gone: this worker cannot store anything any more."""
+
+
+class CommitProcessWriter(MessageWriter):
+    def __init__(
+        self, sock: socket.socket, *, owned: commit_process.CommitProcess | None = None
+    ) -> None:
+        super().__init__()
+        self._sock = sock
+        self._owned = owned  # a commit process this worker started, and so must wait for
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._answers: asyncio.Task[None] | None = None
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._last_commit = 0
+
+    async def start(self) -> None:
+        self._sock.setblocking(False)
+        self._reader, self._writer = await asyncio.open_connection(sock=self._sock)
+        try:
+            hello = await asyncio.wait_for(self._read(), START_SECONDS)
+        except (CommitProcessLost, TimeoutError) as exc:
+            raise RuntimeError(f"the commit process did not start: {exc}") from exc
+        if not (isinstance(hello, tuple) and hello[:1] == (commit_process.READY,)):
+            raise RuntimeError(f"the commit process said {hello!r}, not ready")
+        self._answers = asyncio.create_task(self._read_answers(), name="commit-answers")
+
+    async def _read(self) -> object:
+        assert self._reader is not None
+        try:
+            header = await self._reader.readexactly(4)
+            body = await self._reader.readexactly(int.from_bytes(header, "big"))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise CommitProcessLost("the commit process closed the connection") from exc
+        return pickle.loads(body)
+
+    async def _read_answers(self) -> None:
+        try:
+            while True:
+                answer = await self._read()
+                assert isinstance(answer, tuple)
+                ok, detail = answer
+                future = self._waiting.popleft()
+                if future.done():
+                    continue
+                if ok:
+                    if detail != self._last_commit:
+                        self._last_commit = detail
+                        self.transactions += 1
+                    future.set_result(None)
+                else:
+                    future.set_exception(RuntimeError(f"storage failed: {detail}"))
+        except CommitProcessLost as exc:
+            if not self._closing:  # at stop, we are the ones who hung up
+                log.critical("the commit process is gone: refusing mail from now on")
+                self.lost.set()
+            while self._waiting:
+                future = self._waiting.popleft()
+                if not future.done():
+                    future.set_exception(CommitProcessLost(str(exc)))
+
+    async def _store(self, rows: Rows) -> None:
+        if self._writer is None or self.lost.is_set():
+            raise CommitProcessLost("not connected to the commit process")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self._writer.write(commit_process.frame(rows))
+        await self._writer.drain()
+        await future
+
+    async def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+        else:
+            self._sock.close()
+        if self._answers is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._answers  # ends at the EOF that closing causes
+        if self.transactions:
+            log.info(
+                "writer: %d message(s) went into %d commit(s) of the commit process",
+                self.committed,
+                self.transactions,
+            )
+        if self._owned is not None:
+            await asyncio.to_thread(self._owned.wait, 30.0)

@@ -1,0 +1,226 @@
+"""The node's one SQLite writer, in a process of its own.
+
+Worker processes parse and compress mail on their event loops and send the prepared rows
+here over a socket pair; this process merges whatever every worker has sent into one
+transaction, commits it (one fsync), and answers each request. It has a GIL to itself:
+a writer thread inside a worker fought the event loop for the GIL at every statement, and
+writers in several workers had to take turns on the file, each paying its own fsync.
+
+A worker has at most one request in flight, so replies need no ids: they come back in order.
+The process ends when every worker has hung up; it ignores SIGINT and SIGTERM, so a Ctrl-C
+to the whole process group lets the workers finish their sessions through it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ephemail.store.rows import Rows, insert_sqlite, merged
+from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
+
+log = logging.getLogger("ephemail.store.commit_process")
+
+_LENGTH = struct.Struct("!I")
+READY = "ready"
+
+
+def frame(obj: Any) -> bytes:
+    """Length-prefixed pickle: both ends are this package on this machine."""
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(body)) + body
+
+
+def unframe(buffer: bytearray) -> list[Any]:
+    """Take every complete frame off the front of `buffer`."""
+    out: list[Any] = []
+    while len(buffer) >= _LENGTH.size:
+        (size,) = _LENGTH.unpack_from(buffer)
+        end = _LENGTH.size + size
+        if len(buffer) < end:
+            break
+        out.append(pickle.loads(buffer[_LENGTH.size : end]))
+        del buffer[:end]
+    return out
+
+
+def open_database(path: str, synchronous: str) -> sqlite3.Connection:
+    """Autocommit mode: `commit` issues BEGIN IMMEDIATE itself, so a batch never has to
+    upgrade a read lock (which could fail with SQLITE_BUSY halfway through)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    for pragma in sqlite_pragmas(synchronous):
+        db.execute(pragma)
+    db.execute("SELECT 1 FROM messages LIMIT 0")  # the schema is there, or fail at start
+    return db
+
+
+def commit(db: sqlite3.Connection, rows: Rows) -> int:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        stored = insert_sqlite(db, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return stored
+
+
+@dataclass(eq=False)
+class _Peer:
+    sock: socket.socket
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class CommitStats:
+    messages: int = 0
+    commits: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if not self.commits:
+            return "commit process: no messages"
+        return (
+            f"commit process: {self.messages} message(s) in {self.commits} commit(s) "
+            f"({self.messages / self.commits:.1f} per commit, "
+            f"{self.seconds / self.commits * 1000:.2f} ms each)"
+        )
+
+
+def _commit_requests(
+    db: sqlite3.Connection, requests: list[tuple[_Peer, Rows]], stats: CommitStats
+) -> list[tuple[bool, Any]]:
+    """All requests in one transaction; if that fails, each alone, so one bad message
+    fails only its own request."""
+    started = time.perf_counter()
+    try:
+        stored = commit(db, merged([rows for _, rows in requests]))
+    except Exception as exc:
+        if len(requests) == 1:
+            log.exception("storing a batch failed")
+            return [(False, f"{type(exc).__name__}: {exc}")]
+        log.warning("a merged batch of %d requests failed; committing each alone", len(requests))
+        return [_commit_requests(db, [one], stats)[0] for one in requests]
+    stats.commits += 1
+    stats.messages += stored
+    stats.seconds += time.perf_counter() - started
+    return [(True, stats.commits)] * len(requests)  # which commit: workers count their own
+
+
+def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats:
+    """Answer the workers until all of them have hung up."""
+    stats = CommitStats()
+    selector = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(True)
+        sock.sendall(frame((READY, os.getpid())))
+        selector.register(sock, selectors.EVENT_READ, _Peer(sock))
+    while selector.get_map():
+        requests: list[tuple[_Peer, Rows]] = []
+        for key, _ in selector.select():
+            peer: _Peer = key.data
+            try:
+                data = peer.sock.recv(1 << 20)
+            except ConnectionError:
+                data = b""
+            if not data:
+                selector.unregister(peer.sock)
+                peer.sock.close()
+                continue
+            peer.buffer += data
+            requests.extend((peer, rows) for rows in unframe(peer.buffer))
+        if requests:
+            answers: dict[_Peer, bytearray] = {}
+            for (peer, _), reply in zip(
+                requests, _commit_requests(db, requests, stats), strict=True
+            ):
+                answers.setdefault(peer, bytearray()).extend(frame(reply))
+            for peer, outgoing in answers.items():
+                # A worker gone meanwhile is closed at its next read.
+                with contextlib.suppress(OSError):
+                    peer.sock.sendall(outgoing)
+    return stats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ephemail.store.commit_process")
+    parser.add_argument("--database", required=True, help="SQLite file")
+    parser.add_argument("--synchronous", default="FULL")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--fd", type=int, action="append", required=True, help="a worker's end")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    socks = [socket.socket(fileno=fd) for fd in args.fd]
+    try:
+        db = open_database(args.database, args.synchronous)
+    except sqlite3.Error as exc:
+        log.error("cannot open %s: %s", args.database, exc)
+        return 1
+    stats = serve(db, socks)
+    db.close()
+    log.info("%s", stats.summary())
+    return 0
+
+
+@dataclass
+class CommitProcess:
+    """The parent's handle: the child, and one socket per worker to hand out."""
+
+    process: subprocess.Popen[bytes]
+    sockets: list[socket.socket]
+
+    def wait(self, timeout: float) -> int | None:
+        """After every worker end is closed the child exits by itself; make sure it does."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("commit process did not exit; killing it")
+            self.process.kill()
+            return self.process.wait()
+
+
+def spawn(database: str | Path, synchronous: str, workers: int, log_level: str) -> CommitProcess:
+    """Start the commit process with a socket pair per worker."""
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(workers)]
+    child_ends = [theirs for _, theirs in pairs]
+    command = [
+        sys.executable,
+        "-m",
+        "ephemail.store.commit_process",
+        "--database",
+        str(database),
+        "--synchronous",
+        synchronous,
+        "--log-level",
+        log_level,
+    ]
+    for end in child_ends:
+        command += ["--fd", str(end.fileno())]
+    process = subprocess.Popen(command, pass_fds=[end.fileno() for end in child_ends])
+    for end in child_ends:
+        end.close()
+    return CommitProcess(process, [ours for ours, _ in pairs])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""The node's commit process: one SQLite writer for every worker, and what happens without it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ephemail.store import accounts, commit_process, mailboxes
+from ephemail.store.bootstrap import bootstrap
+from ephemail.store.db import create_engine, migrate_async
+from ephemail.store.rows import Rows
+from tests.integration.test_cli import EPHEMAIL, ok
+
+ADMIN = "admin@localhost.localdomain"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    smtp_port: int
+    data_dir: Path
+
+    def group(self) -> list[tuple[int, str]]:
+        """(pid, command line) of every live process in the server's process group."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) != self.proc.pid:
+                    continue
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ProcessLookupError):
+                continue
+            if command:
+                found.append((int(entry.name), command))
+        return found
+
+    def commit_processes(self) -> list[int]:
+        return [pid for pid, cmd in self.group() if "ephemail.store.commit_process" in cmd]
+
+
+@contextmanager
+def served(tmp_path: Path, *args: str) -> Iterator[Served]:
+    """`ephemail serve` in its own process group, answering SMTP; killed if a test fails."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "EPHEMAIL_DATA_DIR": str(tmp_path),
+        "EPHEMAIL_SMTP_PORT": str(port),
+        "EPHEMAIL_HTTP_PORT": str(_free_port()),
+    }
+    env.pop("EPHEMAIL_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [EPHEMAIL, "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+                    if smtp.noop()[0] == 250:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("ephemail serve did not answer SMTP")
+        yield Served(proc, port, tmp_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+
+def _stored(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "ephemail.db") as db:
+        count: int = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return count
+
+
+def _send(port: int, address: str, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.sendmail("a@example.org", [address], f"Subject: {subject}\r\n\r\nhi\r\n".encode())
+
+
+def test_two_workers_store_through_one_commit_process_and_stop_cleanly(tmp_path: Path) -> None:
+    with served(tmp_path, "--workers", "2") as server:
+        assert len(server.commit_processes()) == 1
+        boxes = [ok(tmp_path, "mailbox", "create", ADMIN).strip() for _ in range(4)]
+        with ThreadPoolExecutor(8) as pool:  # connections spread over both workers
+            list(pool.map(lambda i: _send(server.smtp_port, boxes[i % 4], f"m{i}"), range(80)))
+        assert _stored(tmp_path) == 80
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+        time.sleep(0.2)
+        assert server.group() == []  # the commit process left with the workers
+    with sqlite3.connect(tmp_path / "ephemail.db") as db:
+        counts = [row[0] for row in db.execute("SELECT message_count FROM mailboxes")]
+    assert sorted(counts) == [20, 20, 20, 20]
+
+
+def test_without_its_commit_process_a_worker_refuses_mail_and_exits(tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        address = ok(tmp_path, "mailbox", "create", ADMIN).strip()
+        _send(server.smtp_port, address, "before")
+        (pid,) = server.commit_processes()
+        os.kill(pid, signal.SIGKILL)
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
+            smtp.ehlo()
+            smtp.mail("a@example.org")
+            smtp.rcpt(address)
+            code, _ = smtp.data(b"Subject: after\r\n\r\nhi\r\n")
+        assert 400 <= code < 500  # try later, never a 250 for mail that was not stored
+        assert server.proc.wait(timeout=30) != 0  # so a supervisor restarts the service
+        output = server.proc.stdout.read() if server.proc.stdout else ""
+        assert "commit process is gone" in output
+    assert _stored(tmp_path) == 1
+
+
+def _message(message_id: str, box: mailboxes.Mailbox) -> Rows:
+    rows = Rows()
+    rows.messages.append(
+        {
+            "id": message_id,
+            "mailbox_id": box.id,
+            "user_id": box.user_id,
+            "seq": time.time_ns(),
+            "to_address": box.address,
+            "envelope_from": "a@example.org",
+            "subject": message_id,
+            "from_name": "",
+            "from_email": "a@example.org",
+            "is_html": False,
+            "content": "hi",
+            "size": 2,
+            "is_seen": False,
+            "received_at": 0,
+        }
+    )
+    rows.raws.append({"message_id": message_id, "data": b"hi", "sha256": "0" * 64})
+    rows.counts[box.id] = 1
+    return rows
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[object, object]]:
+    buffer = bytearray()
+    answers: list[tuple[object, object]] = []
+    while len(answers) < count:
+        data = sock.recv(1 << 16)
+        assert data, "the commit process hung up"
+        buffer += data
+        answers += commit_process.unframe(buffer)
+    return answers
+
+
+async def test_requests_waiting_together_share_a_commit_and_a_bad_one_fails_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "commit.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate_async(url)
+    engine = create_engine(url)
+    try:
+        first = await bootstrap(engine, "ephemail.test")
+        assert first is not None
+        async with engine.begin() as conn:
+            user = await accounts.require_user(conn, first.admin_email)
+            box = await mailboxes.create_mailbox(conn, user)
+    finally:
+        await engine.dispose()
+    ours, theirs = socket.socketpair()
+
+    def run() -> None:
+        commit_process.serve(commit_process.open_database(str(path), "NORMAL"), [theirs])
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert _answers(ours, 1)[0][0] == commit_process.READY
+        # Both requests are in the socket before the process reads: one transaction.
+        ours.sendall(
+            commit_process.frame(_message("a" * 46, box))
+            + commit_process.frame(_message("b" * 46, box))
+        )
+        (ok_a, commit_a), (ok_b, commit_b) = _answers(ours, 2)
+        assert ok_a and ok_b and commit_a == commit_b
+        # The middle one reuses an id already stored: it fails, its neighbours do not.
+        ours.sendall(
+            commit_process.frame(_message("c" * 46, box))
+            + commit_process.frame(_message("a" * 46, box))
+            + commit_process.frame(_message("d" * 46, box))
+        )
+        answers = _answers(ours, 3)
+        assert [ok for ok, _ in answers] == [True, False, True]
+        assert "UNIQUE" in str(answers[1][1])
+    finally:
+        ours.close()
+        thread.join(timeout=30)
+    assert not thread.is_alive()  # it ends when its last worker hangs up
+    with sqlite3.connect(path) as db:
+        ids = sorted(row[0][0] for row in db.execute("SELECT id FROM messages"))
+        (count,) = db.execute("SELECT message_count FROM mailboxes").fetchone()
+    assert ids == ["a", "b", "c", "d"] and count == 4
+
+
+def test_frames_split_anywhere_are_read_whole() -> None:
+    data = b"".join(commit_process.frame(n) for n in (1, "two", {"three": 3}))
+    for cut in range(len(data) + 1):
+        buffer = bytearray(data[:cut])
+        got = commit_process.unframe(buffer)
+        buffer += data[cut:]
+        got += commit_process.unframe(buffer)
+        assert got == [1, "two", {"three": 3}] and not buffer

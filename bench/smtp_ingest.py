@@ -1135,10 +1135,12 @@ def doc_section(
         "advertises PIPELINING (RFC 2920), as Postfix sends; *new*: a new connection per "
         "message, lockstep (connect, EHLO, MAIL, RCPT, DATA, QUIT).",
         f"- Server: `ephemail serve`, SQLite in a fresh temp dir, "
-        f"`EPHEMAIL_SQLITE_SYNCHRONOUS={args.synchronous}`, writer batch "
-        f"{args.writer_batch or 'default (256)'}, log level "
-        f"{args.server_log_level or 'default (info)'}. A message counts only when `250` came "
-        "after DATA, which the server sends after the commit.",
+        f"`EPHEMAIL_SQLITE_SYNCHRONOUS={args.synchronous}`, "
+        + (f"`EPHEMAIL_WRITER_BATCH={args.writer_batch}`, " if args.writer_batch else "")
+        + f"log level {args.server_log_level or 'default (info)'}; with SQLite, one commit "
+        "process writes for all workers (its RSS is the last number in the RSS column). A "
+        "message counts only when `250` came after DATA, which the server sends after the "
+        "commit.",
         "",
         "| client | size | workers | connections | msg/s | p50 ms | p99 ms | server CPU per msg "
         "| client CPU per msg | RSS after (MiB) | acked | stored | stored == acked | errors "

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(5.0, ge=0)
     quota_backend: str = "auto"  # auto | memory | sql | redis
     quota_flush_seconds: float = Field(1.0, gt=0)
-    writer_batch: int = Field(256, gt=0)
+    writer_batch: int = Field(256, gt=0)  # PostgreSQL; the SQLite commit process takes all
     json_cache_mib: int = Field(32, ge=0)
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"

@@ -66,7 +66,8 @@ class CommitProcessWriter(MessageWriter):
         try:
             while True:
                 answer = await self._read()
-                assert isinstance(answer, tuple)
+                if not (isinstance(answer, tuple) and self._waiting):
+                    raise RuntimeError(f"an answer without a request: {answer!r}")
                 ok, detail = answer
                 future = self._waiting.popleft()
                 if future.done():
@@ -78,9 +79,9 @@ class CommitProcessWriter(MessageWriter):
                     future.set_result(None)
                 else:
                     future.set_exception(RuntimeError(f"storage failed: {detail}"))
-        except CommitProcessLost as exc:
+        except Exception as exc:
             if not self._closing:  # at stop, we are the ones who hung up
-                log.critical("the commit process is gone: refusing mail from now on")
+                log.critical("the commit process is gone (%s): refusing mail from now on", exc)
                 self.lost.set()
             while self._waiting:
                 future = self._waiting.popleft()

@@ -112,9 +112,11 @@ def _commit_requests(
     try:
         stored = commit(db, merged([rows for _, rows in requests]))
     except Exception as exc:
-        if len(requests) == 1:
-            log.exception("storing a batch failed")
-            return [(False, f"{type(exc).__name__}: {exc}")]
+        # A locked, full or failing database fails every request alike: no use in retrying
+        # each alone (a lock already had its 30 s). Anything else may be one message's fault.
+        if len(requests) == 1 or isinstance(exc, sqlite3.OperationalError):
+            log.exception("storing %d request(s) failed", len(requests))
+            return [(False, f"{type(exc).__name__}: {exc}")] * len(requests)
         log.warning("a merged batch of %d requests failed; committing each alone", len(requests))
         return [_commit_requests(db, [one], stats)[0] for one in requests]
     stats.commits += 1

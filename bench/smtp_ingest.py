@@ -1338,7 +1338,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--writer-batch",
         type=bounded(1, 100_000),
         default=None,
-        help="EPHEMAIL_WRITER_BATCH for the server (default: server's)",
+        help="EPHEMAIL_WRITER_BATCH for the server (PostgreSQL only: on SQLite the commit "
+        "process takes everything waiting)",
     )
     parser.add_argument(
         "--server-log-level",

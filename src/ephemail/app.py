@@ -168,8 +168,11 @@ async def run_until_signal(service: Service, *args: socket.socket) -> None:
     await service.start(*args)
     settle_heap()
     lost = asyncio.create_task(service.writer.lost.wait())
-    await asyncio.wait([asyncio.create_task(stop.wait()), lost], return_when="FIRST_COMPLETED")
+    asked = asyncio.create_task(stop.wait())
+    await asyncio.wait([asked, lost], return_when="FIRST_COMPLETED")
+    for task in (asked, lost):
+        task.cancel()
     log.info("stopping")
     await service.stop()
-    if lost.done():
+    if service.writer.lost.is_set():
         raise SystemExit("the commit process is gone; nothing more could be stored")

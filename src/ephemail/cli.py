@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +23,9 @@ from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
 from ephemail.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from ephemail.store.commit_process import CommitProcess
 
 T = TypeVar("T")
 
@@ -181,7 +184,7 @@ def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None =
         fail(f"cannot listen: {exc.strerror or exc}")
 
 
-def _start_commit_process(s: Settings, workers: int) -> Any:
+def _start_commit_process(s: Settings, workers: int) -> CommitProcess | None:
     """SQLite: one commit process writes for every worker of the node (PostgreSQL: none)."""
     from sqlalchemy.engine import make_url
 
@@ -197,7 +200,7 @@ def _start_commit_process(s: Settings, workers: int) -> Any:
 
 def _run_workers(s: Settings, count: int) -> None:
     commits = _start_commit_process(s, count)
-    ends: list[socket.socket | None] = commits.sockets if commits else [None] * count
+    ends: list[socket.socket | None] = list(commits.sockets) if commits else [None] * count
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(target=_worker_main, args=(s, ends, index), daemon=False)

@@ -639,3 +639,16 @@ def test_every_one_of_many_parts_with_one_name_gets_its_own() -> None:
     assert got[997] == "report (2) (2).txt"  # the name it asked for was taken by then
     assert got[998] == "REPORT (998).TXT"
     assert [a.data for a in message.attachments][:2] == [b"part 0", b"part 1"]
+
+
+def test_header_text_loses_exactly_the_control_characters() -> None:
+    """Every code point: breaks and tabs become spaces, other Cc characters go, the rest stays."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    expected = "".join(
+        " " if ch in "\t\r\n\v\f" else ch
+        for ch in every
+        if ch in "\t\r\n\v\f" or unicodedata.category(ch) != "Cc"
+    ).strip()
+    assert parse._clean_line(every) == expected
+    subject = parse_message(b"Subject: a\x01b\x7fc\xc2\x85d \te\r\n\r\nx\r\n").subject
+    assert subject == "abcd  e"  # \x01, DEL and U+0085 (NEL, 8-bit UTF-8 here) go; tab a space

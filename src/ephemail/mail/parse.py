@@ -75,6 +75,8 @@ _CHARSET_WIDER = {
 
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BREAKS_TO_SPACES = str.maketrans("\t\r\n\v\f", "     ")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # Cc without \t \n \v \f \r
 _MIME_TYPE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)/([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
 _BOUNDARY_PARAM = re.compile(rb"boundary\s*\*?[0-9]*\*?\s*=", re.IGNORECASE)
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
@@ -353,14 +355,13 @@ def _decode_words(value: str) -> str:
 
 
 def _clean_line(text: str) -> str:
-    """One line of text: no control characters, no lone surrogates."""
+    """One line of text: no control characters, no lone surrogates.
+
+    Line breaks and tabs become spaces; every other control character (Unicode category Cc,
+    which is exactly U+0000–U+001F and U+007F–U+009F) goes. A table and a regex instead of a
+    loop over characters: ~4 % of the parse of a small message, for every header shown."""
     text = _SURROGATE.sub("\ufffd", _text_from_8bit(text))
-    chars = (
-        " " if ch in "\t\r\n\v\f" else ch
-        for ch in text
-        if ch in "\t\r\n\v\f" or unicodedata.category(ch) != "Cc"
-    )
-    return "".join(chars).strip()
+    return _CONTROL.sub("", text.translate(_BREAKS_TO_SPACES)).strip()
 
 
 def _params(part: Message, header: str) -> Mapping[str, str]:

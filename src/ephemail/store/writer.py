@@ -98,6 +98,7 @@ def make_writer(
     """PostgreSQL: this worker writes through `engine`. SQLite: through the node's commit
     process, on `commit_socket` when the caller started one for several workers, else through
     a commit process of this worker's own."""
+    # Imported here: both implementations import MessageWriter from this module.
     from ephemail.store import commit_process
     from ephemail.store.commit_client import CommitProcessWriter
     from ephemail.store.pg_writer import GroupCommitWriter

@@ -56,8 +56,9 @@ class CommitProcessWriter(MessageWriter):
     async def _read(self) -> object:
         assert self._reader is not None
         try:
-            header = await self._reader.readexactly(4)
-            body = await self._reader.readexactly(int.from_bytes(header, "big"))
+            header = await self._reader.readexactly(commit_process.FRAME_HEADER.size)
+            (size,) = commit_process.FRAME_HEADER.unpack(header)
+            body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise CommitProcessLost("the commit process closed the connection") from exc
         return pickle.loads(body)

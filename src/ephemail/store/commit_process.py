@@ -6,7 +6,8 @@ transaction, commits it (one fsync), and answers each request. It has a GIL to i
 a writer thread inside a worker fought the event loop for the GIL at every statement, and
 writers in several workers had to take turns on the file, each paying its own fsync.
 
-A worker has at most one request in flight, so replies need no ids: they come back in order.
+A worker sends its requests without waiting for earlier answers, and the answers go back on
+each worker's socket in the order its requests came, so they need no ids.
 The process ends when every worker has hung up; it ignores SIGINT and SIGTERM, so a Ctrl-C
 to the whole process group lets the workers finish their sessions through it first.
 """
@@ -36,25 +37,25 @@ from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
 log = logging.getLogger("ephemail.store.commit_process")
 
-_LENGTH = struct.Struct("!I")
+FRAME_HEADER = struct.Struct("!I")  # the length of the pickle that follows
 READY = "ready"
 
 
 def frame(obj: Any) -> bytes:
     """Length-prefixed pickle: both ends are this package on this machine."""
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(body)) + body
+    return FRAME_HEADER.pack(len(body)) + body
 
 
 def unframe(buffer: bytearray) -> list[Any]:
     """Take every complete frame off the front of `buffer`."""
     out: list[Any] = []
-    while len(buffer) >= _LENGTH.size:
-        (size,) = _LENGTH.unpack_from(buffer)
-        end = _LENGTH.size + size
+    while len(buffer) >= FRAME_HEADER.size:
+        (size,) = FRAME_HEADER.unpack_from(buffer)
+        end = FRAME_HEADER.size + size
         if len(buffer) < end:
             break
-        out.append(pickle.loads(buffer[_LENGTH.size : end]))
+        out.append(pickle.loads(buffer[FRAME_HEADER.size : end]))
         del buffer[:end]
     return out
 

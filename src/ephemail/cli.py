@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -23,9 +23,6 @@ from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
 from ephemail.store.errors import StoreError
-
-if TYPE_CHECKING:
-    from ephemail.store.commit_process import CommitProcess
 
 T = TypeVar("T")
 
@@ -184,22 +181,12 @@ def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None =
         fail(f"cannot listen: {exc.strerror or exc}")
 
 
-def _start_commit_process(s: Settings, workers: int) -> CommitProcess | None:
-    """SQLite: one commit process writes for every worker of the node (PostgreSQL: none)."""
-    from sqlalchemy.engine import make_url
-
-    from ephemail.store import commit_process
-    from ephemail.store.db import is_sqlite
-
-    url = s.resolved_database_url()
-    if not is_sqlite(url):
-        return None
-    database = make_url(url).database or ""
-    return commit_process.spawn(database, s.sqlite_synchronous, workers, s.log_level)
-
-
 def _run_workers(s: Settings, count: int) -> None:
-    commits = _start_commit_process(s, count)
+    from ephemail.store.writer import start_commit_process
+
+    commits = start_commit_process(
+        s.resolved_database_url(), s.sqlite_synchronous, count, s.log_level
+    )
     ends: list[socket.socket | None] = list(commits.sockets) if commits else [None] * count
     ctx = multiprocessing.get_context("fork")
     procs = [

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.store import commit_process
 from ephemail.store.db import is_sqlite
 from ephemail.store.mailboxes import Recipient
 from ephemail.store.prepare import INLINE_PREPARE_BYTES, prepare
@@ -86,6 +87,18 @@ class MessageWriter(ABC):
         """Release connections and processes; nothing is in flight any more."""
 
 
+def start_commit_process(
+    url: str, synchronous: str, workers: int, log_level: str
+) -> commit_process.CommitProcess | None:
+    """The node's commit process with a socket per worker, on SQLite; None on PostgreSQL."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise ValueError("SQLite must be a file: the commit process writes to it")
+    return commit_process.spawn(database, synchronous, workers, log_level)
+
+
 def make_writer(
     url: str,
     engine: AsyncEngine,
@@ -99,16 +112,12 @@ def make_writer(
     process, on `commit_socket` when the caller started one for several workers, else through
     a commit process of this worker's own."""
     # Imported here: both implementations import MessageWriter from this module.
-    from ephemail.store import commit_process
     from ephemail.store.commit_client import CommitProcessWriter
     from ephemail.store.pg_writer import GroupCommitWriter
 
-    if not is_sqlite(url):
-        return GroupCommitWriter(engine, batch_max=batch_max)
     if commit_socket is not None:
         return CommitProcessWriter(commit_socket)
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        raise ValueError("SQLite must be a file: the commit process writes to it")
-    owned = commit_process.spawn(database, synchronous, workers=1, log_level=log_level)
+    owned = start_commit_process(url, synchronous, workers=1, log_level=log_level)
+    if owned is None:
+        return GroupCommitWriter(engine, batch_max=batch_max)
     return CommitProcessWriter(owned.sockets[0], owned=owned)

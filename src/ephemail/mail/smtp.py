@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ephemail.mail.delivery import RecipientResolver
 from ephemail.store.mailboxes import Recipient
-from ephemail.store.writer import MessageWriter, WriterClosed
+from ephemail.store.writer import MessageWriter, NotStored, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class DeliveryHandler:
             ids = await self._writer.submit(envelope.mail_from or "", list(boxes.values()), raw)
         except WriterClosed:
             return "421 4.3.2 Service shutting down, try again later"
+        except NotStored as exc:
+            return exc.reply
         except Exception:
             log.exception("storing message failed")
             return "451 4.3.0 Could not store the message, try again later"

@@ -31,6 +31,15 @@ class WriterClosed(RuntimeError):
     """The writer is stopping, or cannot store any more; the session should answer 421."""
 
 
+class NotStored(Exception):
+    """The store refused this message for a reason the sender must hear (a mailbox that is
+    gone or full by the time of the commit); `reply` is the whole SMTP reply line."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
 class MessageWriter(ABC):
     """Prepare, hand over, wait for the commit; and on stop, let what is in flight finish."""
 

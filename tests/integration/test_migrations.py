@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from ephemail.store.db import alembic_config, migrate
+from ephemail.store.schema import metadata
 
 
 def tables(path: Path) -> set[str]:
@@ -52,8 +56,18 @@ def test_upgrade_is_idempotent_and_downgrade_works(tmp_path: Path) -> None:
     assert "messages" in tables(tmp_path / "db.sqlite")
 
 
-async def test_postgresql_migrates_too(pg_url: str) -> None:
-    import asyncio
-
+async def test_postgresql_migrates_to_the_head_with_every_table(pg_url: str) -> None:
     await asyncio.to_thread(migrate, pg_url)
-    await asyncio.to_thread(migrate, pg_url)
+    await asyncio.to_thread(migrate, pg_url)  # a second start finds nothing to do
+    head = ScriptDirectory.from_config(alembic_config(pg_url)).get_current_head()
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        found = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+        version = await conn.fetchval("SELECT version_num FROM alembic_version")
+    finally:
+        await conn.close()
+    assert found == set(metadata.tables) | {"alembic_version"}
+    assert version == head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,12 +17,11 @@ from sqlalchemy import insert
 from ephemail.api.auth import current_period
 from ephemail.store import accounts
 from ephemail.store.schema import quota_counters
-from tests.conftest import temporary_pg_database
+from tests.conftest import REDIS_URL, require_service, temporary_pg_database
 from tests.contract import rate
 from tests.support import Running, make_settings, start_service
 
 LIMIT = 1000
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["memory", "sql-postgresql", "redis-postgresql", "sql-sqlite"])
@@ -29,10 +29,12 @@ async def metered(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     """A service per quota backend; the shared backends run on PostgreSQL and Redis."""
     kind, _, db = request.param.partition("-")
     prefix = f"ephemail-test-{secrets.token_hex(4)}"
-    async with temporary_pg_database() as pg:
+    if kind == "redis":
+        require_service("Redis")
+    async with contextlib.AsyncExitStack() as stack:
         overrides: dict[str, object] = {"quota_backend": kind, "redis_prefix": prefix}
         if db == "postgresql":
-            overrides["database_url"] = pg
+            overrides["database_url"] = await stack.enter_async_context(temporary_pg_database())
         if kind == "redis":
             overrides["redis_url"] = REDIS_URL
         svc = await start_service(make_settings(tmp_path, **overrides))

@@ -3,19 +3,30 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
+.PHONY: run test lock lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+# Installs come from the lock files, so a fresh machine gets exactly what the suite ran with;
+# `make lock` refreshes them from pyproject.toml's ranges.
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.testdeps: pyproject.toml $(VENV)/.runtime
-	$(BIN)/python -m pip install -q -e '.[test]'
+$(VENV)/.testdeps: requirements-test.lock $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -r requirements-test.lock
 	touch $@
+
+## Re-resolve the pinned versions from pyproject.toml (then run `make test` and commit both).
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q pip-tools
+	$(BIN)/pip-compile -q --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --no-emit-trusted-host -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --no-emit-trusted-host --extra test -o requirements-test.lock pyproject.toml
 
 ## Install and start the service on its embedded defaults (SMTP :2525, HTTP :8025, ./var).
 run: $(VENV)/.runtime

@@ -156,3 +156,21 @@ async def test_a_listing_answer_stops_at_its_byte_bound(running: Running) -> Non
         assert "next_before" not in rest
         ids += [m["id"] for m in rest["messages"]]
     assert len(ids) == len(set(ids)) == count
+
+
+async def test_the_token_listing_is_bounded_too(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        created = (await client.post("/api/emails")).json()["data"]
+    box, token = created["email"], created["email_token"]
+    lines = 2 * LISTING_CONTENT_CHARS // 80
+    assert await running.send(big_mail(box, lines, "tok"), [box]) == {}
+
+    async with running.client() as client:
+        answer = await client.get(f"/api/token/{token}/messages")
+        assert answer.status_code == 200
+        (item,) = answer.json()["messages"]
+        assert item["content_truncated"] is True
+        assert len(item["content"]) == LISTING_CONTENT_CHARS
+        whole = (await client.get(f"/api/token/{token}/messages/{item['id']}")).json()["data"]
+        assert whole["content"].startswith(item["content"])
+        assert whole["content"].count("\n") == lines

@@ -198,7 +198,9 @@ def test_serve_without_a_terminal_writes_the_key_to_a_private_file(tmp_path: Pat
             headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
         )
         assert answer.status_code == 200
-        assert_private(data_dir)  # the database, its -wal and -shm, the secret, the key file
+        names = {p.name for p in data_dir.iterdir()}
+        assert {"ephemail.db", "ephemail.db-wal", "ephemail.db-shm", "secret_key"} <= names
+        assert_private(data_dir)  # those and the key file
     finally:
         stop(proc)
     assert proc.stdout is not None

@@ -18,7 +18,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ephemail.config import Settings, load_settings, private_dir, write_private
+from ephemail.config import Settings, load_settings
 from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
@@ -158,6 +158,8 @@ FIRST_START_KEY_FILE = "first-start-key.txt"
 def _announce_first_start(s: Settings, first: FirstStart) -> None:
     """The admin key goes to a person, never into a service log: to the terminal when one is
     attached, otherwise into a file only the service's user can read."""
+    from ephemail.config import private_dir, write_private
+
     lines = [f"  user:    {first.admin_email}", f"  API key: {first.api_key}"]
     if sys.stdout.isatty():
         typer.echo("First start: created the admin user and an API key. It is shown only once:")

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         return f"http://{host}:{bound_port or self.http_port}"
 
 
+class SettingsError(ValueError):
+    """A settings file the service will not guess about; the message is for the operator."""
+
+
 def _toml_values(path: Path) -> dict[str, Any]:
     with path.open("rb") as handle:
         data = tomllib.load(handle)
@@ -138,7 +142,7 @@ def ensure_secret(data_dir: Path) -> str:
             if len(value) >= MIN_SECRET_CHARS:
                 return value
             if value:
-                raise ValueError(
+                raise SettingsError(
                     f"the secret in {path} has {len(value)} characters, fewer than "
                     f"{MIN_SECRET_CHARS}; delete the file to have a new one generated "
                     "(email_tokens issued so far stop working)"

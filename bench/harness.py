@@ -195,9 +195,14 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int = 1) -> Serve
         raise
     with log_path.open("rb") as log:
         log.seek(offset)
-        for line in log.read().decode(errors="replace").splitlines():
-            if "API key:" in line:
-                server.admin_key = line.split("API key:")[1].strip()
+        output = log.read().decode(errors="replace")
+    # Not a terminal: the first start writes the key to a private file and prints its path.
+    key_file = data_dir / "first-start-key.txt"
+    if key_file.name in output and key_file.exists():
+        output = key_file.read_text()
+    for line in output.splitlines():
+        if "API key:" in line:
+            server.admin_key = line.split("API key:")[1].strip()
     return server
 
 

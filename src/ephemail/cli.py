@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.config import Settings, load_settings
 from ephemail.store import accounts, domains, mailboxes
-from ephemail.store.bootstrap import DEFAULT_PLAN, bootstrap, ensure_defaults
+from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
 from ephemail.store.errors import StoreError
 
@@ -139,9 +139,7 @@ def serve(
     prepare(s)
     first = asyncio.run(_first_start(s))
     if first is not None:
-        typer.echo("First start: created the admin user and an API key. It is shown only once:")
-        typer.echo(f"  user:    {first.admin_email}")
-        typer.echo(f"  API key: {first.api_key}")
+        _announce_first_start(s, first)
     typer.echo(
         f"ephemail serving SMTP on {s.smtp_host}:{s.smtp_port}, HTTP on "
         f"{s.resolved_public_url()} (API docs at {s.resolved_public_url()}/api/docs), "
@@ -152,6 +150,29 @@ def serve(
         _run_worker(s, shared=False)
         return
     _run_workers(s, workers)
+
+
+FIRST_START_KEY_FILE = "first-start-key.txt"
+
+
+def _announce_first_start(s: Settings, first: FirstStart) -> None:
+    """The admin key goes to a person, never into a service log: to the terminal when one is
+    attached, otherwise into a file only the service's user can read."""
+    from ephemail.config import private_dir, write_private
+
+    lines = [f"  user:    {first.admin_email}", f"  API key: {first.api_key}"]
+    if sys.stdout.isatty():
+        typer.echo("First start: created the admin user and an API key. It is shown only once:")
+        for line in lines:
+            typer.echo(line)
+        return
+    private_dir(s.data_dir)
+    path = s.data_dir / FIRST_START_KEY_FILE
+    write_private(path, "\n".join(lines) + "\n")
+    typer.echo(
+        f"First start: created the admin user and an API key; the key is in {path.resolve()} "
+        "(readable only by this user). Delete the file once you have the key."
+    )
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:

@@ -6,16 +6,24 @@ then the embedded defaults, so `ephemail serve` runs with no configuration at al
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import os
 import secrets
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret_key"
+MIN_SECRET_CHARS = 32  # the generated one has 64; a short one makes tokens guessable
+PRIVATE_DIR_MODE = 0o700  # the data directory holds all mail: the service's user only
+
+log = logging.getLogger("ephemail.config")
 
 
 class Settings(BaseSettings):
@@ -48,6 +56,17 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        """Empty means "generate one"; anything else must be hard to guess."""
+        if value and len(value) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_CHARS} characters (it has {len(value)}); "
+                "leave it unset to have one generated"
+            )
+        return value
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -61,6 +80,10 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{bound_port or self.http_port}"
+
+
+class SettingsError(ValueError):
+    """A settings file the service will not guess about; the message is for the operator."""
 
 
 def _toml_values(path: Path) -> dict[str, Any]:
@@ -84,17 +107,67 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return settings
 
 
-def ensure_secret(data_dir: Path) -> str:
-    """Generate the secret once and keep it, so tokens survive restarts."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(48)
+def private_dir(path: Path) -> None:
+    """Create a directory (and missing parents) readable by the service's user only.
+
+    An existing directory keeps the mode its operator gave it."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One process at a time in `directory` (workers and CLI commands may start together)."""
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker won the race: use its secret
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def ensure_secret(data_dir: Path) -> str:
+    """Generate the secret once and keep it, so tokens survive restarts.
+
+    The file is written whole (a private temporary file, fsynced, renamed into place), so no
+    reader ever sees it half-written. An empty file (what a crash between creating and
+    writing it left before that) never held a secret, and every token sealed with it is
+    forgeable, so it is replaced; a short non-empty secret is refused rather than replaced,
+    since tokens that people hold were sealed with it.
+    """
+    private_dir(data_dir)
+    path = data_dir / SECRET_FILE
+    with _locked(data_dir):
+        if path.exists():
+            value = path.read_text().strip()
+            if len(value) >= MIN_SECRET_CHARS:
+                return value
+            if value:
+                raise SettingsError(
+                    f"the secret in {path} has {len(value)} characters, fewer than "
+                    f"{MIN_SECRET_CHARS}; delete the file to have a new one generated "
+                    "(email_tokens issued so far stop working)"
+                )
+            log.warning("replacing the empty secret file %s", path)
+        value = secrets.token_urlsafe(48)
+        write_private(path, value + "\n")
     return value
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically put `text` at `path`, mode 0600."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
-from ephemail.api.reading import mailbox_listing, message_reading
+from ephemail.api.reading import listing_page, mailbox_listing, message_reading
 from ephemail.core.ids import MESSAGE_ID_LENGTH
 from ephemail.store.accounts import User
 
@@ -25,13 +25,25 @@ _LIST_PATH = "/api/messages"
 _ONE_PREFIX = "/api/messages/"
 
 
-def _email_param(query_string: bytes) -> str | None:
-    """The `email` query value as FastAPI would read it (the last one wins)."""
-    value = None
+_LISTING_PARAMS = ("email", "limit", "before")
+_MAX_LIMIT_DIGITS = 9
+
+
+def _listing_params(query_string: bytes) -> tuple[str, int | None, str | None] | None:
+    """`email` and the paging of a listing as FastAPI would read them (the last value wins);
+    None when FastAPI should answer (no `email`, or a `limit` that is not plain digits)."""
+    values: dict[str, str] = {}
     for key, item in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-        if key == "email":
-            value = item
-    return value
+        if key in _LISTING_PARAMS:
+            values[key] = item
+    email = values.get("email")
+    limit = values.get("limit")
+    if email is None or (
+        limit is not None
+        and not (limit.isascii() and limit.isdigit() and len(limit) <= _MAX_LIMIT_DIGITS)
+    ):
+        return None
+    return email, None if limit is None else int(limit), values.get("before")
 
 
 async def _send_json(send: Send, status: int, payload: bytes) -> None:
@@ -59,9 +71,9 @@ class HotPathMiddleware:
             user: User | None = scope.get("state", {}).get("user")
             if user is not None:
                 if path == _LIST_PATH:
-                    email = _email_param(scope["query_string"])
-                    if email is not None:
-                        await self._answer(send, mailbox_listing(self.ctx, user.id, email))
+                    listing = _listing_params(scope["query_string"])
+                    if listing is not None:
+                        await self._answer(send, self._listing(user.id, *listing))
                         return
                 elif (
                     path.startswith(_ONE_PREFIX)
@@ -72,6 +84,13 @@ class HotPathMiddleware:
                     await self._answer(send, message_reading(self.ctx, user.id, message_id))
                     return
         await self.app(scope, receive, send)
+
+    async def _listing(
+        self, user_id: int, email: str, limit: int | None, before: str | None
+    ) -> bytes:
+        """What the route does, in the route's order: paging checked first, then the mailbox."""
+        page = listing_page(limit, before)
+        return await mailbox_listing(self.ctx, user_id, email, page)
 
     async def _answer(self, send: Send, work: Any) -> None:
         try:

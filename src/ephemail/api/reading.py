@@ -9,7 +9,7 @@ import orjson
 
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
-from ephemail.api.shapes import message_data
+from ephemail.api.shapes import listing_item, message_data
 from ephemail.core.addresses import AddressError, normalise_address
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
@@ -18,12 +18,44 @@ from ephemail.store.messages import StoredMessage
 MESSAGE_NOT_FOUND = "Message not found."
 MAILBOX_NOT_FOUND = "Email not found."
 
+# Bounds of one listing answer (docs/architecture.md, "Bounded answers"). A body longer than
+# LISTING_CONTENT_CHARS is cut in the listing (Gmail clips at ~100 KB, so ordinary mail is
+# whole); a page holds at most LISTING_MAX_MESSAGES messages (the default mailbox cap) and
+# stops before its JSON would pass LISTING_MAX_BYTES; `next_before` then says where to go on.
+LISTING_CONTENT_CHARS = 128 * 1024
+LISTING_MAX_MESSAGES = 1000
+LISTING_MAX_BYTES = 16 * 1024 * 1024
+_LOAD_CHUNK = 16  # messages loaded from the database at a time while a page is built
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """Which part of a mailbox a listing answers (extension: `limit`, `before`)."""
+
+    limit: int = LISTING_MAX_MESSAGES
+    before: str | None = None
+
+
+def listing_page(limit: int | None, before: str | None) -> Page:
+    """Check the paging parameters; the same answer on the hot path and the route."""
+    if limit is not None and not 1 <= limit <= LISTING_MAX_MESSAGES:
+        raise ApiError(
+            422,
+            "The given data was invalid.",
+            {"limit": [f"must be between 1 and {LISTING_MAX_MESSAGES}"]},
+        )
+    if before is not None and not is_message_id(before):
+        raise ApiError(422, "The given data was invalid.", {"before": ["is not a message id"]})
+    return Page(LISTING_MAX_MESSAGES if limit is None else limit, before)
+
 
 def messages_base(ctx: ApiContext) -> str:
     return f"{ctx.public_url}/api/messages"
 
 
-async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> bytes:
+async def mailbox_listing(
+    ctx: ApiContext, user_id: int, email: str, page: Page | None = None
+) -> bytes:
     """`GET /api/messages?email=`: the user's live mailbox, newest message first (JSON)."""
     try:
         address = normalise_address(email)
@@ -32,24 +64,64 @@ async def mailbox_listing(ctx: ApiContext, user_id: int, email: str) -> bytes:
     box = await ctx.reads.owned_mailbox(user_id, address)
     if box is None:
         raise ApiError(404, MAILBOX_NOT_FOUND)
-    return await listing_json(ctx, box[0], box[1], messages_base(ctx))
+    return await listing_json(ctx, box[0], box[1], messages_base(ctx), page)
 
 
-async def listing_json(ctx: ApiContext, mailbox_id: int, address: str, base: str) -> bytes:
-    """The listing body, from cached message objects where they exist."""
-    versions = await ctx.reads.list_versions(mailbox_id)
-    parts: list[bytes | None] = [ctx.fragments.get((base, mid, seen)) for mid, seen in versions]
+async def listing_json(
+    ctx: ApiContext, mailbox_id: int, address: str, base: str, page: Page | None = None
+) -> bytes:
+    """The listing body, from cached message objects where they exist.
+
+    Built a few messages at a time with each body cut in the database, so a request holds
+    at most about LISTING_MAX_BYTES of JSON, whatever the mailbox holds.
+    """
+    page = page or Page()
+    versions = await ctx.reads.page_versions(mailbox_id, page.limit + 1, page.before)
+    if versions is None:
+        raise ApiError(
+            422, "The given data was invalid.", {"before": ["is not a message of this mailbox"]}
+        )
+    more = len(versions) > page.limit
+    pieces = [b'{"status":true,"mailbox":' + orjson.dumps(address) + b',"messages":[']
+    size = len(pieces[0]) + 80  # the closing bytes and a `next_before`
+    last: str | None = None
+    for start in range(0, min(len(versions), page.limit), _LOAD_CHUNK):
+        chunk = versions[start : min(start + _LOAD_CHUNK, page.limit)]
+        for mid, part in await _fragments(ctx, chunk, base):
+            if last is not None:
+                if size + len(part) + 1 > LISTING_MAX_BYTES:
+                    return _close(pieces, last)
+                pieces.append(b",")
+            pieces.append(part)
+            size += len(part) + 1
+            last = mid
+    return _close(pieces, last if more else None)
+
+
+async def _fragments(
+    ctx: ApiContext, versions: list[tuple[str, bool]], base: str
+) -> list[tuple[str, bytes]]:
+    """(id, listing JSON) of the messages still there, in the order given."""
+    parts = [ctx.fragments.get((base, mid, seen)) for mid, seen in versions]
     missing = [mid for (mid, _), part in zip(versions, parts, strict=True) if part is None]
     if missing:
-        loaded = await ctx.reads.messages_by_ids(missing)
+        loaded = await ctx.reads.messages_by_ids(missing, LISTING_CONTENT_CHARS + 1)
         for i, (mid, _) in enumerate(versions):
             message = loaded.get(mid)
             if parts[i] is None and message is not None:
-                part = orjson.dumps(message_data(message, base))
+                part = orjson.dumps(listing_item(message, base, LISTING_CONTENT_CHARS))
                 ctx.fragments.put((base, mid, message.is_seen), part)
                 parts[i] = part
-    body = b",".join(p for p in parts if p is not None)
-    return b'{"status":true,"mailbox":' + orjson.dumps(address) + b',"messages":[' + body + b"]}"
+    return [(mid, p) for (mid, _), p in zip(versions, parts, strict=True) if p is not None]
+
+
+def _close(pieces: list[bytes], next_before: str | None) -> bytes:
+    """One copy of the answer, with `next_before` (extension) when a page was cut short."""
+    if next_before is None:
+        pieces.append(b"]}")
+    else:
+        pieces.append(b'],"next_before":' + orjson.dumps(next_before) + b"}")
+    return b"".join(pieces)
 
 
 async def read_and_mark_seen(

@@ -75,12 +75,18 @@ class MessageItem(BaseModel):
     html: bool
     content: str
     attachments: list[AttachmentItem]
+    content_truncated: Literal[True] | None = Field(
+        None, description="Extension, listings only: present when `content` was cut"
+    )
 
 
 class MessagesResponse(BaseModel):
     status: Literal[True] = True
     mailbox: str
     messages: list[MessageItem]
+    next_before: str | None = Field(
+        None, description="Extension: present when more messages follow; pass it as `before`"
+    )
 
 
 class MessageResponse(BaseModel):

@@ -50,6 +50,16 @@ def message_data(message: StoredMessage, base: str) -> dict[str, Any]:
     }
 
 
+def listing_item(message: StoredMessage, base: str, content_chars: int) -> dict[str, Any]:
+    """A message as a listing carries it: a body longer than `content_chars` is cut there and
+    flagged (extension); the whole body is at `GET /api/messages/{id}`."""
+    data = message_data(message, base)
+    if len(message.content) > content_chars:
+        data["content"] = message.content[:content_chars]
+        data["content_truncated"] = True
+    return data
+
+
 def content_disposition(name: str) -> str:
     """RFC 6266: an ASCII fallback plus `filename*` for the real (possibly non-ASCII) name."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)

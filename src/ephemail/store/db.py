@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,21 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file (and its directory) for the service's user only.
+
+    SQLite makes its -wal and -shm files with the database file's mode, so 0600 here keeps
+    all three private; an existing file keeps the mode its operator gave it.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
 
@@ -28,9 +45,7 @@ def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -
     and the group-commit writer pays that fsync once per batch rather than per message.
     """
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _install_sqlite_pragmas(engine, synchronous)
         return engine
@@ -57,6 +72,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to call on every start and from many workers."""
+    if is_sqlite(url):
+        private_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

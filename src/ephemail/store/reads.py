@@ -37,7 +37,15 @@ _ONE = (
     "AND (m.mailbox_id = ? OR ? IS NULL)"
 )
 _VERSIONS = "SELECT id, is_seen FROM messages WHERE mailbox_id = ? ORDER BY seq DESC, id"
+_PAGE = f"{_VERSIONS} LIMIT ?"
+_SEQ_OF = "SELECT seq FROM messages WHERE id = ? AND mailbox_id = ?"
+_PAGE_BEFORE = (
+    "SELECT id, is_seen FROM messages WHERE mailbox_id = ? AND (seq < ? OR (seq = ? AND id > ?)) "
+    "ORDER BY seq DESC, id LIMIT ?"
+)
 _BY_IDS = f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.id IN ({{marks}})"
+# A listing's copy: the database hands over at most `?` characters of each body.
+_BY_IDS_CUT = _BY_IDS.replace("m.content,", "substr(m.content, 1, ?),")
 _FILES_OF_IDS = (
     "SELECT message_id, name, extension, size FROM attachments WHERE message_id IN ({marks}) "
     "ORDER BY message_id, position"
@@ -81,8 +89,17 @@ class HotReads(Protocol):
     async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
         """(id, is_seen) of a mailbox's messages, newest first: all a cached listing needs."""
 
-    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
-        """Full messages for the ids that are still there."""
+    async def page_versions(
+        self, mailbox_id: int, limit: int, before: str | None
+    ) -> list[tuple[str, bool]] | None:
+        """Up to `limit` (id, is_seen), newest first, older than message `before` if given;
+        None when `before` is not a message of this mailbox."""
+
+    async def messages_by_ids(
+        self, ids: Sequence[str], content_chars: int | None = None
+    ) -> dict[str, StoredMessage]:
+        """The messages for the ids that are still there; `content_chars` cuts each body in
+        the database, so a listing never loads a whole large body."""
 
     async def get_message(
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None
@@ -111,12 +128,30 @@ class SqliteReads:
     async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
         return [(r[0], bool(r[1])) for r in self._db.execute(_VERSIONS, (mailbox_id,))]
 
-    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+    async def page_versions(
+        self, mailbox_id: int, limit: int, before: str | None
+    ) -> list[tuple[str, bool]] | None:
+        if before is None:
+            rows = self._db.execute(_PAGE, (mailbox_id, limit))
+        else:
+            seq = self._db.execute(_SEQ_OF, (before, mailbox_id)).fetchone()
+            if seq is None:
+                return None
+            rows = self._db.execute(_PAGE_BEFORE, (mailbox_id, seq[0], seq[0], before, limit))
+        return [(r[0], bool(r[1])) for r in rows]
+
+    async def messages_by_ids(
+        self, ids: Sequence[str], content_chars: int | None = None
+    ) -> dict[str, StoredMessage]:
         found: dict[str, StoredMessage] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(_BY_IDS.format(marks=marks), chunk).fetchall()
+            if content_chars is None:
+                rows = self._db.execute(_BY_IDS.format(marks=marks), chunk).fetchall()
+            else:
+                cut = _BY_IDS_CUT.format(marks=marks)
+                rows = self._db.execute(cut, [content_chars, *chunk]).fetchall()
             files = _index(self._db.execute(_FILES_OF_IDS.format(marks=marks), chunk).fetchall())
             found.update((r[0], _message(r, files.get(r[0], []))) for r in rows)
         return found
@@ -156,10 +191,16 @@ class PostgresReads:
                 "one": _ONE.replace("? IS NULL", "?::bigint IS NULL"),
                 "files_msg": _FILES_OF_MESSAGE,
                 "versions": _VERSIONS,
+                "page": _PAGE,
+                "seq_of": _SEQ_OF,
+                "page_before": _PAGE_BEFORE,
             }.items()
         }
         # PostgreSQL takes the id list as one array parameter.
         self._sql["by_ids"] = _BY_IDS.format(marks="?").replace("IN (?)", "= ANY($1::text[])")
+        self._sql["by_ids_cut"] = _numbered(
+            _BY_IDS_CUT.format(marks="?").replace("IN (?)", "= ANY(?::text[])")
+        )
         self._sql["files_ids"] = _FILES_OF_IDS.format(marks="?").replace(
             "IN (?)", "= ANY($1::text[])"
         )
@@ -183,12 +224,33 @@ class PostgresReads:
         pool = await self._get_pool()
         return [(r[0], bool(r[1])) for r in await pool.fetch(self._sql["versions"], mailbox_id)]
 
-    async def messages_by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+    async def page_versions(
+        self, mailbox_id: int, limit: int, before: str | None
+    ) -> list[tuple[str, bool]] | None:
+        pool = await self._get_pool()
+        if before is None:
+            rows = await pool.fetch(self._sql["page"], mailbox_id, limit)
+        else:
+            async with pool.acquire() as conn:
+                seq = await conn.fetchval(self._sql["seq_of"], before, mailbox_id)
+                if seq is None:
+                    return None
+                rows = await conn.fetch(
+                    self._sql["page_before"], mailbox_id, seq, seq, before, limit
+                )
+        return [(r[0], bool(r[1])) for r in rows]
+
+    async def messages_by_ids(
+        self, ids: Sequence[str], content_chars: int | None = None
+    ) -> dict[str, StoredMessage]:
         if not ids:
             return {}
         pool = await self._get_pool()
         async with pool.acquire() as conn:
-            rows = await conn.fetch(self._sql["by_ids"], list(ids))
+            if content_chars is None:
+                rows = await conn.fetch(self._sql["by_ids"], list(ids))
+            else:
+                rows = await conn.fetch(self._sql["by_ids_cut"], content_chars, list(ids))
             files = _index(await conn.fetch(self._sql["files_ids"], list(ids)))
         return {r[0]: _message(r, files.get(r[0], [])) for r in rows}
 

@@ -10,7 +10,13 @@ from starlette.responses import Response
 
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
 from ephemail.api.errors import ApiError, json_response
-from ephemail.api.reading import MESSAGE_NOT_FOUND, mailbox_listing, message_reading
+from ephemail.api.reading import (
+    LISTING_MAX_MESSAGES,
+    MESSAGE_NOT_FOUND,
+    listing_page,
+    mailbox_listing,
+    message_reading,
+)
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
@@ -49,9 +55,20 @@ def attachment_response(found: AttachmentData) -> Response:
     summary="Messages of one mailbox, newest first",
 )
 async def list_messages(
-    request: Request, email: str = Query(..., description="The mailbox address")
+    request: Request,
+    email: str = Query(..., description="The mailbox address"),
+    limit: int | None = Query(
+        None,
+        description=f"Extension: at most this many messages (1–{LISTING_MAX_MESSAGES}, "
+        f"default {LISTING_MAX_MESSAGES})",
+    ),
+    before: str | None = Query(
+        None,
+        description="Extension: only messages older than this message id (a page's `next_before`)",
+    ),
 ) -> Response:
-    body = await mailbox_listing(context(request), current_user(request).id, email)
+    page = listing_page(limit, before)
+    body = await mailbox_listing(context(request), current_user(request).id, email, page)
     return Response(body, media_type="application/json")
 
 

@@ -13,7 +13,10 @@ from ephemail.store.db import alembic_config, migrate
 
 def tables(path: Path) -> set[str]:
     with sqlite3.connect(path) as db:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return {r[0] for r in rows}  # sqlite_sequence is SQLite's own, and cannot be dropped
 
 
 def test_a_failure_half_way_leaves_no_table_behind(

@@ -12,6 +12,7 @@ import asyncio
 import smtplib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,56 @@ async def test_a_message_goes_to_the_recipients_with_room_and_says_250(
             }
         assert sorted(subjects["full"]) == ["one", "two"]
         assert subjects["roomy"] == ["both"]
+
+
+# --- what outlives a message --------------------------------------------------------------
+
+
+def mail_with_file(subject: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "s@example.org"
+    msg["Subject"] = subject
+    msg.set_content("hello")
+    msg.add_attachment(b"private", maintype="text", subtype="plain", filename="f.txt")
+    return msg.as_bytes()
+
+
+async def test_a_deleted_messages_id_file_url_and_cached_json_die_with_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Read (so the JSON is cached) by key and by token, then delete the message, then the
+    mailbox: every URL that named them answers 404 and no listing shows them."""
+    async with serving(tmp_path, database_url) as svc:
+        _, key = await svc.new_user()
+        box = await create(svc, key, "files")
+        await svc.send(mail_with_file("goes"), [box["email"]])
+        await svc.send(mail_with_file("stays"), [box["email"]])
+        token_base = f"/api/token/{box['email_token']}/messages"
+        async with svc.client(key) as owner, svc.client() as anyone:
+            listed = (await owner.get("/api/messages", params={"email": box["email"]})).json()
+            by_subject = {m["subject"]: m for m in listed["messages"]}
+            urls: dict[str, list[str]] = {}
+            for subject, message in by_subject.items():
+                via_token = (await anyone.get(f"{token_base}/{message['id']}")).json()["data"]
+                urls[subject] = [
+                    f"/api/messages/{message['id']}",
+                    message["attachments"][0]["url"],
+                    f"{token_base}/{message['id']}",
+                    via_token["attachments"][0]["url"],
+                ]
+                for url in urls[subject]:
+                    assert (await (anyone if "/token/" in url else owner).get(url)).is_success
+
+            gone = by_subject["goes"]["id"]
+            assert (await owner.delete(f"/api/messages/{gone}")).status_code == 200
+            for url in urls["goes"]:
+                assert (await (anyone if "/token/" in url else owner).get(url)).status_code == 404
+            again = (await owner.get("/api/messages", params={"email": box["email"]})).json()
+            assert [m["subject"] for m in again["messages"]] == ["stays"]
+            assert [m["subject"] for m in (await anyone.get(token_base)).json()["messages"]] == [
+                "stays"
+            ]
+
+            assert (await owner.delete(f"/api/emails/{box['email']}")).status_code == 200
+            for url in urls["stays"]:
+                assert (await (anyone if "/token/" in url else owner).get(url)).status_code == 404

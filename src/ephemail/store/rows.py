@@ -32,7 +32,8 @@ _CHUNK = 500  # ids per IN list: far below any backend's parameter limit
 
 @dataclass(slots=True)
 class Rows:
-    """The rows of one message (one copy per recipient), ready for the database."""
+    """Rows ready for the database: one message's (a copy per recipient, with the mailbox
+    lives RCPT saw and the cap), or everything a commit admitted of many."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     raws: list[dict[str, Any]] = field(default_factory=list)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +92,10 @@ def admit(requests: Sequence[Rows], boxes: dict[int, BoxState], now: int) -> Adm
     for rows in requests:
         taken: set[int] = set()
         full = False
-        for box, n in Counter(m["mailbox_id"] for m in rows.messages).items():
+        need: dict[int, int] = {}
+        for message in rows.messages:
+            need[message["mailbox_id"]] = need.get(message["mailbox_id"], 0) + 1
+        for box, n in need.items():
             state = boxes.get(box)
             if state is None or state.life_secret != rows.lives.get(box) or state.expire_at <= now:
                 continue

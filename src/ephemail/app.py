@@ -65,6 +65,7 @@ class Service:
         self.writer = make_writer(
             s.resolved_database_url(),
             self.engine,
+            mailbox_message_cap=s.mailbox_message_cap,
             batch_max=s.writer_batch,
             synchronous=s.sqlite_synchronous,
             commit_socket=self.commit_socket,

@@ -167,7 +167,8 @@ def _message(message_id: str, box: mailboxes.Mailbox) -> Rows:
         }
     )
     rows.raws.append({"message_id": message_id, "data": b"hi", "sha256": "0" * 64})
-    rows.counts[box.id] = 1
+    rows.lives[box.id] = box.life_secret
+    rows.cap = 1000
     return rows
 
 
@@ -211,8 +212,9 @@ async def test_requests_waiting_together_share_a_commit_and_a_bad_one_fails_alon
             commit_process.frame(_message("a" * 46, box))
             + commit_process.frame(_message("b" * 46, box))
         )
-        (ok_a, commit_a), (ok_b, commit_b) = _answers(ours, 2)
+        (ok_a, (commit_a, outcome_a)), (ok_b, (commit_b, outcome_b)) = _answers(ours, 2)
         assert ok_a and ok_b and commit_a == commit_b
+        assert outcome_a.stored == ["a" * 46] and outcome_b.stored == ["b" * 46]
         # The middle one reuses an id already stored: it fails, its neighbours do not.
         ours.sendall(
             commit_process.frame(_message("c" * 46, box))

@@ -17,7 +17,10 @@ from ephemail.store.schema import metadata
 
 def tables(path: Path) -> set[str]:
     with sqlite3.connect(path) as db:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return {r[0] for r in rows}  # sqlite_sequence is SQLite's own, and cannot be dropped
 
 
 def test_a_failure_half_way_leaves_no_table_behind(
@@ -71,3 +74,90 @@ async def test_postgresql_migrates_to_the_head_with_every_table(pg_url: str) -> 
         await conn.close()
     assert found == set(metadata.tables) | {"alembic_version"}
     assert version == head
+
+
+# Rows a database made before ids were protected: three mailboxes, mail in two of them.
+_OLD_ROWS = [
+    "INSERT INTO plans VALUES (1, 'default', 1000, 3600, 10, 'free')",
+    "INSERT INTO users VALUES (1, 'a@example.org', NULL, 1, 'UTC', TRUE, FALSE, 100)",
+    "INSERT INTO api_keys VALUES (1, 1, '" + "f" * 64 + "', 'eph_abc', 100, NULL)",
+    "INSERT INTO domains VALUES (1, 'ephemail.test', 'free', NULL, 100)",
+    "INSERT INTO quota_counters VALUES (1, '2026-12', 7)",
+    *(
+        f"INSERT INTO mailboxes VALUES ({i}, 1, 1, 'b{i}@ephemail.test', 100, 4102444800, 1)"
+        for i in (1, 2, 3)
+    ),
+    *(
+        f"INSERT INTO messages VALUES ('{c * 46}', {i}, 1, {i}, 'b{i}@ephemail.test', "
+        f"'s@example.org', 'subject {i}', 'S', 's@example.org', FALSE, 'body', 4, FALSE, 100)"
+        for c, i in (("a", 1), ("b", 3))
+    ),
+    *(f"INSERT INTO message_raw VALUES ('{c * 46}', X'00', '{'0' * 64}')" for c in "ab"),
+    "INSERT INTO attachments VALUES (1, '" + "b" * 46 + "', 0, 'f.txt', 'txt', 'text/plain', "
+    "NULL, 1, X'41')",
+]
+_TABLES = ("plans", "users", "api_keys", "domains", "quota_counters", "mailboxes", "messages")
+_TABLES += ("message_raw", "attachments")
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as db:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in _TABLES}
+
+
+def test_upgrading_an_sqlite_database_keeps_its_rows_and_stops_reusing_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate(url, "0001")
+    with sqlite3.connect(path) as db:
+        for statement in _OLD_ROWS:
+            db.execute(statement)
+    before = _dump(path)
+    migrate(url)
+    after = _dump(path)
+    secrets = [row[-1] for row in after.pop("mailboxes")]
+    assert {t: rows for t, rows in before.items() if t != "mailboxes"} == after
+    assert len(set(secrets)) == 3 and all(len(bytes.fromhex(s)) == 16 for s in secrets)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA foreign_keys=ON")
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        boxes = db.execute("SELECT id, address, message_count FROM mailboxes ORDER BY id")
+        assert [row[:2] for row in boxes] == [(i, f"b{i}@ephemail.test") for i in (1, 2, 3)]
+        for table in ("plans", "users", "api_keys", "domains", "mailboxes"):
+            (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+            assert "AUTOINCREMENT" in sql, table
+        # The highest mailbox goes (its mail with it); the next one must not get its id.
+        db.execute("DELETE FROM mailboxes WHERE id = 3")
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        db.execute(
+            "INSERT INTO mailboxes (user_id, domain_id, address, created_at, expire_at, "
+            "message_count, life_secret) VALUES (1, 1, 'new@ephemail.test', 1, 2, 0, 'x')"
+        )
+        assert db.execute("SELECT max(id) FROM mailboxes").fetchone() == (4,)
+
+
+async def test_upgrading_a_postgresql_database_gives_every_mailbox_a_secret(pg_url: str) -> None:
+    await asyncio.to_thread(migrate, pg_url, "0001")
+    dsn = pg_url.replace("postgresql+asyncpg", "postgresql")
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in _OLD_ROWS:
+            await conn.execute(statement.replace("X'00'", "'\\x00'").replace("X'41'", "'\\x41'"))
+        await conn.execute("SELECT setval('mailboxes_id_seq', 3)")  # as if made by the service
+        await asyncio.to_thread(migrate, pg_url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0003"
+        rows = await conn.fetch("SELECT id, address, life_secret FROM mailboxes ORDER BY id")
+        assert [r["id"] for r in rows] == [1, 2, 3]
+        assert len({r["life_secret"] for r in rows}) == 3
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 2
+        await conn.execute("DELETE FROM mailboxes WHERE id = 3")
+        new_id = await conn.fetchval(
+            "INSERT INTO mailboxes (user_id, domain_id, address, created_at, expire_at, "
+            "message_count, life_secret) VALUES (1, 1, 'new@ephemail.test', 1, 2, 0, 'x') "
+            "RETURNING id"
+        )
+        assert new_id == 4
+    finally:
+        await conn.close()

@@ -17,7 +17,7 @@ from ephemail.store.errors import Conflict, Forbidden
 from ephemail.store.quota import MemoryQuota, SqlQuota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.schema import mailboxes as mailbox_table
-from ephemail.store.writer import MessageWriter, make_writer
+from ephemail.store.writer import MessageWriter, NotStored, make_writer
 from ephemail.sweeper import sweep_once
 
 MAIL = (
@@ -42,7 +42,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     engine = create_engine(database_url)
     await bootstrap(engine, "ephemail.test")
     reads = make_reads(database_url)
-    writer = make_writer(database_url, engine, batch_max=64)
+    writer = make_writer(database_url, engine, mailbox_message_cap=1000, batch_max=64)
     await writer.start()
     async with engine.begin() as conn:
         user = await accounts.create_user(conn, "u@example.org", plan_name="default")
@@ -91,7 +91,13 @@ async def test_mail_for_a_mailbox_deleted_after_rcpt_goes_with_it(store: Store) 
     both = store.writer.submit("s@example.org", [kept, gone], MAIL)
     only_gone = store.writer.submit("s@example.org", [gone], MAIL)
     alone = store.writer.submit("s@example.org", [kept], MAIL)
-    await asyncio.gather(both, only_gone, alone)  # one batch, nothing refused
+    # One batch: each request gets its own answer.
+    stored_both, refused, stored_alone = await asyncio.gather(
+        both, only_gone, alone, return_exceptions=True
+    )
+    assert isinstance(refused, NotStored) and refused.reply.startswith("550 ")
+    assert isinstance(stored_both, list) and isinstance(stored_alone, list)
+    assert len(stored_both) == len(stored_alone) == 1  # only the copy for the kept mailbox
     assert len(await store.reads.list_versions(kept_box.id)) == 2
     assert await store.reads.list_versions(gone_box.id) == []
     recipient = await store.reads.live_recipient(kept_box.address)

@@ -1,4 +1,4 @@
-"""Unguessable identifiers: message ids and random mailbox usernames."""
+"""Unguessable identifiers: message ids, random mailbox usernames, mailbox life secrets."""
 
 from __future__ import annotations
 
@@ -32,3 +32,9 @@ def new_username(length: int = 12) -> str:
     """Lowercase letters and digits, starting with a letter; 12 chars ≈ 62 bits."""
     first = secrets.choice(string.ascii_lowercase)
     return first + "".join(secrets.choice(_USERNAME_ALPHABET) for _ in range(length - 1))
+
+
+def new_life_secret() -> str:
+    """128 random bits as 32 hex characters: names one life of a mailbox, from its creation
+    or a rename to its next rename, delete or expiry (email tokens seal it)."""
+    return secrets.token_hex(16)

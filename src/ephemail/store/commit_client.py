@@ -16,7 +16,7 @@ import pickle
 import socket
 
 from ephemail.store import commit_process
-from ephemail.store.rows import Rows
+from ephemail.store.rows import Outcome, Rows
 from ephemail.store.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -31,15 +31,19 @@ class CommitProcessLost(RuntimeError):
 
 class CommitProcessWriter(MessageWriter):
     def __init__(
-        self, sock: socket.socket, *, owned: commit_process.CommitProcess | None = None
+        self,
+        sock: socket.socket,
+        mailbox_message_cap: int,
+        *,
+        owned: commit_process.CommitProcess | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(mailbox_message_cap)
         self._sock = sock
         self._owned = owned  # a commit process this worker started, and so must wait for
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._answers: asyncio.Task[None] | None = None
-        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[Outcome]] = collections.deque()
         self._last_commit = 0
 
     async def start(self) -> None:
@@ -74,10 +78,11 @@ class CommitProcessWriter(MessageWriter):
                 if future.done():
                     continue
                 if ok:
-                    if detail != self._last_commit:
-                        self._last_commit = detail
+                    commit, outcome = detail
+                    if commit != self._last_commit:
+                        self._last_commit = commit
                         self.transactions += 1
-                    future.set_result(None)
+                    future.set_result(outcome)
                 else:
                     future.set_exception(RuntimeError(f"storage failed: {detail}"))
         except Exception as exc:
@@ -89,14 +94,14 @@ class CommitProcessWriter(MessageWriter):
                 if not future.done():
                     future.set_exception(CommitProcessLost(str(exc)))
 
-    async def _store(self, rows: Rows) -> None:
+    async def _store(self, rows: Rows) -> Outcome:
         if self._writer is None or self.lost.is_set():
             raise CommitProcessLost("not connected to the commit process")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
         self._writer.write(commit_process.frame(rows))
         await self._writer.drain()
-        await future
+        return await future
 
     async def _close(self) -> None:
         if self._writer is not None:

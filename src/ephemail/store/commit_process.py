@@ -2,9 +2,11 @@
 
 Worker processes parse and compress mail on their event loops and send the prepared rows
 here over a socket pair; this process merges whatever every worker has sent into one
-transaction, commits it (one fsync), and answers each request. It has a GIL to itself:
-a writer thread inside a worker fought the event loop for the GIL at every statement, and
-writers in several workers had to take turns on the file, each paying its own fsync.
+transaction, commits it (one fsync), and answers each request with its own outcome: the
+copies stored, or why none was (store/rows.py admits each into its mailbox or not). It has a
+GIL to itself: a writer thread inside a worker fought the event loop for the GIL at every
+statement, and writers in several workers had to take turns on the file, each paying its own
+fsync.
 
 A worker sends its requests without waiting for earlier answers, and the answers go back on
 each worker's socket in the order its requests came, so they need no ids.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ephemail.store.rows import Rows, insert_sqlite, merged
+from ephemail.store.rows import Outcome, Rows, insert_sqlite
 from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
 log = logging.getLogger("ephemail.store.commit_process")
@@ -70,16 +72,17 @@ def open_database(path: str, synchronous: str) -> sqlite3.Connection:
     return db
 
 
-def commit(db: sqlite3.Connection, rows: Rows) -> int:
+def commit(db: sqlite3.Connection, requests: list[Rows]) -> list[Outcome]:
+    """One transaction for all `requests`; an outcome per request, in their order."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        stored = insert_sqlite(db, rows)
+        outcomes = insert_sqlite(db, requests)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return stored
+    return outcomes
 
 
 @dataclass(eq=False)
@@ -108,10 +111,10 @@ def _commit_requests(
     db: sqlite3.Connection, requests: list[tuple[_Peer, Rows]], stats: CommitStats
 ) -> list[tuple[bool, Any]]:
     """All requests in one transaction; if that fails, each alone, so one bad message
-    fails only its own request."""
+    fails only its own request. Answers: (True, (commit number, Outcome)) or (False, why)."""
     started = time.perf_counter()
     try:
-        stored = commit(db, merged([rows for _, rows in requests]))
+        outcomes = commit(db, [rows for _, rows in requests])
     except Exception as exc:
         # A locked, full or failing database fails every request alike: no use in retrying
         # each alone (a lock already had its 30 s). Anything else may be one message's fault.
@@ -121,9 +124,10 @@ def _commit_requests(
         log.warning("a merged batch of %d requests failed; committing each alone", len(requests))
         return [_commit_requests(db, [one], stats)[0] for one in requests]
     stats.commits += 1
-    stats.messages += stored
+    stats.messages += sum(len(outcome.stored) for outcome in outcomes)
     stats.seconds += time.perf_counter() - started
-    return [(True, stats.commits)] * len(requests)  # which commit: workers count their own
+    # Which commit it was: workers count the transactions their messages went into.
+    return [(True, (stats.commits, outcome)) for outcome in outcomes]
 
 
 def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.core.addresses import AddressError, normalise_address, validate_username
-from ephemail.core.ids import new_username
+from ephemail.core.ids import new_life_secret, new_username
 from ephemail.core.time import now_epoch
 from ephemail.store.accounts import User
 from ephemail.store.domains import Domain, domains_for_user, get_domain, may_use
@@ -27,6 +27,7 @@ class Mailbox:
     created_at: int
     expire_at: int
     message_count: int
+    life_secret: str = field(repr=False)  # what its email token seals; new at every rename
 
 
 def _mailbox(row: object) -> Mailbox:
@@ -40,6 +41,7 @@ def _mailbox(row: object) -> Mailbox:
         created_at=m["created_at"],
         expire_at=m["expire_at"],
         message_count=m["message_count"],
+        life_secret=m["life_secret"],
     )
 
 
@@ -139,13 +141,13 @@ async def owned_live(conn: AsyncConnection, user_id: int, address: str) -> Mailb
     return _mailbox(row) if row else None
 
 
-async def live_by_id(conn: AsyncConnection, mailbox_id: int, address: str) -> Mailbox | None:
-    """For email tokens: the mailbox must still be live under the address the token names."""
+async def live_by_id(conn: AsyncConnection, mailbox_id: int, life_secret: str) -> Mailbox | None:
+    """For email tokens: the mailbox must still be live in the life the token names."""
     row = (
         await conn.execute(
             select(mailboxes).where(
                 mailboxes.c.id == mailbox_id,
-                mailboxes.c.address == address,
+                mailboxes.c.life_secret == life_secret,
                 mailboxes.c.expire_at > now_epoch(),
             )
         )
@@ -156,7 +158,8 @@ async def live_by_id(conn: AsyncConnection, mailbox_id: int, address: str) -> Ma
 async def rename_mailbox(
     conn: AsyncConnection, user: User, current: str, new_username: str, domain: str
 ) -> Mailbox:
-    """Move a mailbox to a new address; its messages and expiry stay."""
+    """Move a mailbox to a new address; its messages and expiry stay, its life ends (tokens
+    of the old address stop working, and stay dead if it is renamed back)."""
     box = await owned_live(conn, user.id, current)
     if box is None:
         raise NotFound("Email not found.")
@@ -175,7 +178,7 @@ async def rename_mailbox(
             await conn.execute(
                 update(mailboxes)
                 .where(mailboxes.c.id == box.id)
-                .values(address=address, domain_id=target.id)
+                .values(address=address, domain_id=target.id, life_secret=new_life_secret())
             )
     except IntegrityError as exc:
         raise Conflict(f"The address '{address}' is already in use.") from exc
@@ -209,19 +212,26 @@ class Recipient:
     user_id: int
     address: str
     message_count: int
+    life_secret: str  # the mailbox life RCPT saw: mail is stored in that life or not at all
 
 
 async def live_recipient(conn: AsyncConnection, address: str) -> Recipient | None:
     row = (
         await conn.execute(
             select(
-                mailboxes.c.id, mailboxes.c.user_id, mailboxes.c.address, mailboxes.c.message_count
+                mailboxes.c.id,
+                mailboxes.c.user_id,
+                mailboxes.c.address,
+                mailboxes.c.message_count,
+                mailboxes.c.life_secret,
             ).where(mailboxes.c.address == address, mailboxes.c.expire_at > now_epoch())
         )
     ).first()
     if row is None:
         return None
-    return Recipient(int(row.id), int(row.user_id), str(row.address), int(row.message_count))
+    return Recipient(
+        int(row.id), int(row.user_id), str(row.address), int(row.message_count), row.life_secret
+    )
 
 
 async def expired_ids(conn: AsyncConnection, limit: int) -> list[int]:

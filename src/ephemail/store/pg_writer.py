@@ -1,7 +1,9 @@
 """Group commit on PostgreSQL: each worker batches what its sessions wait on.
 
-The writer task takes every prepared message waiting (up to a bound), inserts them in one
-transaction through asyncpg, then resolves each session's future. A batch that fails is
+The writer task takes every prepared message waiting (up to a bound), admits and inserts
+them in one transaction through asyncpg, then gives each session its own outcome. The
+mailboxes a batch names are locked (in id order, so two workers cannot deadlock) before their
+counts are read, so the message cap holds across workers and nodes. A batch that fails is
 retried one message at a time, so one bad message fails alone.
 """
 
@@ -13,43 +15,56 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ephemail.store.rows import Rows, insert_sql, kept, merged, values
-from ephemail.store.schema import mailboxes
+from ephemail.store.rows import (
+    BUMP_COUNTS_SQL,
+    BoxState,
+    Outcome,
+    Rows,
+    admit,
+    box_ids,
+    insert_sql,
+    values,
+)
 from ephemail.store.writer import MessageWriter
 
 log = logging.getLogger(__name__)
+
+_LOCK_BOXES = (
+    "SELECT id, life_secret, expire_at, message_count FROM mailboxes "
+    "WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+)
+_BUMP_COUNTS = BUMP_COUNTS_SQL.replace("?", "$1", 1).replace("?", "$2", 1)
 
 
 @dataclass(slots=True)
 class _Waiting:
     rows: Rows
-    future: asyncio.Future[None] = field(repr=False)
+    future: asyncio.Future[Outcome] = field(repr=False)
 
 
-def _write(conn: Connection, rows: Rows) -> None:
-    """Insert a prepared batch through `run_sync`. Driver-level executemany: Core's per-row
+def _write(conn: Connection, requests: list[Rows]) -> list[Outcome]:
+    """Admit and insert a batch through `run_sync`. Driver-level executemany: Core's per-row
     parameter processing was a quarter of the writer's CPU."""
-    found = conn.execute(select(mailboxes.c.id).where(mailboxes.c.id.in_(list(rows.counts))))
-    live = kept(rows, {int(r.id) for r in found})
-    for table, items in live.by_table():
+    found = conn.exec_driver_sql(_LOCK_BOXES, (box_ids(requests),))
+    boxes = {int(r[0]): BoxState(r[1], int(r[2]), int(r[3])) for r in found}
+    admission = admit(requests, boxes, int(time.time()))
+    for table, items in admission.rows.by_table():
         if items:
             columns = list(items[0])
             conn.exec_driver_sql(insert_sql(table, columns, True), values(items, columns))
-    if live.counts:
-        conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == bindparam("box"))
-            .values(message_count=mailboxes.c.message_count + bindparam("n")),
-            [{"box": box, "n": n} for box, n in live.counts.items()],
-        )
+    if admission.added:
+        conn.exec_driver_sql(_BUMP_COUNTS, [(n, box) for box, n in admission.added.items()])
+    return admission.outcomes
 
 
 class GroupCommitWriter(MessageWriter):
-    def __init__(self, engine: AsyncEngine, *, batch_max: int = 256) -> None:
-        super().__init__()
+    def __init__(
+        self, engine: AsyncEngine, mailbox_message_cap: int, *, batch_max: int = 256
+    ) -> None:
+        super().__init__(mailbox_message_cap)
         self._engine = engine
         self._batch_max = batch_max
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
@@ -59,10 +74,10 @@ class GroupCommitWriter(MessageWriter):
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
 
-    async def _store(self, rows: Rows) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _store(self, rows: Rows) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Waiting(rows, future))
-        await future
+        return await future
 
     async def _close(self) -> None:
         if self.transactions:
@@ -89,7 +104,7 @@ class GroupCommitWriter(MessageWriter):
         started = time.perf_counter()
         try:
             async with self._engine.begin() as conn:
-                await conn.run_sync(_write, merged([waiting.rows for waiting in batch]))
+                outcomes = await conn.run_sync(_write, [waiting.rows for waiting in batch])
         except Exception as exc:
             if len(batch) > 1:
                 log.exception("batch of %d failed; retrying one by one", len(batch))
@@ -102,6 +117,6 @@ class GroupCommitWriter(MessageWriter):
             return
         self.transactions += 1
         self.write_seconds += time.perf_counter() - started
-        for waiting in batch:
+        for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.future.done():
-                waiting.future.set_result(None)
+                waiting.future.set_result(outcome)

@@ -37,19 +37,15 @@ def _compress(raw: bytes) -> bytes:
     return compressor.compress(raw)
 
 
-def prepare(
-    envelope_from: str, recipients: Sequence[Recipient], raw: bytes
-) -> tuple[Rows, list[str]]:
+def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> Rows:
     """Parse, compress and hash one message into its rows (one copy per recipient)."""
     rows = Rows()
     parsed = parse_message(raw, envelope_from or None)
     packed = _compress(raw)
     digest = hashlib.sha256(raw).hexdigest()
     now = now_epoch()
-    ids: list[str] = []
     for rcpt in recipients:
         message_id = new_message_id()
-        ids.append(message_id)
         rows.messages.append(
             {
                 "id": message_id,
@@ -82,5 +78,5 @@ def prepare(
                     "data": part.data,
                 }
             )
-        rows.counts[rcpt.mailbox_id] = rows.counts.get(rcpt.mailbox_id, 0) + 1
-    return rows, ids
+        rows.lives[rcpt.mailbox_id] = rcpt.life_secret
+    return rows

@@ -22,7 +22,8 @@ from ephemail.store.mailboxes import Recipient
 from ephemail.store.messages import AttachmentInfo, StoredMessage
 
 _RECIPIENT = (
-    "SELECT id, user_id, address, message_count FROM mailboxes WHERE address = ? AND expire_at > ?"
+    "SELECT id, user_id, address, message_count, life_secret FROM mailboxes "
+    "WHERE address = ? AND expire_at > ?"
 )
 _OWNED_MAILBOX = (
     "SELECT id, address FROM mailboxes WHERE address = ? AND user_id = ? AND expire_at > ?"
@@ -119,7 +120,7 @@ class SqliteReads:
 
     async def live_recipient(self, address: str) -> Recipient | None:
         row = self._db.execute(_RECIPIENT, (address, int(time.time()))).fetchone()
-        return Recipient(row[0], row[1], row[2], row[3]) if row else None
+        return Recipient(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
         row = self._db.execute(_OWNED_MAILBOX, (address, user_id, int(time.time()))).fetchone()
@@ -213,7 +214,7 @@ class PostgresReads:
     async def live_recipient(self, address: str) -> Recipient | None:
         pool = await self._get_pool()
         row = await pool.fetchrow(self._sql["recipient"], address, int(time.time()))
-        return Recipient(row[0], row[1], row[2], row[3]) if row else None
+        return Recipient(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
         pool = await self._get_pool()

@@ -1,4 +1,10 @@
-"""Prepared rows of received mail, and the SQL that inserts a batch of them.
+"""Prepared rows of received mail, and what a commit admits of them.
+
+Between RCPT and the commit a mailbox can be deleted, expire, be renamed, or fill up. So each
+commit reads the state of the mailboxes its requests name (inside the write transaction,
+locked) and admits a message's copy only into the same mailbox life RCPT saw, still live, and
+under the per-mailbox message cap, counting as it goes: requests are admitted in the order
+they came, and each request gets its own outcome.
 
 Plain data and plain DB-API calls only: the commit process imports this and nothing heavier,
 so it starts fast and its one thread spends its time in SQLite.
@@ -7,52 +13,115 @@ so it starts fast and its one thread spends its time in SQLite.
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 # Insert order matters for the foreign keys: a message before its raw copy and its files.
 TABLES = ("messages", "message_raw", "attachments")
 
-BUMP_COUNTS_SQLITE = "UPDATE mailboxes SET message_count = message_count + ? WHERE id = ?"
+GONE = "550 5.1.1 Mailbox no longer exists"
+FULL = "452 4.2.2 Mailbox full, try again later"
+
+BOX_STATE_SQL = "SELECT id, life_secret, expire_at, message_count FROM mailboxes WHERE id IN ({})"
+BUMP_COUNTS_SQL = "UPDATE mailboxes SET message_count = message_count + ? WHERE id = ?"
+_CHUNK = 500  # ids per IN list: far below any backend's parameter limit
 
 
 @dataclass(slots=True)
 class Rows:
-    """Rows ready for the database: of one message, or merged for a batch."""
+    """Rows ready for the database: one message's (a copy per recipient, with the mailbox
+    lives RCPT saw and the cap), or everything a commit admitted of many."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     raws: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[int, int] = field(default_factory=dict)
+    lives: dict[int, str] = field(default_factory=dict)  # mailbox id → life secret at RCPT
+    cap: int = 0  # the most messages a mailbox may hold; the writer sets it
 
     def extend(self, other: Rows) -> None:
         self.messages += other.messages
         self.raws += other.raws
         self.files += other.files
-        for box, n in other.counts.items():
-            self.counts[box] = self.counts.get(box, 0) + n
 
     def by_table(self) -> list[tuple[str, list[dict[str, Any]]]]:
         return list(zip(TABLES, (self.messages, self.raws, self.files), strict=True))
 
 
-def merged(parts: list[Rows]) -> Rows:
-    if len(parts) == 1:
-        return parts[0]
-    rows = Rows()
-    for part in parts:
-        rows.extend(part)
-    return rows
+@dataclass(frozen=True, slots=True)
+class BoxState:
+    life_secret: str
+    expire_at: int
+    message_count: int
 
 
-def kept(rows: Rows, live: set[int]) -> Rows:
-    """The rows whose mailbox still exists: a mailbox deleted since RCPT takes its mail along."""
-    ids = {m["id"] for m in rows.messages if m["mailbox_id"] in live}
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one request: the message ids stored (in recipient order), or, when
+    none was, the SMTP reply that says why."""
+
+    stored: list[str]
+    refused: str | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    """What one transaction writes: the admitted rows, the count to add per mailbox, and an
+    outcome per request."""
+
+    rows: Rows
+    added: dict[int, int]
+    outcomes: list[Outcome]
+
+
+def box_ids(requests: Iterable[Rows]) -> list[int]:
+    """Every mailbox the requests name, sorted (PostgreSQL locks them in this order)."""
+    return sorted({box for rows in requests for box in rows.lives})
+
+
+def chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def admit(requests: Sequence[Rows], boxes: dict[int, BoxState], now: int) -> Admission:
+    """Decide, in request order, which copies go in: same life, live, and room left."""
+    counts = {box: state.message_count for box, state in boxes.items()}
+    admission = Admission(Rows(), {}, [])
+    for rows in requests:
+        taken: set[int] = set()
+        full = False
+        need: dict[int, int] = {}
+        for message in rows.messages:
+            need[message["mailbox_id"]] = need.get(message["mailbox_id"], 0) + 1
+        for box, n in need.items():
+            state = boxes.get(box)
+            if state is None or state.life_secret != rows.lives.get(box) or state.expire_at <= now:
+                continue
+            if counts[box] + n > rows.cap:
+                full = True
+                continue
+            counts[box] += n
+            admission.added[box] = admission.added.get(box, 0) + n
+            taken.add(box)
+        stored = [m["id"] for m in rows.messages if m["mailbox_id"] in taken]
+        if stored:
+            admission.rows.extend(_only(rows, set(stored)))
+            admission.outcomes.append(Outcome(stored))
+        else:
+            # A full mailbox may take it later; a gone one never will.
+            admission.outcomes.append(Outcome([], FULL if full else GONE))
+    return admission
+
+
+def _only(rows: Rows, ids: set[str]) -> Rows:
+    if len(ids) == len(rows.messages):
+        return rows
     return Rows(
         messages=[m for m in rows.messages if m["id"] in ids],
         raws=[r for r in rows.raws if r["message_id"] in ids],
         files=[f for f in rows.files if f["message_id"] in ids],
-        counts={box: n for box, n in rows.counts.items() if box in live},
     )
 
 
@@ -68,16 +137,17 @@ def values(items: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, .
     return [tuple(item[c] for c in columns) for item in items]
 
 
-def insert_sqlite(db: sqlite3.Connection, rows: Rows) -> int:
-    """Insert a batch into the open SQLite transaction; returns how many messages were kept."""
-    boxes = list(rows.counts)
-    found = db.execute(
-        f"SELECT id FROM mailboxes WHERE id IN ({','.join('?' * len(boxes))})", boxes
-    )
-    live = kept(rows, {int(r[0]) for r in found})
-    for table, items in live.by_table():
+def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outcome]:
+    """Admit and insert requests inside the open `BEGIN IMMEDIATE` transaction, which already
+    holds the database's write lock: the counts read here cannot change before the commit."""
+    boxes: dict[int, BoxState] = {}
+    for ids in chunks(box_ids(requests)):
+        found = db.execute(BOX_STATE_SQL.format(",".join("?" * len(ids))), ids)
+        boxes.update((int(r[0]), BoxState(r[1], int(r[2]), int(r[3]))) for r in found)
+    admission = admit(requests, boxes, int(time.time()))
+    for table, items in admission.rows.by_table():
         if items:
             columns = list(items[0])
             db.executemany(insert_sql(table, columns, False), values(items, columns))
-    db.executemany(BUMP_COUNTS_SQLITE, [(n, box) for box, n in live.counts.items()])
-    return len(live.messages)
+    db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
+    return admission.outcomes

@@ -17,10 +17,16 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ephemail.core.ids import new_life_secret
+
 metadata = MetaData()
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger there would not.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# Ids that leave the process (in API answers, tokens, CLI listings, mail in flight) must never
+# name a second object, so those tables say `sqlite_autoincrement`: without it SQLite hands a
+# deleted row's id to the next row. PostgreSQL sequences never go back. Attachments are found
+# by (message id, name) instead, and message ids are random.
 # Times are UTC epoch seconds: the contract needs whole seconds only, and integers compare
 # the same way on every backend with no time-zone surprises.
 Epoch = BigInteger
@@ -34,6 +40,7 @@ plans = Table(
     Column("mailbox_lifetime", Integer, nullable=False),
     Column("max_mailboxes", Integer, nullable=False),
     Column("domain_types", String(64), nullable=False),  # comma list: free,premium,custom
+    sqlite_autoincrement=True,
 )
 
 users = Table(
@@ -47,6 +54,7 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Epoch, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 api_keys = Table(
@@ -58,6 +66,7 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),  # shown in listings, not secret
     Column("created_at", Epoch, nullable=False),
     Column("revoked_at", Epoch, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 domains = Table(
@@ -68,6 +77,7 @@ domains = Table(
     Column("type", String(16), nullable=False),  # free | premium | custom
     Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column("created_at", Epoch, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 mailboxes = Table(
@@ -80,8 +90,12 @@ mailboxes = Table(
     Column("created_at", Epoch, nullable=False),
     Column("expire_at", Epoch, nullable=False),
     Column("message_count", Integer, nullable=False, default=0),
+    # Random, new at every create and rename: an email token seals it, so a token opens one
+    # mailbox under one address and nothing after a delete, a rename (or renaming back).
+    Column("life_secret", String(32), nullable=False, default=new_life_secret),
     Index("ix_mailboxes_user", "user_id"),
     Index("ix_mailboxes_expire", "expire_at"),
+    sqlite_autoincrement=True,
 )
 
 messages = Table(

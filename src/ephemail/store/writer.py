@@ -8,6 +8,10 @@ than one each. Where the transaction happens depends on the database:
   merges what they send into one transaction; store/commit_client.py is a worker's end.
 - PostgreSQL: each worker gathers its own batches and writes them through asyncpg
   (store/pg_writer.py); the server orders concurrent writers.
+
+Either way the commit admits each recipient's copy only into the mailbox life that RCPT
+found, still live, with room under the per-mailbox message cap (store/rows.py): a message
+none of whose recipients can take it any more is refused with `NotStored`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ephemail.store import commit_process
 from ephemail.store.db import is_sqlite
 from ephemail.store.mailboxes import Recipient
 from ephemail.store.prepare import INLINE_PREPARE_BYTES, prepare
-from ephemail.store.rows import Rows
+from ephemail.store.rows import Outcome, Rows
 
 
 class WriterClosed(RuntimeError):
@@ -43,7 +47,8 @@ class NotStored(Exception):
 class MessageWriter(ABC):
     """Prepare, hand over, wait for the commit; and on stop, let what is in flight finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, mailbox_message_cap: int) -> None:
+        self.mailbox_message_cap = mailbox_message_cap
         self.lost = asyncio.Event()  # set when storing became impossible for good
         self.committed = 0
         self.transactions = 0  # how many transactions this writer's messages went into
@@ -59,19 +64,23 @@ class MessageWriter(ABC):
     async def submit(
         self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
     ) -> list[str]:
-        """Store one message for its recipients; returns once committed (ids per recipient)."""
+        """Store one message for its recipients; returns once committed, with the ids of the
+        copies stored. Raises NotStored when no recipient could take it any more."""
         self._refuse_if_closed()
         self._in_flight += 1
         self._idle.clear()
         try:
             if len(raw) <= INLINE_PREPARE_BYTES:
-                rows, ids = prepare(envelope_from, recipients, raw)
+                rows = prepare(envelope_from, recipients, raw)
             else:
-                rows, ids = await asyncio.to_thread(prepare, envelope_from, recipients, raw)
+                rows = await asyncio.to_thread(prepare, envelope_from, recipients, raw)
             self._refuse_if_closed()
-            await self._store(rows)
+            rows.cap = self.mailbox_message_cap
+            outcome = await self._store(rows)
+            if outcome.refused is not None:
+                raise NotStored(outcome.refused)
             self.committed += 1
-            return ids
+            return outcome.stored
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -82,8 +91,8 @@ class MessageWriter(ABC):
             raise WriterClosed("shutting down")
 
     @abstractmethod
-    async def _store(self, rows: Rows) -> None:
-        """Return once `rows` are committed; raise if they are not."""
+    async def _store(self, rows: Rows) -> Outcome:
+        """Return once the transaction holding `rows` committed; raise if it failed."""
 
     async def stop(self) -> None:
         """Refuse new work, let every message in flight be committed, then let go."""
@@ -112,6 +121,7 @@ def make_writer(
     url: str,
     engine: AsyncEngine,
     *,
+    mailbox_message_cap: int,
     batch_max: int = 256,
     synchronous: str = "FULL",
     commit_socket: socket.socket | None = None,
@@ -125,8 +135,8 @@ def make_writer(
     from ephemail.store.pg_writer import GroupCommitWriter
 
     if commit_socket is not None:
-        return CommitProcessWriter(commit_socket)
+        return CommitProcessWriter(commit_socket, mailbox_message_cap)
     owned = start_commit_process(url, synchronous, workers=1, log_level=log_level)
     if owned is None:
-        return GroupCommitWriter(engine, batch_max=batch_max)
-    return CommitProcessWriter(owned.sockets[0], owned=owned)
+        return GroupCommitWriter(engine, mailbox_message_cap, batch_max=batch_max)
+    return CommitProcessWriter(owned.sockets[0], mailbox_message_cap, owned=owned)

@@ -90,7 +90,7 @@ async def create_email(
             exc, "username" if isinstance(exc, Invalid) and username else "domain"
         ) from exc
     return json_response(
-        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.address))}
+        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )
 
 
@@ -120,7 +120,7 @@ async def rename_email(
         field = "domain" if "domain" in str(exc) else "new_username"
         raise store_error(exc, field) from exc
     return json_response(
-        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.address))}
+        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )
 
 

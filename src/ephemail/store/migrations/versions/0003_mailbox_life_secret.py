@@ -1,0 +1,44 @@
+"""mailboxes.life_secret: what an email token seals
+
+A random value per mailbox life, new at every create and rename. Existing mailboxes get a
+fresh one, so every email token issued before this migration stops working (the mailboxes
+and their mail stay; creating or renaming gives a new token).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+# On SQLite a batch rebuilds the table: it must keep the AUTOINCREMENT that 0002 gave it.
+_KEEP = {"sqlite_autoincrement": True}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+        batch.add_column(sa.Column("life_secret", sa.String(length=32), nullable=True))
+    bind = op.get_bind()
+    ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM mailboxes"))]
+    if ids:
+        bind.execute(
+            sa.text("UPDATE mailboxes SET life_secret = :secret WHERE id = :id"),
+            [{"secret": secrets.token_hex(16), "id": i} for i in ids],
+        )
+    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+        batch.alter_column("life_secret", existing_type=sa.String(length=32), nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+        batch.drop_column("life_secret")

@@ -52,7 +52,9 @@ async def _usable_domain(conn: AsyncConnection, user: User, name: str | None) ->
             raise Forbidden("Your plan allows no domain to create a mailbox on.")
         return secrets.choice(choices)
     domain = await get_domain(conn, name.strip().lower())
-    if domain is None:
+    # Someone else's custom domain answers exactly like an unknown one: a different answer
+    # would let any key holder find out which domains the other accounts own.
+    if domain is None or (domain.type == "custom" and domain.owner_id != user.id):
         raise Invalid(f"The domain '{name}' is not served here.")
     if not may_use(user, domain):
         raise Forbidden(f"Your plan does not allow the domain '{domain.name}'.")

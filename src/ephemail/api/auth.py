@@ -46,7 +46,9 @@ class Authenticator:
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[str, _Entry] = {}
-        self._loading: SingleFlight[str, _Entry] = SingleFlight()
+        # Keyed by (digest, generation): a lookup begun before forget/clear is shared only
+        # with requests that arrived before it too, never with one that comes after.
+        self._loading: SingleFlight[tuple[str, int], _Entry] = SingleFlight()
         self._renewals: set[asyncio.Task[_Entry]] = set()
         self._generation = 0  # bumped by forget/clear: a lookup begun before must not refill
 
@@ -59,7 +61,7 @@ class Authenticator:
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
             entry = await self._load(digest, key)
-        elif entry.renew_after <= now and not self._loading.busy(digest):
+        elif entry.renew_after <= now and not self._loading.busy((digest, self._generation)):
             task = asyncio.create_task(self._load(digest, key))
             self._renewals.add(task)
             task.add_done_callback(self._renewal_done)
@@ -73,11 +75,13 @@ class Authenticator:
 
     async def _load(self, digest: str, key: str) -> _Entry:
         """One database lookup per key at a time; concurrent callers share its answer."""
-        return await self._loading.run(digest, lambda: self._lookup(digest, key))
-
-    async def _lookup(self, digest: str, key: str) -> _Entry:
-        loaded_at = time.monotonic()
         generation = self._generation
+        return await self._loading.run(
+            (digest, generation), lambda: self._lookup(digest, key, generation)
+        )
+
+    async def _lookup(self, digest: str, key: str, generation: int) -> _Entry:
+        loaded_at = time.monotonic()
         async with self._engine.connect() as conn:
             user = await user_for_key(conn, key)
         entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)

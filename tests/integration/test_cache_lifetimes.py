@@ -117,12 +117,19 @@ async def test_a_disabled_account_is_refused_after_the_window(svc: Running) -> N
     email, key = await svc.new_user()
     async with svc.client(key) as client:
         assert (await client.get("/api/domains")).status_code == 200
+        token = (await client.post("/api/emails")).json()["data"]["email_token"]
+    async with svc.client() as anonymous:  # the owner is cached for the token path too
+        assert (await anonymous.get(f"/api/token/{token}/messages")).status_code == 200
     async with svc.engine.begin() as conn:
         await accounts.set_user_disabled(conn, email, True)
     assert await status_after_window(svc, key) == 403
+    async with svc.client() as anonymous:
+        assert (await anonymous.get(f"/api/token/{token}/messages")).status_code == 404
     async with svc.engine.begin() as conn:
         await accounts.set_user_disabled(conn, email, False)
     assert await status_after_window(svc, key) == 200
+    async with svc.client() as anonymous:
+        assert (await anonymous.get(f"/api/token/{token}/messages")).status_code == 200
 
 
 async def test_a_changed_plan_applies_after_the_window(svc: Running) -> None:

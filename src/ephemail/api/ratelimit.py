@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ephemail.api.auth import Authenticator, Period, current_period
+from ephemail.api.auth import Authenticator, Period
 from ephemail.api.errors import internal_error_body, new_request_id
 from ephemail.store.accounts import User
 from ephemail.store.quota import QuotaBackend
@@ -36,8 +36,11 @@ _JSON = (b"content-type", b"application/json")
 
 PUBLIC_PREFIXES = ("/api/docs", "/api/openapi.json", "/api/redoc")
 TOKEN_PREFIX = "/api/token/"
-TokenOwner = Callable[[str], Awaitable[User | None]]
-"""email_token → the account owning its live mailbox, or None when it opens nothing."""
+TokenOwner = Callable[[str], Awaitable[tuple[User, Period, object] | None]]
+"""email_token → (owner, quota period, what it opened), or None when it opens nothing.
+
+What it opened (the live mailbox) is left in the request state as `token_opened`, so the
+route does not look it up a second time."""
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -108,14 +111,16 @@ class QuotaMiddleware:
 
     async def _by_token(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         token = path[len(TOKEN_PREFIX) :].partition("/")[0]
-        owner = await self.token_owner(token) if self.token_owner else None
-        if owner is None:
+        found = await self.token_owner(token) if self.token_owner else None
+        if found is None:
             await self.app(scope, receive, send)
             return
+        owner, period, opened = found
         if owner.disabled:
             await _send_body(send, 404, _NO_MAILBOX, [])
             return
-        await self._metered(owner, current_period(owner.timezone), scope, receive, send)
+        scope.setdefault("state", {})["token_opened"] = opened
+        await self._metered(owner, period, scope, receive, send)
 
     async def _metered(
         self, user: User, period: Period, scope: Scope, receive: Receive, send: Send

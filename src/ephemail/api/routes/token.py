@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ephemail.api.auth import Period
 from ephemail.api.context import ApiContext
 from ephemail.api.deps import context, errors
 from ephemail.api.errors import ApiError, json_response
@@ -16,7 +17,7 @@ from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_respons
 from ephemail.api.schemas import MessageResponse, MessagesResponse
 from ephemail.api.shapes import message_data
 from ephemail.core.ids import is_message_id
-from ephemail.store import accounts, mailboxes
+from ephemail.store import mailboxes
 from ephemail.store import messages as store
 from ephemail.store.accounts import User
 from ephemail.store.mailboxes import Mailbox
@@ -34,18 +35,19 @@ async def live_mailbox(ctx: ApiContext, email_token: str) -> Mailbox | None:
         return await mailboxes.live_by_id(conn, *opened)
 
 
-async def owner_of(ctx: ApiContext, email_token: str) -> User | None:
+async def owner_of(ctx: ApiContext, email_token: str) -> tuple[User, Period, Mailbox] | None:
     """The account whose quota a token request counts against (the quota middleware asks)."""
     box = await live_mailbox(ctx, email_token)
-    if box is None:
-        return None
-    async with ctx.engine.connect() as conn:
-        return await accounts.get_user_by_id(conn, box.user_id)
+    found = None if box is None else await ctx.auth.owner(box.user_id)
+    return None if found is None or box is None else (*found, box)
 
 
 async def _mailbox(request: Request, email_token: str) -> Mailbox:
     """The live mailbox the token names; forged, stale and expired tokens all give 404."""
-    box = await live_mailbox(context(request), email_token)
+    opened = getattr(request.state, "token_opened", None)  # found by the quota middleware
+    box = (
+        opened if isinstance(opened, Mailbox) else await live_mailbox(context(request), email_token)
+    )
     if box is None:
         raise ApiError(404, INVALID_TOKEN)
     return box

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -26,7 +27,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         description=(
             "Temp Mail compatible User API. Every /api route but the token routes needs "
             "`Authorization: Bearer <key>`, and every 2xx counts against the monthly quota "
-            "(`X-RateLimit-*` headers)."
+            "(`X-RateLimit-*` headers); a token route's 2xx counts against the quota of the "
+            "mailbox's owner."
         ),
         docs_url="/api/docs",
         redoc_url=None,
@@ -54,7 +56,12 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(messages.router, prefix="/api", tags=["messages"])
     app.include_router(token.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
-    app.add_middleware(QuotaMiddleware, auth=ctx.auth, quota=ctx.quota)
+    app.add_middleware(
+        QuotaMiddleware,
+        auth=ctx.auth,
+        quota=ctx.quota,
+        token_owner=functools.partial(token.owner_of, ctx),
+    )
     app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app
 

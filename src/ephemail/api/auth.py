@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ephemail.core.periods import period_bounds, utcnow
 from ephemail.core.singleflight import SingleFlight
-from ephemail.store.accounts import User, hash_key, user_for_key
+from ephemail.store.accounts import User, get_user_by_id, hash_key, user_for_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class Period:
     key: str  # YYYY-MM in the account's zone
     reset_iso: str
     reset_epoch: float
+
+
+_Fetch = Callable[[AsyncConnection], Awaitable[User | None]]
 
 
 @dataclass(slots=True)
@@ -46,7 +50,9 @@ class Authenticator:
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[str, _Entry] = {}
-        self._loading: SingleFlight[str, _Entry] = SingleFlight()
+        # Keyed by (digest, generation): a lookup begun before forget/clear is shared only
+        # with requests that arrived before it too, never with one that comes after.
+        self._loading: SingleFlight[tuple[str, int], _Entry] = SingleFlight()
         self._renewals: set[asyncio.Task[_Entry]] = set()
         self._generation = 0  # bumped by forget/clear: a lookup begun before must not refill
 
@@ -54,13 +60,23 @@ class Authenticator:
         """The live user of a key and the quota period now, or None (unknown, revoked, disabled)."""
         if not key or len(key) > 256:
             return None
-        digest = hash_key(key)
+        return await self._cached(hash_key(key), lambda conn: user_for_key(conn, key))
+
+    async def owner(self, user_id: int) -> tuple[User, Period] | None:
+        """The account behind an email token's mailbox, cached for the same window as keys.
+
+        So a disabled account or a changed plan reaches token requests exactly as fast as
+        keyed ones. Slots are `user:<id>`, which no key digest (hex) can equal.
+        """
+        return await self._cached(f"user:{user_id}", lambda conn: get_user_by_id(conn, user_id))
+
+    async def _cached(self, slot: str, fetch: _Fetch) -> tuple[User, Period] | None:
         now = time.monotonic()
-        entry = self._cache.get(digest)
+        entry = self._cache.get(slot)
         if entry is None or entry.expires <= now:
-            entry = await self._load(digest, key)
-        elif entry.renew_after <= now and not self._loading.busy(digest):
-            task = asyncio.create_task(self._load(digest, key))
+            entry = await self._load(slot, fetch)
+        elif entry.renew_after <= now and not self._loading.busy((slot, self._generation)):
+            task = asyncio.create_task(self._load(slot, fetch))
             self._renewals.add(task)
             task.add_done_callback(self._renewal_done)
         if entry.user is None:
@@ -71,20 +87,22 @@ class Authenticator:
             entry.period = period
         return entry.user, period
 
-    async def _load(self, digest: str, key: str) -> _Entry:
-        """One database lookup per key at a time; concurrent callers share its answer."""
-        return await self._loading.run(digest, lambda: self._lookup(digest, key))
-
-    async def _lookup(self, digest: str, key: str) -> _Entry:
-        loaded_at = time.monotonic()
+    async def _load(self, slot: str, fetch: _Fetch) -> _Entry:
+        """One database lookup per slot at a time; concurrent callers share its answer."""
         generation = self._generation
+        return await self._loading.run(
+            (slot, generation), lambda: self._lookup(slot, fetch, generation)
+        )
+
+    async def _lookup(self, slot: str, fetch: _Fetch, generation: int) -> _Entry:
+        loaded_at = time.monotonic()
         async with self._engine.connect() as conn:
-            user = await user_for_key(conn, key)
+            user = await fetch(conn)
         entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)
         if self._ttl > 0 and generation == self._generation:
             if len(self._cache) >= self._max:
                 self._cache.clear()
-            self._cache[digest] = entry
+            self._cache[slot] = entry
         return entry
 
     def _renewal_done(self, task: asyncio.Task[_Entry]) -> None:

@@ -3,6 +3,11 @@
 Per request: authenticate → reserve one unit if `used < limit` (else 429) → run the route →
 keep the unit on 2xx, release it otherwise. The `X-RateLimit-*` headers are computed from
 the reserved value, so a 2xx already shows itself counted and a 4xx does not.
+
+Token routes (`/api/token/{email_token}/…`) carry no key: they count against the owner of
+the token's mailbox, in the same way. A token that opens nothing goes on to the route, which
+answers 404 unmetered; a disabled owner's token answers that same 404, so whoever holds a
+web-inbox link learns nothing about the account behind it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,9 +31,16 @@ log = logging.getLogger("ephemail.api")
 _UNAUTHENTICATED = orjson.dumps({"status": False, "message": "Unauthenticated."})
 _DISABLED = orjson.dumps({"status": False, "message": "This account is disabled."})
 _QUOTA = orjson.dumps({"status": False, "message": "Monthly quota exceeded."})
+_NO_MAILBOX = orjson.dumps({"status": False, "message": "Email not found."})
 _JSON = (b"content-type", b"application/json")
 
-PUBLIC_PREFIXES = ("/api/token/", "/api/docs", "/api/openapi.json", "/api/redoc")
+PUBLIC_PREFIXES = ("/api/docs", "/api/openapi.json", "/api/redoc")
+TOKEN_PREFIX = "/api/token/"
+TokenOwner = Callable[[str], Awaitable[tuple[User, Period, object] | None]]
+"""email_token → (owner, quota period, what it opened), or None when it opens nothing.
+
+What it opened (the live mailbox) is left in the request state as `token_opened`, so the
+route does not look it up a second time."""
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -64,10 +77,17 @@ async def _send_body(
 
 
 class QuotaMiddleware:
-    def __init__(self, app: ASGIApp, auth: Authenticator, quota: QuotaBackend) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        auth: Authenticator,
+        quota: QuotaBackend,
+        token_owner: TokenOwner | None = None,
+    ) -> None:
         self.app = app
         self.auth = auth
         self.quota = quota
+        self.token_owner = token_owner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -78,6 +98,9 @@ class QuotaMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        if path.startswith(TOKEN_PREFIX):
+            await self._by_token(path, scope, receive, send)
+            return
         key = _bearer(scope)
         found = await self.auth.user(key) if key else None
         if found is None:
@@ -85,6 +108,19 @@ class QuotaMiddleware:
             return
         user, period = found
         await self._metered(user, period, scope, receive, send)
+
+    async def _by_token(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        token = path[len(TOKEN_PREFIX) :].partition("/")[0]
+        found = await self.token_owner(token) if self.token_owner else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        owner, period, opened = found
+        if owner.disabled:
+            await _send_body(send, 404, _NO_MAILBOX, [])
+            return
+        scope.setdefault("state", {})["token_opened"] = opened
+        await self._metered(owner, period, scope, receive, send)
 
     async def _metered(
         self, user: User, period: Period, scope: Scope, receive: Receive, send: Send

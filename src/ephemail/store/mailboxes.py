@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Insert, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +15,9 @@ from ephemail.core.time import now_epoch
 from ephemail.store.accounts import User
 from ephemail.store.domains import Domain, domains_for_user, get_domain, may_use
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
-from ephemail.store.schema import mailboxes
+from ephemail.store.schema import Epoch, Id, mailboxes, users
+
+MAILBOX_LIMIT = "Your plan's mailbox limit has been reached."
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,9 @@ async def _usable_domain(conn: AsyncConnection, user: User, name: str | None) ->
             raise Forbidden("Your plan allows no domain to create a mailbox on.")
         return secrets.choice(choices)
     domain = await get_domain(conn, name.strip().lower())
-    if domain is None:
+    # Someone else's custom domain answers exactly like an unknown one: a different answer
+    # would let any key holder find out which domains the other accounts own.
+    if domain is None or (domain.type == "custom" and domain.owner_id != user.id):
         raise Invalid(f"The domain '{name}' is not served here.")
     if not may_use(user, domain):
         raise Forbidden(f"Your plan does not allow the domain '{domain.name}'.")
@@ -75,8 +79,9 @@ async def create_mailbox(
     if user.disabled:
         raise Forbidden("This account is disabled.")
     chosen = await _usable_domain(conn, user, domain)
+    await _lock_owner(conn, user.id)
     if await count_live(conn, user.id) >= user.plan.max_mailboxes:
-        raise Forbidden("Your plan's mailbox limit has been reached.")
+        raise Forbidden(MAILBOX_LIMIT)
     if username is not None:
         try:
             local = validate_username(username)
@@ -89,26 +94,54 @@ async def create_mailbox(
         await _purge_if_expired(conn, address, now)
         try:
             async with conn.begin_nested():
-                result = await conn.execute(
-                    insert(mailboxes)
-                    .values(
-                        user_id=user.id,
-                        domain_id=chosen.id,
-                        address=address,
-                        created_at=now,
-                        expire_at=now + user.plan.mailbox_lifetime,
-                        message_count=0,
-                    )
-                    .returning(mailboxes.c.id)
-                )
+                result = await conn.execute(_insert_below_limit(user, chosen, address, now))
         except IntegrityError as exc:
             if username is not None:
                 raise Conflict(f"The address '{address}' is already in use.") from exc
             continue
-        found = await get_by_id(conn, int(result.scalar_one()))
+        new_id = result.scalar_one_or_none()
+        if new_id is None:
+            raise Forbidden(MAILBOX_LIMIT)
+        found = await get_by_id(conn, int(new_id))
         assert found is not None
         return found
     raise Conflict("Could not find a free random address; try again.")
+
+
+async def _lock_owner(conn: AsyncConnection, user_id: int) -> None:
+    """PostgreSQL: one user's creations queue on the user's row until each commits.
+
+    Without it two transactions both count N-1 live mailboxes and both insert. `FOR NO KEY
+    UPDATE` does not block the key-share locks that inserting mail for the user takes. SQLite
+    has no row locks (the clause renders as nothing); there the insert below does the count.
+    """
+    await conn.execute(
+        select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+    )
+
+
+def _insert_below_limit(user: User, chosen: Domain, address: str, now: int) -> Insert:
+    """One INSERT … SELECT … WHERE live < max: count and insert are one atomic statement.
+
+    SQLite runs it under its single write lock, so no other creation can slip in between.
+    It inserts nothing (and returns no id) once the plan's limit is reached.
+    """
+    live = (
+        select(func.count())
+        .select_from(mailboxes)
+        .where(mailboxes.c.user_id == user.id, mailboxes.c.expire_at > now)
+        .scalar_subquery()
+    )
+    row = select(
+        literal(user.id, Id),
+        literal(chosen.id, Id),
+        literal(address),
+        literal(now, Epoch),
+        literal(now + user.plan.mailbox_lifetime, Epoch),
+        literal(0),
+    ).where(live < user.plan.max_mailboxes)
+    columns = ["user_id", "domain_id", "address", "created_at", "expire_at", "message_count"]
+    return insert(mailboxes).from_select(columns, row).returning(mailboxes.c.id)
 
 
 async def _purge_if_expired(conn: AsyncConnection, address: str, now: int) -> None:

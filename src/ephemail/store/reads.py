@@ -21,9 +21,11 @@ from sqlalchemy.engine import make_url
 from ephemail.store.mailboxes import Recipient
 from ephemail.store.messages import AttachmentInfo, StoredMessage
 
+# A disabled account's mailboxes receive nothing: RCPT sees no live recipient there.
 _RECIPIENT = (
-    "SELECT id, user_id, address, message_count, life_secret FROM mailboxes "
-    "WHERE address = ? AND expire_at > ?"
+    "SELECT b.id, b.user_id, b.address, b.message_count, b.life_secret FROM mailboxes b "
+    "JOIN users u ON u.id = b.user_id "
+    "WHERE b.address = ? AND b.expire_at > ? AND NOT u.disabled"
 )
 _OWNED_MAILBOX = (
     "SELECT id, address FROM mailboxes WHERE address = ? AND user_id = ? AND expire_at > ?"
@@ -82,7 +84,7 @@ def _index(rows: Sequence[Sequence[Any]]) -> dict[str, list[AttachmentInfo]]:
 
 class HotReads(Protocol):
     async def live_recipient(self, address: str) -> Recipient | None:
-        """The live mailbox at an address: what RCPT needs."""
+        """The live mailbox at an address, of an account not disabled: what RCPT needs."""
 
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
         """(id, address) of the user's live mailbox; foreign and missing look the same."""

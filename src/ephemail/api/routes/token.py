@@ -1,10 +1,15 @@
-"""Read-only routes opened by an email_token: no API key, no quota. The web inbox uses them."""
+"""Read-only routes opened by an email_token: no API key. The web inbox uses them.
+
+Each request counts against the mailbox owner's monthly quota (see api/ratelimit.py).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ephemail.api.auth import Period
+from ephemail.api.context import ApiContext
 from ephemail.api.deps import context, errors
 from ephemail.api.errors import ApiError, json_response
 from ephemail.api.reading import listing_json, read_and_mark_seen
@@ -14,19 +19,35 @@ from ephemail.api.shapes import message_data
 from ephemail.core.ids import is_message_id
 from ephemail.store import mailboxes
 from ephemail.store import messages as store
+from ephemail.store.accounts import User
 from ephemail.store.mailboxes import Mailbox
 
 router = APIRouter(prefix="/token/{email_token}", tags=["email token"])
 INVALID_TOKEN = "Email not found."
 
 
+async def live_mailbox(ctx: ApiContext, email_token: str) -> Mailbox | None:
+    """The live mailbox the token names; None for forged, stale and expired tokens."""
+    opened = ctx.tokens.open(email_token)
+    if opened is None:
+        return None
+    async with ctx.engine.connect() as conn:
+        return await mailboxes.live_by_id(conn, *opened)
+
+
+async def owner_of(ctx: ApiContext, email_token: str) -> tuple[User, Period, Mailbox] | None:
+    """The account whose quota a token request counts against (the quota middleware asks)."""
+    box = await live_mailbox(ctx, email_token)
+    found = None if box is None else await ctx.auth.owner(box.user_id)
+    return None if found is None or box is None else (*found, box)
+
+
 async def _mailbox(request: Request, email_token: str) -> Mailbox:
     """The live mailbox the token names; forged, stale and expired tokens all give 404."""
-    opened = context(request).tokens.open(email_token)
-    if opened is None:
-        raise ApiError(404, INVALID_TOKEN)
-    async with context(request).engine.connect() as conn:
-        box = await mailboxes.live_by_id(conn, *opened)
+    opened = getattr(request.state, "token_opened", None)  # found by the quota middleware
+    box = (
+        opened if isinstance(opened, Mailbox) else await live_mailbox(context(request), email_token)
+    )
     if box is None:
         raise ApiError(404, INVALID_TOKEN)
     return box
@@ -39,7 +60,7 @@ def _base(request: Request, email_token: str) -> str:
 @router.get(
     "/messages",
     response_model=MessagesResponse,
-    responses=errors(404, 500),
+    responses=errors(404, 429, 500),
     summary="Messages of the token's mailbox",
 )
 async def token_messages(request: Request, email_token: str) -> Response:
@@ -51,7 +72,7 @@ async def token_messages(request: Request, email_token: str) -> Response:
 @router.get(
     "/messages/{message_id}",
     response_model=MessageResponse,
-    responses=errors(404, 500),
+    responses=errors(404, 429, 500),
     summary="Read one message of the token's mailbox (marks it seen)",
 )
 async def token_message(request: Request, email_token: str, message_id: str) -> Response:
@@ -62,7 +83,7 @@ async def token_message(request: Request, email_token: str, message_id: str) -> 
 
 @router.get(
     "/messages/{message_id}/attachments/{name}",
-    responses={**ATTACHMENT_RESPONSE, **errors(404, 500)},
+    responses={**ATTACHMENT_RESPONSE, **errors(404, 429, 500)},
     summary="Download an attachment of the token's mailbox",
     response_class=Response,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ephemail.mail.parse.limits import MAX_HEADER_CHARS
+from ephemail.mail.parse.limits import MAX_ADDRESS_SOURCE, MAX_HEADER_CHARS
 from ephemail.mail.parse.params import strip_comments, unquote
 from ephemail.mail.parse.text import clean_line
 from ephemail.mail.parse.words import decode_words
@@ -35,7 +35,7 @@ def sender(raw_from: str | None, envelope_sender: str | None) -> tuple[str, str]
 
 def parse_address(value: str) -> tuple[str, str]:
     """(display name, address) of the first mailbox in an address-list header."""
-    text = strip_comments(value).strip()
+    text = strip_comments(value[:MAX_ADDRESS_SOURCE]).strip()
     group = _GROUP.match(text)
     if group is not None:
         text = text[group.end() :].lstrip()

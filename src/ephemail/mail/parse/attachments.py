@@ -28,6 +28,7 @@ _EXTRA_EXTENSIONS = {
 }
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _KEPT_CHARS = 4 * MAX_NAME
+_SEPARATORS = re.compile(r"[/\\]")
 
 
 def attempt(step: Callable[[], _T], fallback: _T) -> _T:
@@ -102,8 +103,11 @@ def safe_filename(raw: str) -> str:
     """
     if len(raw) > 2 * _KEPT_CHARS:  # a name is cut to MAX_NAME anyway: keep its ends only
         raw = raw[:_KEPT_CHARS] + raw[-_KEPT_CHARS:]
-    text = "".join(ch for ch in raw if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
-    segments = (_tidy(segment) for segment in re.split(r"[/\\]", text))
+    if raw.isascii() and raw.isprintable():
+        text = raw  # printable ASCII holds none of the dropped categories
+    else:
+        text = "".join(ch for ch in raw if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    segments = (_tidy(segment) for segment in _SEPARATORS.split(text))
     name = next((s for s in reversed(list(segments)) if s), "")
     return _cap_length(unicodedata.normalize("NFC", name))
 
@@ -130,7 +134,7 @@ def _split_extension(name: str) -> tuple[str, str]:
     stem, dot, extension = name.rpartition(".")
     if not dot or not stem or not 0 < len(extension) <= MAX_EXT:
         return name, ""
-    if any(ch.isspace() for ch in extension):
+    if len(extension.split()) != 1 or extension.strip() != extension:
         return name, ""
     return stem, extension
 

@@ -29,24 +29,25 @@ def read_head(raw: bytes, start: int, limit: int) -> tuple[dict[str, str], int]:
     blank = _BLANK_LINE.search(raw, start, limit)
     head_end = blank.start() + 1 if blank else limit  # just after the last header line's \n
     body_start = blank.end() if blank else limit
-    lines = raw[start:head_end].split(b"\n", MAX_HEADER_LINES)
-    kinds = [_kind(line) for line in lines[:MAX_HEADER_LINES]]
-    last_header = max((i for i, kind in enumerate(kinds) if kind == "header"), default=-1)
+    lines = raw[start:head_end].split(b"\n", MAX_HEADER_LINES)[:MAX_HEADER_LINES]
+    last_header = len(lines) - 1  # the last line that is a header: usually the last one
+    while last_header >= 0 and _kind(lines[last_header]) != _FIELD:
+        last_header -= 1
     headers: dict[str, list[str]] = {}
     current: list[str] | None = None
-    size = 0
-    offset = start
-    for index, (line, kind) in enumerate(zip(lines, kinds, strict=False)):
-        if kind == "other" and index > last_header:
-            return _joined(headers), offset  # the body starts on this line
+    size = offset = 0
+    for index, line in enumerate(lines):
+        kind = _kind(line)
+        if kind == _OTHER and index > last_header:
+            return _joined(headers), start + offset  # the body starts on this line
         offset += len(line) + 1
-        if kind == "continuation":
+        if kind == _CONTINUATION:
             if current is not None and size < MAX_HEADER_CHARS:
                 current.append(header_str(line.rstrip(b"\r")))
                 size += len(line)
             continue
         current = None
-        if kind != "header":
+        if kind != _FIELD:
             continue  # a broken line with headers after it: skipped, with its continuation
         name, _, value = line.rstrip(b"\r").partition(b":")
         key = header_str(name).lower()
@@ -56,12 +57,17 @@ def read_head(raw: bytes, start: int, limit: int) -> tuple[dict[str, str], int]:
     return _joined(headers), body_start
 
 
-def _kind(line: bytes) -> str:
+_FIELD, _CONTINUATION, _ENVELOPE, _OTHER = range(4)
+
+
+def _kind(line: bytes) -> int:
     if line[:1] in (b" ", b"\t"):
-        return "continuation"
+        return _CONTINUATION
+    if _HEADER.match(line):
+        return _FIELD
     if line.startswith(b"From ") or line.rstrip(b"\r") == b"":
-        return "envelope"  # an mbox "From " line: neither header nor body
-    return "header" if _HEADER.match(line) else "other"
+        return _ENVELOPE  # an mbox "From " line or an empty last line: neither
+    return _OTHER
 
 
 def _joined(headers: dict[str, list[str]]) -> dict[str, str]:

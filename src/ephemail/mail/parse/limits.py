@@ -16,10 +16,15 @@ BYTES_PER_PART = 64
 MIN_PARTS = 64  # ... but never fewer than this
 MAX_NAME = 200  # characters in an attachment name
 MAX_NAME_BYTES = 255  # of its UTF-8 form: the file-name limit of common file systems
+# Characters of a file-name parameter decoded (MAX_NAME characters take at most ~1,100 as
+# RFC 2047 base64 words) and of a From value read (a long encoded name takes ~600).
+MAX_NAME_SOURCE = 2048
+MAX_ADDRESS_SOURCE = 2048
 MAX_HEADER_CHARS = 8192  # of one header value (unfolded); the rest is dropped
-MAX_HEADER_LINES = 4000  # header lines read per entity; a flood beyond is skipped
+MAX_HEADER_LINES = 1000  # header lines read per entity; a flood beyond is skipped
 MAX_PARAMS = 128  # parameters read from one Content-Type or Content-Disposition
+MAX_COMMENT_PARENS = 256  # parentheses read in one value; after that it is all comment
 MAX_BOUNDARY = 200  # characters of a multipart boundary (RFC 2046 allows 70)
 MAX_CHARSET = 40  # characters of a charset label
 MAX_EXT = 16  # longer "extensions" are treated as part of the name
-MAX_FALSE_DELIMITERS = 4000  # lines that start like a delimiter but are none, per message
+MAX_FALSE_DELIMITERS = 1000  # lines that start like a delimiter but are none, per message

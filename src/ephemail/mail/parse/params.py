@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
 
-from ephemail.mail.parse.limits import MAX_PARAMS
+from ephemail.mail.parse.limits import MAX_COMMENT_PARENS, MAX_PARAMS
 from ephemail.mail.parse.text import as_bytes, decode_bytes
 
 _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"?'
@@ -22,6 +22,7 @@ _COMMENT_SPLIT = re.compile(rf"({_QUOTED})|([()])|(\\.?)", re.DOTALL)
 # One parameter: text up to the next `;` outside quotes. Unrolled (`a*(?:b a*)*`), so no two
 # quantifiers compete for the same characters; the lookahead skips runs of `;` in C.
 _CHUNK = re.compile(rf'(?=[^;])[^;"\\]*(?:(?:\\.?|{_QUOTED})[^;"\\]*)*', re.DOTALL)
+_SPECIAL = re.compile(r'["(\\*]')
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _SECTION = re.compile(r"([^*]+)(?:\*([0-9]{1,3}))?(\*)?")
 
@@ -31,13 +32,17 @@ def strip_comments(value: str) -> str:
     if "(" not in value:
         return value
     out: list[str] = []
-    depth = 0
+    depth = tokens = 0
     position = 0
     for match in _COMMENT_SPLIT.finditer(value):
         if depth == 0:
             out.append(value[position : match.start()])
         position = match.end()
         paren = match.group(2)
+        if paren is not None:
+            tokens += 1
+            if tokens > MAX_COMMENT_PARENS:
+                return "".join(out)  # a flood of parentheses: the rest counts as comment
         if paren == "(":
             depth += 1
         elif paren == ")" and depth:
@@ -55,12 +60,21 @@ def unquote(value: str) -> str:
     value = value.strip()
     if value.startswith('"'):
         value = value[1:-1] if len(value) > 1 and value.endswith('"') else value[1:]
-        return _QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value
+        return _unescape(value) if "\\" in value else value
     return value
+
+
+def _unescape(text: str) -> str:
+    """Quoted pairs (`\\x` → `x`) at C speed: escaped backslashes first, then the rest."""
+    if "\x00" in text:
+        return _QUOTED_PAIR.sub(lambda match: match.group(1), text)
+    return text.replace("\\\\", "\x00").replace("\\", "").replace("\x00", "\\")
 
 
 def parse_params(value: str) -> tuple[str, Mapping[str, str]]:
     """(the value before the first `;`, lowercased; {parameter name: text})."""
+    if not _SPECIAL.search(value):  # the common case: nothing quoted, commented or encoded
+        return _simple_params(value)
     text = strip_comments(value)
     chunks = list(itertools.islice(_CHUNK.finditer(text), MAX_PARAMS + 1))
     main = ""
@@ -73,7 +87,7 @@ def parse_params(value: str) -> tuple[str, Mapping[str, str]]:
         name = name.strip().lower()
         if not equals or not name:
             continue
-        section = _SECTION.fullmatch(name)
+        section = _SECTION.fullmatch(name) if "*" in name else None
         if section is None or (section.group(2) is None and section.group(3) is None):
             plain.setdefault(name, unquote(raw))
             continue
@@ -84,6 +98,17 @@ def parse_params(value: str) -> tuple[str, Mapping[str, str]]:
     for name, pieces in sections.items():
         plain[name] = _join_sections(pieces)  # RFC 2231 wins over a plain twin
     return main, plain
+
+
+def _simple_params(value: str) -> tuple[str, Mapping[str, str]]:
+    main, _, rest = value.partition(";")
+    plain: dict[str, str] = {}
+    for chunk in rest.split(";", MAX_PARAMS)[:MAX_PARAMS]:
+        name, equals, raw = chunk.partition("=")
+        name = name.strip().lower()
+        if equals and name:
+            plain.setdefault(name, raw.strip())
+    return main.strip().lower(), plain
 
 
 def _join_sections(pieces: list[tuple[int, bool, str]]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ephemail.mail.parse.limits import MAX_NAME_SOURCE
 from ephemail.mail.parse.params import parse_params
 from ephemail.mail.parse.text import clean_line, text_from_8bit
 from ephemail.mail.parse.tree import Entity
@@ -63,6 +64,7 @@ def _effective_type(entity: Entity) -> str:
 def _filename(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
+    value = value[:MAX_NAME_SOURCE]
     # No clean_line: control characters are dropped by safe_filename, not spaced.
     return decode_words(value) if "=?" in value else text_from_8bit(value)
 

@@ -1,9 +1,8 @@
 """The MIME tree of a message, found in one pass over its delimiter lines.
 
-Our own splitter, not the stdlib's feed parser, which costs ~75 µs per part and tests every
-body line against every open boundary (lines × depth). Here one compiled pattern finds the
-delimiter lines of all open multiparts at C speed; each is matched exactly, innermost first,
-so boundaries that are prefixes of one another (`a--` inside `a`) stay apart; a delimiter
+Our own reader, not the stdlib's feed parser, which costs ~75 µs per part and tests every
+body line against every open boundary (lines × depth). splitter.py finds the delimiter lines
+of all open multiparts at C speed and matches each exactly, innermost first; a delimiter
 that differs from the declared boundary only in case still counts; a multipart whose
 closing delimiter never comes ends where its parent does. Entities refer to the input by
 offsets: nothing is copied until a payload is decoded.
@@ -12,7 +11,7 @@ offsets: nothing is copied until a payload is decoded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ephemail.mail.parse.headers import read_head
 from ephemail.mail.parse.limits import (
@@ -24,6 +23,7 @@ from ephemail.mail.parse.limits import (
     MIN_PARTS,
 )
 from ephemail.mail.parse.params import parse_params
+from ephemail.mail.parse.splitter import NONE, Open, Splitter
 
 MIME_TYPE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)/([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
 
@@ -40,90 +40,61 @@ class Entity:
     too_deep: bool = False  # a multipart at MAX_DEPTH: neither split nor shown
 
 
-@dataclass(slots=True, eq=False)
-class _Open:
-    """A multipart whose delimiter lines are being looked for."""
-
-    entity: Entity
-    boundary: bytes
-    key: bytes  # b"\n--" + the boundary in lower case, searched in the lowered input
-    next_at: int = -1  # the next place `key` occurs, once searched; _NONE if nowhere
-    current: Entity | None = None
-    children: list[Entity] = field(default_factory=list)
-
-
-_NONE = 1 << 62
-
-
 def parse_tree(raw: bytes) -> Entity:
     """The root entity; leaves() walks it.
 
-    Each open multipart searches for its own delimiter (bytes.find, in a lowered copy so
-    case does not matter) only forward from where it last looked, so the input is scanned
-    at most once per nesting level. A line that starts like a delimiter but is none (`--a--x`
-    for boundary `a`) costs a little Python; after MAX_FALSE_DELIMITERS of them the split
-    stops and the rest stays in the part it is in.
+    A line that starts like a delimiter but is none (`--a--x` for boundary `a`) costs a
+    little Python; after MAX_FALSE_DELIMITERS of them the split stops and the rest stays in
+    the part it is in. After `budget` entities, likewise.
     """
     budget = max(MIN_PARTS, min(MAX_PARTS, len(raw) // BYTES_PER_PART))
     root = _entity(raw, 0, len(raw), 0, "text/plain")
-    stack: list[_Open] = []
-    if not _open(root, stack):
+    boundary = _boundary(root)
+    if boundary is None:
         return root
-    lowered = raw.lower()
+    split = Splitter(raw)
+    split.push(root, boundary, root.start)
     count, false_lines, position = 1, 0, root.start
-    while stack:
-        at = min(_next(level, lowered, position) for level in stack)
-        if at == _NONE:
+    while split.stack:
+        at = split.nearest(position)
+        if at == NONE:
             break
         line_end = raw.find(b"\n", at + 1)
         line_end = len(raw) if line_end < 0 else line_end
-        level, closing = _which(stack, raw[at + 3 : line_end].rstrip(b" \t\r"))
-        position = line_end + 1
-        if level < 0:
+        level, closing = split.which(raw[at + 3 : line_end].rstrip(b" \t\r"))
+        if level is None:
             false_lines += 1
             if false_lines > MAX_FALSE_DELIMITERS:
                 break
-            position = at + 1
+            position = at + 2
             continue
+        position = line_end + 1
         before = _before_break(raw, at + 1)
-        for deeper in stack[level + 1 :]:
+        for deeper in split.pop_to(level.level):
             _finish(deeper, before)
-        del stack[level + 1 :]
-        top = stack[level]
-        if top.current is not None:
-            top.current.end = before
-            top.current = None
+        if level.current is not None:
+            level.current.end = before
+            level.current = None
         if closing or count >= budget:
-            _finish(stack.pop(), before)
+            _finish(split.pop_to(level.level - 1)[0], before)
             if count >= budget:
                 break
             continue
-        limit = min(_next(level, lowered, position) for level in stack)
-        default = "message/rfc822" if top.entity.declared_type == "multipart/digest" else ""
-        child = _entity(
-            raw,
-            min(position, len(raw)),
-            min(limit + 1, len(raw)),
-            top.entity.depth + 1,
-            default or "text/plain",
-        )
+        limit = min(split.nearest(position) + 1, len(raw))
+        digest = level.entity.declared_type == "multipart/digest"
+        default = "message/rfc822" if digest else "text/plain"
+        child = _entity(raw, min(position, len(raw)), limit, level.entity.depth + 1, default)
         count += 1
-        top.current = child
-        top.children.append(child)
-        _open(child, stack)
+        level.current = child
+        level.children.append(child)
+        boundary = _boundary(child)
+        if boundary is not None:
+            split.push(child, boundary, child.start)
         position = child.start
     end = _before_break(raw, len(raw))  # an unclosed part loses its last line break too
-    for still_open in reversed(stack):
+    for still_open in split.pop_to(-1):
         _finish(still_open, end)
     return root
-
-
-def _next(level: _Open, lowered: bytes, position: int) -> int:
-    """Where the level's next delimiter candidate starts (its leading "\n"), from position-1."""
-    if level.next_at < position - 1:
-        found = lowered.find(level.key, max(0, position - 1))
-        level.next_at = _NONE if found < 0 else found
-    return level.next_at
 
 
 def _entity(raw: bytes, start: int, limit: int, depth: int, default: str) -> Entity:
@@ -133,40 +104,25 @@ def _entity(raw: bytes, start: int, limit: int, depth: int, default: str) -> Ent
     return Entity(headers, body, len(raw), depth, default, declared)  # end: until a delimiter
 
 
-def _open(entity: Entity, stack: list[_Open]) -> bool:
-    """Push a multipart with a usable boundary; True if it was pushed."""
+def _boundary(entity: Entity) -> bytes | None:
+    """The boundary of a multipart we will split; None for anything else."""
     if entity.declared_type is None or not entity.declared_type.startswith("multipart/"):
-        return False
+        return None
     if entity.depth >= MAX_DEPTH:
         entity.too_deep = True
-        return False
+        return None
     boundary = parse_params(entity.headers.get("content-type", ""))[1].get("boundary", "")
     data = boundary.encode("utf-8", "surrogateescape")
     if not data or len(data) > MAX_BOUNDARY or b"\n" in data or b"\r" in data:
-        return False
-    stack.append(_Open(entity, data, b"\n--" + data.lower()))
-    return True
+        return None
+    return data
 
 
-def _finish(level: _Open, end: int) -> None:
+def _finish(level: Open, end: int) -> None:
     if level.current is not None and level.current.end > end:
         level.current.end = end
     if level.children:
         level.entity.children = level.children  # no delimiter at all: the body is the text
-
-
-def _which(stack: list[_Open], text: bytes) -> tuple[int, bool]:
-    """(stack level, closing?) of a delimiter line, innermost exact match first, then
-    innermost match ignoring case; (-1, False) when it is no open boundary's."""
-    for fold in (False, True):
-        key = text.lower() if fold else text
-        for level in range(len(stack) - 1, -1, -1):
-            boundary = stack[level].boundary.lower() if fold else stack[level].boundary
-            if key == boundary:
-                return level, False
-            if key == boundary + b"--":
-                return level, True
-    return -1, False
 
 
 def _before_break(raw: bytes, line_start: int) -> int:

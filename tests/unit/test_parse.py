@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.hostile_mime import SHAPES, finding3_exact, finding4_exact
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -653,3 +654,74 @@ def test_header_text_loses_exactly_the_control_characters() -> None:
     assert clean_line(every) == expected
     subject = parse_message(b"Subject: a\x01b\x7fc\xc2\x85d \te\r\n\r\nx\r\n").subject
     assert subject == "abcd  e"  # \x01, DEL and U+0085 (NEL, 8-bit UTF-8 here) go; tab a space
+
+
+# --- real-world mail the stdlib parser got wrong ----------------------------------------------
+
+
+def test_encoded_word_with_raw_8bit_text_is_decoded_in_its_charset() -> None:
+    message = load("rfc2047_raw_8bit.eml")
+    assert message.subject == "Die Hasen und die Frösche"
+    assert (message.from_name, message.from_email) == ("Jürgen Fröhlich", "juergen@example.de")
+
+
+def test_broken_first_header_line_is_skipped_and_the_rest_kept() -> None:
+    message = load("broken_first_header.eml", "bounce@relay.example")
+    assert message.subject == "Headers after a broken line"
+    assert message.is_html
+    assert message.content == "<p>The body is kept.</p>\n"
+    assert message.from_email == "bounce@relay.example"  # the only From line was broken
+
+
+def test_boundaries_that_are_prefixes_of_one_another_stay_apart() -> None:
+    message = load("prefix_boundaries.eml")
+    assert message.is_html
+    assert message.content == "<p>HTML words.</p>"
+    (pdf,) = message.attachments
+    assert (pdf.name, pdf.data) == ("terms.pdf", b"%PDF-1.4\n%%EOF\n")
+
+
+def test_delimiters_in_another_case_and_an_unclosed_multipart_keep_every_part() -> None:
+    message = load("boundary_case_unclosed.eml")
+    assert message.is_html
+    assert message.content == "<p>HTML words.</p>"
+    (png,) = message.attachments
+    assert (png.name, png.content_type, png.data) == ("dot.png", "image/png", PNG_1X1[:8])
+
+
+def test_from_without_a_domain_is_kept_as_the_header_says() -> None:
+    message = load("from_without_domain.eml", "bounce@relay.example")
+    assert (message.from_name, message.from_email) == ("moderator", "moderator")
+
+
+# --- hostile input: every parse ends soon and says something sensible ---------------------------
+# "Not stuck" bounds only; the measured figures are in docs/reliability.md (bench/fuzz.py
+# --bounds). Before the parser package, finding 3 took 20 s and finding 4 0.49 s per part.
+
+
+def test_finding_3_boundary_whitespace_parses_at_once() -> None:
+    started = time.perf_counter()
+    message = parse_message(finding3_exact())
+    assert time.perf_counter() - started < 2
+    assert message.subject == "x"
+    assert message.content.startswith("boundary" * 602)
+
+
+def test_finding_4_comment_and_semicolons_in_disposition_parse_at_once() -> None:
+    started = time.perf_counter()
+    message = parse_message(finding4_exact(parts=50))
+    assert time.perf_counter() - started < 2
+    assert message.subject == "hostile"
+    assert names(message) == [f"attachment-{n}.bin" for n in range(1, 51)]
+    assert {a.data for a in message.attachments} == {b"x"}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_hostile_shapes_of_a_mebibyte_parse_at_once(shape: str) -> None:
+    data = SHAPES[shape](2**20)
+    started = time.perf_counter()
+    message = parse_message(data, "envelope@example.org")
+    assert time.perf_counter() - started < 2, shape
+    assert_well_formed(message)
+    assert message.from_email  # From or the envelope sender, always
+    assert len(message.attachments) < MAX_PARTS

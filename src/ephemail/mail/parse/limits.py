@@ -27,4 +27,5 @@ MAX_COMMENT_PARENS = 256  # parentheses read in one value; after that it is all 
 MAX_BOUNDARY = 200  # characters of a multipart boundary (RFC 2046 allows 70)
 MAX_CHARSET = 40  # characters of a charset label
 MAX_EXT = 16  # longer "extensions" are treated as part of the name
-MAX_FALSE_DELIMITERS = 1000  # lines that start like a delimiter but are none, per message
+MAX_FALSE_DELIMITERS = 1000  # lines shaped like a delimiter (`--a--x`) that are none
+MAX_DELIMITER_PREFIXES = 20_000  # `--boundary` followed by what no delimiter has (`--a0`)

@@ -13,10 +13,13 @@ import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ephemail.mail.parse.limits import MAX_DELIMITER_PREFIXES
+
 if TYPE_CHECKING:
     from ephemail.mail.parse.tree import Entity
 
 NONE = 1 << 62  # "no candidate": past the end of any input
+_ENDS = frozenset(b" \t\r\n")
 
 
 @dataclass(slots=True, eq=False)
@@ -36,9 +39,11 @@ class Splitter:
     def __init__(self, raw: bytes) -> None:
         self.lowered = raw.lower()
         self.stack: list[Open] = []
-        self._heap: list[tuple[int, int, Open]] = []
+        self._heap: list[tuple[int, bool, int, Open]] = []  # (at, probe?, id, level)
         self._exact: dict[bytes, list[Open]] = {}
         self._folded: dict[bytes, list[Open]] = {}
+        self.skipped = 0  # occurrences of a boundary that no delimiter line can start with
+        self.exhausted = False  # too many of them: the split stops where it is
 
     def push(self, entity: Entity, boundary: bytes, position: int) -> None:
         level = Open(entity, boundary, len(self.stack))
@@ -59,22 +64,52 @@ class Splitter:
 
     def nearest(self, position: int) -> int:
         """The start (its "\n") of the nearest candidate line at or after position - 1."""
-        while self._heap:
-            at, _, level = self._heap[0]
+        while self._heap and not self.exhausted:
+            at, probe, _, level = self._heap[0]
             if level.closed or level.next_at != at:
                 heapq.heappop(self._heap)
-            elif at < position - 1:
+            elif probe or at < position - 1:
                 heapq.heappop(self._heap)
-                self._search(level, position)
+                self._search(level, max(position, at + 2) if probe else position)
             else:
                 return at
         return NONE
 
     def _search(self, level: Open, position: int) -> None:
-        found = self.lowered.find(b"\n--" + level.boundary.lower(), max(0, position - 1))
-        level.next_at = NONE if found < 0 else found
+        """Look for the level's next delimiter, but no further than its parent's next one:
+        a nested multipart ends there anyway, so no level scans past its parent's part (a
+        thousand nested multiparts whose boundary never comes would each scan to the end).
+        If the parent's candidate proves no delimiter, a probe entry resumes the search."""
+        start = max(0, position - 1)
+        key = b"\n--" + level.boundary.lower()
+        limit, parent_at = len(self.lowered), NONE
+        if level.level > 0:
+            parent = self.stack[level.level - 1]
+            if parent.next_at < start:
+                self._search(parent, position)
+            parent_at = parent.next_at
+            limit = min(limit, parent_at + len(key))
+        found = self.lowered.find(key, start, limit)
+        while found >= 0 and not self._delimiter_end(found + len(key)):
+            self.skipped += 1  # `--a0` for boundary `a`: not even shaped like a delimiter
+            if self.skipped > MAX_DELIMITER_PREFIXES:
+                self.exhausted = True
+                return
+            found = self.lowered.find(key, found + 1, limit)
         if found >= 0:
-            heapq.heappush(self._heap, (found, id(level), level))
+            level.next_at = found
+            heapq.heappush(self._heap, (found, False, id(level), level))
+        elif parent_at != NONE:
+            level.next_at = parent_at  # sorted after the parent's own entry at the same place
+            heapq.heappush(self._heap, (parent_at, True, id(level), level))
+        else:
+            level.next_at = NONE
+
+    def _delimiter_end(self, after: int) -> bool:
+        """Whether what follows `--boundary` can end a delimiter line: `--`, a blank, the line
+        end or the input's end."""
+        data = self.lowered
+        return after >= len(data) or data[after] in _ENDS or data.startswith(b"--", after)
 
     def which(self, text: bytes) -> tuple[Open | None, bool]:
         """(the open multipart whose delimiter a line's text is, is it the closing one?)."""

@@ -44,9 +44,10 @@ def many_small_parts(size: int) -> bytes:
 
 
 def deep_nesting(size: int) -> bytes:
+    """3,000 nesting levels (as many as fit, in a small message)."""
     levels = b"".join(
         b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
-        for i in range(3000)
+        for i in range(min(3000, size // 64))
     )
     return _fill(b"Subject: deep\r\n" + levels + b"\r\n", b"deep text line\r\n", size)
 
@@ -54,10 +55,10 @@ def deep_nesting(size: int) -> bytes:
 def nested_open_boundaries(size: int) -> bytes:
     """Fifty open multiparts whose boundaries share a long prefix, then lines that start
     like each of them."""
-    stem = b"q" * 150
+    stem = b"q" * (150 if size >= 2**16 else 20)
     levels = b"".join(
         b'Content-Type: multipart/mixed; boundary="%s%02d"\r\n\r\n--%s%02d\r\n' % (stem, i, stem, i)
-        for i in range(50)
+        for i in range(50 if size >= 2**16 else 20)
     )
     return _fill(b"Subject: open\r\n" + levels + b"\r\n", b"--" + stem + b"0x\r\n", size)
 
@@ -81,7 +82,7 @@ def many_headers(size: int) -> bytes:
 
 
 def encoded_words(size: int) -> bytes:
-    words = b"=?utf-8?q?a=C3=A9?= " * 700
+    words = b"=?utf-8?q?a=C3=A9?= " * min(700, size // 50)
     unit = b"Subject: " + words + b"\r\nFrom: " + words + b"<a@example.org>\r\n"
     return _fill(b"", unit, size, b"\r\nbody\r\n")
 
@@ -109,7 +110,7 @@ def huge_base64_line(size: int) -> bytes:
 
 
 def rfc2231_segments(size: int) -> bytes:
-    segments = b"".join(b";\r\n filename*%d*=%%41" % i for i in range(2000))
+    segments = b"".join(b";\r\n filename*%d*=%%41" % i for i in range(min(2000, size // 24)))
     return _parts(b"Content-Disposition: attachment" + segments, size)
 
 

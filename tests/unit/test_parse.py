@@ -725,3 +725,22 @@ def test_hostile_shapes_of_a_mebibyte_parse_at_once(shape: str) -> None:
     assert_well_formed(message)
     assert message.from_email  # From or the envelope sender, always
     assert len(message.attachments) < MAX_PARTS
+
+
+def test_bare_cr_line_ends_still_separate_headers_and_parts() -> None:
+    message = parse_message(
+        b"Subject: old mac\rFrom: Ann <ann@example.org>\rContent-Type: multipart/mixed; "
+        b'boundary="c"\r\r--c\rContent-Type: text/html\r\r<p>x</p>\r--c--\r'
+    )
+    assert (message.subject, message.from_email) == ("old mac", "ann@example.org")
+    assert (message.is_html, message.content) == (True, "<p>x</p>")
+
+
+def test_parentheses_in_an_unquoted_boundary_are_kept_when_the_body_uses_them() -> None:
+    message = parse_message(
+        mail(
+            "Content-Type: multipart/mixed; boundary=(x)y",
+            body=b"--(x)y\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--(x)y--\r\n",
+        )
+    )
+    assert (message.is_html, message.content) == (True, "<p>x</p>")

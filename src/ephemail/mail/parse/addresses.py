@@ -21,7 +21,7 @@ _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"?'
 _FIRST = re.compile(rf'[^,"<\\]*(?:(?:\\.?|{_QUOTED}|<[^>]*>?)[^,"<\\]*)*', re.DOTALL)
 _GROUP = re.compile(r'([^:"<@\\]*):', re.DOTALL)  # `name:` of a group, before any address
 _ANGLE = re.compile(r"<([^<>]*)>?")
-_LOCAL_PART = re.compile(r"[!#-'*+\-/-9=?A-Z^-~.\x80-\U0010ffff]+")
+_LOCAL_PART = re.compile(r"[!#-'*+\-/-9=?A-Z^-~.]+")  # ASCII atext and dots
 
 
 def sender(raw_from: str | None, envelope_sender: str | None) -> tuple[str, str]:
@@ -66,8 +66,8 @@ def normalize_address(address: str) -> str:
         text = text.partition(":")[2]  # an obsolete source route: @relay:user@host
     local, at, domain = text.rpartition("@")
     local, domain = local.strip(), domain.strip()
-    if not at:
-        return domain if _LOCAL_PART.fullmatch(domain) else ""
+    if not at:  # a list's `moderator`, not a broken encoded word
+        return domain if _LOCAL_PART.fullmatch(domain) and "=?" not in domain else ""
     if not (local and domain) or " " in domain:
         return ""
     return f"{local}@{domain.lower()}"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ephemail.mail.parse.addresses import sender
-from ephemail.mail.parse.headers import read_head
+from ephemail.mail.parse.headers import bare_cr_as_lf, read_head
 from ephemail.mail.parse.model import ParsedMessage
 from ephemail.mail.parse.text import clean_line
 from ephemail.mail.parse.words import decode_words
 
 
 def parse_without_mime(raw: bytes, envelope_sender: str | None) -> ParsedMessage:
-    headers, body_start = read_head(raw, 0, len(raw))
+    headers, body_start = read_head(bare_cr_as_lf(raw), 0, len(raw))
     try:
         subject = clean_line(decode_words(headers.get("subject", "")))
     except Exception:

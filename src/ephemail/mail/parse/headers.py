@@ -16,6 +16,15 @@ from ephemail.mail.parse.text import header_str
 
 _HEADER = re.compile(rb"([!-9;-~]+):")  # a field name: printable ASCII but ":" and space
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def bare_cr_as_lf(raw: bytes) -> bytes:
+    """A lone CR ends a line too (as in the stdlib parser). Same length, so offsets found in
+    the result hold in the original, from which payloads are cut with their bytes intact."""
+    if raw.count(b"\r") == raw.count(b"\r\n"):
+        return raw
+    return _BARE_CR.sub(b"\n", raw)
 
 
 def read_head(raw: bytes, start: int, limit: int) -> tuple[dict[str, str], int]:

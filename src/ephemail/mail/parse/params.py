@@ -71,11 +71,12 @@ def _unescape(text: str) -> str:
     return text.replace("\\\\", "\x00").replace("\\", "").replace("\x00", "\\")
 
 
-def parse_params(value: str) -> tuple[str, Mapping[str, str]]:
-    """(the value before the first `;`, lowercased; {parameter name: text})."""
+def parse_params(value: str, *, comments: bool = True) -> tuple[str, Mapping[str, str]]:
+    """(the value before the first `;`, lowercased; {parameter name: text}). With
+    comments=False, parentheses are text (some senders put them in unquoted boundaries)."""
     if not _SPECIAL.search(value):  # the common case: nothing quoted, commented or encoded
         return _simple_params(value)
-    text = strip_comments(value)
+    text = strip_comments(value) if comments else value
     chunks = list(itertools.islice(_CHUNK.finditer(text), MAX_PARAMS + 1))
     main = ""
     if chunks and chunks[0].start() == 0:

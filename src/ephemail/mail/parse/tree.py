@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ephemail.mail.parse.headers import read_head
+from ephemail.mail.parse.headers import bare_cr_as_lf, read_head
 from ephemail.mail.parse.limits import (
     BYTES_PER_PART,
     MAX_BOUNDARY,
@@ -25,6 +25,7 @@ from ephemail.mail.parse.limits import (
 from ephemail.mail.parse.params import parse_params
 from ephemail.mail.parse.splitter import NONE, Open, Splitter
 
+_BOUNDARY_LOOKAHEAD = 65_536  # bytes searched to tell which reading of a boundary is used
 MIME_TYPE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)/([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
 
 
@@ -47,9 +48,10 @@ def parse_tree(raw: bytes) -> Entity:
     little Python; after MAX_FALSE_DELIMITERS of them the split stops and the rest stays in
     the part it is in. After `budget` entities, likewise.
     """
+    raw = bare_cr_as_lf(raw)  # for finding the structure; payloads come from the original
     budget = max(MIN_PARTS, min(MAX_PARTS, len(raw) // BYTES_PER_PART))
     root = _entity(raw, 0, len(raw), 0, "text/plain")
-    boundary = _boundary(root)
+    boundary = _boundary(raw, root)
     if boundary is None:
         return root
     split = Splitter(raw)
@@ -87,7 +89,7 @@ def parse_tree(raw: bytes) -> Entity:
         count += 1
         level.current = child
         level.children.append(child)
-        boundary = _boundary(child)
+        boundary = _boundary(raw, child)
         if boundary is not None:
             split.push(child, boundary, child.start)
         position = child.start
@@ -104,15 +106,27 @@ def _entity(raw: bytes, start: int, limit: int, depth: int, default: str) -> Ent
     return Entity(headers, body, len(raw), depth, default, declared)  # end: until a delimiter
 
 
-def _boundary(entity: Entity) -> bytes | None:
+def _boundary(raw: bytes, entity: Entity) -> bytes | None:
     """The boundary of a multipart we will split; None for anything else."""
     if entity.declared_type is None or not entity.declared_type.startswith("multipart/"):
         return None
     if entity.depth >= MAX_DEPTH:
         entity.too_deep = True
         return None
-    boundary = parse_params(entity.headers.get("content-type", ""))[1].get("boundary", "")
-    data = boundary.encode("utf-8", "surrogateescape")
+    value = entity.headers.get("content-type", "")
+    candidates = [parse_params(value)[1].get("boundary", "")]
+    if "(" in value:  # `boundary=(x)y`: a comment by the RFC, but senders mean "(x)y"
+        candidates.insert(0, parse_params(value, comments=False)[1].get("boundary", ""))
+    usable = [data for data in map(_as_boundary, candidates) if data is not None]
+    start = max(0, entity.start - 1)
+    for data in usable[:-1]:  # the literal reading, if its delimiter shows up soon
+        if raw.find(b"\n--" + data, start, start + _BOUNDARY_LOOKAHEAD) >= 0:
+            return data
+    return usable[-1] if usable else None
+
+
+def _as_boundary(text: str) -> bytes | None:
+    data = text.encode("utf-8", "surrogateescape")
     if not data or len(data) > MAX_BOUNDARY or b"\n" in data or b"\r" in data:
         return None
     return data

@@ -59,6 +59,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
+from ephemail.store.prepare import INLINE_PREPARE_BYTES
 from harness import (
     HOST,
     RELIABILITY_PATH,
@@ -70,6 +71,7 @@ from harness import (
     today,
     write_doc_section_to,
 )
+from hostile_mime import SHAPES, finding3_exact, finding4_exact
 
 DOC_TITLE = "# Reliability"
 DOC_INTRO = (
@@ -470,6 +472,139 @@ def violations(parsed: Any) -> list[str]:
     return found
 
 
+# --- the hostile corpus: known costly shapes, each with a time bound ----------------------
+
+# A hostile input's parse may take at most this, in CPU seconds: linear in its size. Measured
+# costs are ~10x below (docs/reliability.md, "Parser bounds"); the bound catches a regression
+# to superlinear time, which at 1 MiB would be off by orders of magnitude.
+HOSTILE_BASE_SECONDS = 0.05
+HOSTILE_SECONDS_PER_MIB = 0.5
+HOSTILE_SIZES = (64 * 2**10, 2**20)
+# Over SMTP, per transaction: 2 s plus 8 s per MiB. The SMTP layer (aiosmtpd's DATA loop)
+# costs ~13 µs per line, so 1 MiB of empty lines takes ~7 s to receive, whatever the parse.
+HOSTILE_SMTP_SECONDS = 2.0
+HOSTILE_SMTP_SECONDS_PER_MIB = 8.0
+SMTP_MAX_LINE = 256 * 2**10  # longer DATA lines are refused with 500 by design
+
+
+def hostile_corpus(sizes: tuple[int, ...] = HOSTILE_SIZES) -> list[tuple[str, bytes]]:
+    """Every shape of bench/hostile_mime.py at each size, and findings 3 and 4 as reported."""
+    corpus = [
+        ("finding 3 as reported (105 KB)", finding3_exact()),
+        ("finding 4 as reported, 1,000 parts", finding4_exact(parts=1000)),
+    ]
+    for size in sizes:
+        corpus += [(f"{name} @ {size // 2**10:,} KiB", make(size)) for name, make in SHAPES.items()]
+    return corpus
+
+
+def hostile_bound(size: int) -> float:
+    return HOSTILE_BASE_SECONDS + HOSTILE_SECONDS_PER_MIB * size / 2**20
+
+
+@dataclasses.dataclass
+class HostileStats:
+    inputs: int = 0
+    over_bound: list[Failure] = dataclasses.field(default_factory=list)
+    worst_per_mib: float = 0.0  # the highest seconds per MiB, among inputs of 1 MiB or more
+    worst_name: str = ""
+    slowest: float = 0.0
+    slowest_name: str = ""
+
+
+def run_hostile(save: Callable[[str, int, bytes], None]) -> HostileStats:
+    """Parse the hostile corpus in this process, each input timed in CPU seconds."""
+    stats = HostileStats()
+    for number, (name, data) in enumerate(hostile_corpus()):
+        started = time.process_time()
+        parsed = parse_message(data, "envelope@example.org")
+        took = time.process_time() - started
+        stats.inputs += 1
+        problems = violations(parsed)
+        if took > hostile_bound(len(data)) or problems:
+            what = "; ".join(problems) or f"{took:.3f} s > {hostile_bound(len(data)):.3f} s"
+            stats.over_bound.append(Failure(number, name, what, took))
+            save("hostile", number, data)
+        if took > stats.slowest:
+            stats.slowest, stats.slowest_name = took, name
+        if len(data) >= 2**20 and took / (len(data) / 2**20) > stats.worst_per_mib:
+            stats.worst_per_mib, stats.worst_name = took / (len(data) / 2**20), name
+    return stats
+
+
+def bounds_table(sizes: tuple[int, ...], repeats: int) -> list[tuple[str, list[tuple[int, float]]]]:
+    """(shape, [(input bytes, best CPU seconds of `repeats`)]) for every shape and size."""
+    rows = []
+    for name, make in SHAPES.items():
+        cells = []
+        for size in sizes:
+            data = make(size)
+            best = float("inf")
+            for _ in range(repeats if size < 2**20 else 1):
+                started = time.process_time()
+                parse_message(data, "envelope@example.org")
+                best = min(best, time.process_time() - started)
+            cells.append((len(data), best))
+        note(f"bounds: {name}: " + ", ".join(f"{n:,} B {t * 1000:.1f} ms" for n, t in cells))
+        rows.append((name, cells))
+    return rows
+
+
+def bounds_section(rows: list[tuple[str, list[tuple[int, float]]]]) -> str:
+    def cell(size: int, seconds: float) -> str:
+        per_mib = seconds * 1000 / (size / 2**20)
+        return f"{seconds * 1000:,.1f} ms ({per_mib:,.0f} ms/MiB)"
+
+    sizes = [f"~{size / 2**10:,.0f} KiB" for size in BOUNDS_SIZES]
+    lines = [f"| {name} | " + " | ".join(cell(*c) for c in cells) + " |" for name, cells in rows]
+    worst_inline = max(c[1] for _, cells in rows for c in cells if c[0] <= INLINE_PREPARE_BYTES)
+    worst_large = max(cells[-1][1] / (cells[-1][0] / 2**20) for _, cells in rows)
+    return f"""## Parser bounds: `bench/fuzz.py --bounds`
+
+Every step of the MIME parser (`src/ephemail/mail/parse/`) is one pass, or a constant number
+of passes, over its input, and every loop over parts, headers, parameters, comments or
+delimiter-like lines stops at a bound in `limits.py`: at most 1,000 MIME entities (and, past the
+first 64, one per 64 bytes of input), 50 nesting levels, 1,000 header lines
+per entity, 8,192 characters per header value, 128 parameters and 256 parentheses per value,
+2,048 characters of a file name or From value decoded, 1,000 lines shaped like a delimiter
+that are none and 20,000 boundary look-alikes. No nested multipart searches for its
+delimiter past its parent's part. No regular expression has two unbounded quantifiers that
+compete for the same characters. So a parse costs at most a constant per byte plus a constant
+per part: the shapes of many tiny parts cost ~50 µs a part, so their per-MiB figure is high
+in small messages, but 1,000 parts cap them at ~60 ms for any message.
+
+The table parses each shape of `bench/hostile_mime.py`, which repeats its costly unit up to
+the size (a few need more than 4 KiB for one unit: their first cell is at that size), in
+CPU time on one core: best of {BOUNDS_REPEATS} below 1 MiB, one run at 8 MiB. Messages up to
+`INLINE_PREPARE_BYTES` = 4 KiB (`store/prepare.py`) are parsed on the event loop, larger ones
+in a thread; the worst of the first column's cells of at most 4 KiB is the inline worst
+case: **{worst_inline * 1000:,.1f} ms**. The last column is the per-MiB bound near the
+10 MiB size limit:
+**{worst_large * 1000:,.0f} ms per MiB** at most, so a message at the limit parses in under
+{worst_large * 10 + 0.05:.1f} s (in a thread, which gives up the GIL every 5 ms). The fuzzer's
+hostile corpus holds every input to {HOSTILE_BASE_SECONDS * 1000:.0f} ms +
+{HOSTILE_SECONDS_PER_MIB * 1000:.0f} ms per MiB. The machine is shared, so repeated runs
+vary by up to about 2x.
+
+Memory per parse: the input, one lowered copy for the delimiter search, the header values
+(each cut to 8,192 characters) and the decoded parts, so a few times the message size; an
+SMTP session holds at most one message of at most 10 MiB while it is received.
+
+    {BOUNDS_COMMAND}
+
+Last run: {today()}, {machine()}.
+
+| Shape | {" | ".join(sizes)} |
+|---|{"---|" * len(sizes)}
+{chr(10).join(lines)}
+"""
+
+
+BOUNDS_REPEATS = 5
+BOUNDS_COMMAND = ".venv/bin/python bench/fuzz.py --bounds --write-doc"
+BOUNDS_SIZES = (4 * 2**10, 64 * 2**10, 8 * 2**20)
+
+
 # --- phase 1: the parser in worker processes ----------------------------------------------
 
 
@@ -492,6 +627,7 @@ class ParserStats:
     kinds: Counter[str] = dataclasses.field(default_factory=Counter)
     bytes_parsed: int = 0
     seconds: float = 0.0
+    hostile: HostileStats = dataclasses.field(default_factory=HostileStats)
 
 
 def _parse_one(seed: int, number: int, max_size: int, hang: float) -> dict[str, Any]:
@@ -693,6 +829,9 @@ class SmtpStats:
     bad_json: list[str] = dataclasses.field(default_factory=list)
     server_errors: list[str] = dataclasses.field(default_factory=list)
     dropped: int = 0
+    hostile: int = 0  # hostile-corpus messages sent
+    hostile_slow: list[Failure] = dataclasses.field(default_factory=list)
+    hostile_slowest: float = 0.0
     slowest_reply: float = 0.0
     requests: int = 0
     seconds: float = 0.0
@@ -906,6 +1045,42 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                         )
                     save("smtp-attachment", number, raw)
 
+        def send_hostile() -> None:
+            """The hostile corpus first, one message at a time, each within its bound."""
+            headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+                box = Mailbox(http)
+                smtp = SmtpClient(server.smtp_port)
+                try:
+                    for index, (name, raw) in enumerate(hostile_corpus()):
+                        number = -1 - index
+                        sent = time.monotonic()
+                        stage, code, text = smtp.send(b"fuzz@example.org", box.address, raw)
+                        took = time.monotonic() - sent
+                        stats.hostile += 1
+                        stats.hostile_slowest = max(stats.hostile_slowest, took)
+                        bound = (
+                            HOSTILE_SMTP_SECONDS + HOSTILE_SMTP_SECONDS_PER_MIB * len(raw) / 2**20
+                        )
+                        too_long = max(map(len, raw.split(b"\n"))) > SMTP_MAX_LINE
+                        if too_long and code == 500 and took <= bound:
+                            with stats.lock:
+                                stats.refused[code] += 1
+                            continue
+                        if took > bound or code != 250:
+                            what = f"{name}: {stage} {code} in {took:.2f} s (bound {bound:.2f} s)"
+                            stats.hostile_slow.append(Failure(number, "hostile", what, took))
+                            save("smtp-hostile", number, raw)
+                            continue
+                        found = _QUEUED.search(text)
+                        message_id = found.group(1).decode() if found else ""
+                        box.ids.append(message_id)
+                        read_back(http, number, message_id, raw)
+                    verify_listing(http, box)
+                finally:
+                    smtp.close()
+
+        send_hostile()
         with ThreadPoolExecutor(args.smtp_clients) as pool:
             for future in [pool.submit(client_loop) for _ in range(args.smtp_clients)]:
                 future.result()
@@ -944,10 +1119,17 @@ def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | Non
         f"{parser.slowest.kind}); median {statistics.median(parser.times or [0]) * 1000:.2f} ms, "
         f"p99 {percentile(parser.times, 0.99) * 1000:.1f} ms",
     ]
+    hostile = parser.hostile
+    lines.append(
+        f"parser: hostile corpus {hostile.inputs} inputs, {len(hostile.over_bound)} over their "
+        f"bound; slowest {hostile.slowest * 1000:.1f} ms ({hostile.slowest_name}), worst "
+        f"{hostile.worst_per_mib * 1000:.0f} ms/MiB ({hostile.worst_name})"
+    )
     for label, items in (
         ("crash", parser.crashes),
         ("hang", parser.hangs),
         ("violation", parser.violations),
+        ("hostile over bound", hostile.over_bound),
     ):
         lines.extend(f"  {label} #{f.number} ({f.kind}): {f.what[:300]}" for f in items[:10])
     if smtp is not None:
@@ -959,7 +1141,10 @@ def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | Non
             f"smtp: {len(smtp.http_5xx)} HTTP 5xx in {smtp.requests:,} requests, "
             f"{len(smtp.lost)} lost, {len(smtp.tempfail)} temporary failures at DATA, "
             f"{len(smtp.bad_json)} bad JSON bodies, {len(smtp.server_errors)} server tracebacks",
+            f"smtp: hostile corpus {smtp.hostile} messages, {len(smtp.hostile_slow)} over their "
+            f"bound or refused, slowest {smtp.hostile_slowest:.2f} s",
         ]
+        lines.extend(f"  hostile: {f.what[:300]}" for f in smtp.hostile_slow[:10])
         for label, texts in (("5xx", smtp.http_5xx), ("lost", smtp.lost), ("json", smtp.bad_json)):
             lines.extend(f"  {label}: {t[:300]}" for t in texts[:10])
         lines.extend(f"  tempfail #{f.number}: {f.what[:300]}" for f in smtp.tempfail[:10])
@@ -968,9 +1153,11 @@ def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | Non
 
 def failures(parser: ParserStats, smtp: SmtpStats | None) -> int:
     count = len(parser.crashes) + len(parser.hangs) + len(parser.violations)
+    count += len(parser.hostile.over_bound)
     if smtp is not None:
         count += len(smtp.http_5xx) + len(smtp.lost) + len(smtp.tempfail)
         count += len(smtp.bad_json) + len(smtp.server_errors) + smtp.dropped
+        count += len(smtp.hostile_slow)
     return count
 
 
@@ -1056,6 +1243,13 @@ def doc_section(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats |
             f"{percentile(parser.times, 0.99) * 1000:.1f} ms",
         ),
         ("Parser phase", f"{parser.seconds:.0f} s on {args.jobs} process(es)"),
+        (
+            "Hostile corpus (each input's bound: "
+            f"{HOSTILE_BASE_SECONDS * 1000:.0f} ms + {HOSTILE_SECONDS_PER_MIB * 1000:.0f} ms/MiB)",
+            f"{parser.hostile.inputs} inputs, {len(parser.hostile.over_bound)} over the bound; "
+            f"slowest {parser.hostile.slowest * 1000:.1f} ms, worst "
+            f"{parser.hostile.worst_per_mib * 1000:.0f} ms/MiB",
+        ),
     ]
     if smtp is not None:
         refused = ", ".join(f"{n:,} x `{code}`" for code, n in sorted(smtp.refused.items()))
@@ -1068,6 +1262,12 @@ def doc_section(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats |
             ("Lost (`250` but not readable or not listed)", str(len(smtp.lost))),
             ("Server tracebacks", str(len(smtp.server_errors))),
             ("Slowest transaction (MAIL to the DATA reply)", f"{smtp.slowest_reply:.2f} s"),
+            (
+                f"Hostile corpus over SMTP (bound: {HOSTILE_SMTP_SECONDS:g} s + "
+                f"{HOSTILE_SMTP_SECONDS_PER_MIB:g} s/MiB; lines over 256 KiB refused by design)",
+                f"{smtp.hostile} messages, {len(smtp.hostile_slow)} over the bound or refused; "
+                f"slowest {smtp.hostile_slowest:.2f} s",
+            ),
             ("SMTP phase", f"{smtp.seconds:.0f} s"),
         ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
@@ -1112,14 +1312,19 @@ characters, NUL or lone surrogates; an address with an `@` has a local part and 
 domain; the content holds no NUL or lone surrogates; attachment names are non-empty, at
 most {MAX_NAME} characters, NFC, free of path separators, leading dots and control or format
 characters, unique ignoring case, and end in their extension, which is lowercase; content
-types are `type/subtype`.
+types are `type/subtype`. Before the random inputs, the hostile corpus
+(`bench/hostile_mime.py`: every costly shape at 64 KiB and 1 MiB, findings 3 and 4 as
+reported) is parsed with a bound per input of {HOSTILE_BASE_SECONDS * 1000:.0f} ms +
+{HOSTILE_SECONDS_PER_MIB * 1000:.0f} ms per MiB of CPU time (see "Parser bounds").
 
 Then the whole service: `ephemail serve` on free loopback ports, the same kind of input sent
 over real SMTP by {args.smtp_clients} clients, and every message answered `250` read back
 through the API (the message, up to three attachments, its mailbox listing). An HTTP 5xx, a
 `250` message that cannot be read or is not listed, a `4xx` at DATA, a dropped connection or
-a traceback in the server log is a failure. Inputs are a pure function of the seed and
-their number: `bench/fuzz.py --replay N` re-runs one.
+a traceback in the server log is a failure. The hostile corpus goes first, one message at
+a time, each transaction within {HOSTILE_SMTP_SECONDS:g} s + {HOSTILE_SMTP_SECONDS_PER_MIB:g} s
+per MiB. Inputs are a pure function of the seed and their number: `bench/fuzz.py --replay N`
+re-runs one.
 
     {COMMAND}
 
@@ -1226,13 +1431,28 @@ def main() -> int:
     )
     parser.add_argument("--write-doc", action="store_true", help="update docs/reliability.md")
     parser.add_argument("--replay", type=int, help="parse one input by number, in detail")
+    parser.add_argument(
+        "--bounds", action="store_true", help="time the hostile shapes at 4 KiB, 64 KiB, 8 MiB"
+    )
     parser.add_argument("--save", type=Path, help="with --replay: write the input to this file")
     args = parser.parse_args()
     if args.replay is not None:
         return replay(args)
+    if args.bounds:
+        section = bounds_section(bounds_table(BOUNDS_SIZES, BOUNDS_REPEATS))
+        print(section)
+        if args.write_doc:
+            write_doc_section_to(
+                RELIABILITY_PATH, "parser-bounds", section, f"{DOC_TITLE}\n\n{DOC_INTRO}\n"
+            )
+            note(f"updated {RELIABILITY_PATH}")
+        return 0
     with failure_dir() as save:
+        note("parser: the hostile corpus, each input within its bound")
+        hostile = run_hostile(save)
         note(f"parser: {args.inputs:,} inputs, seed {args.seed}, {args.jobs} process(es)")
         parser_stats = run_parser(args, save)
+        parser_stats.hostile = hostile
         smtp_stats = None
         if args.smtp_inputs > 0:
             note(f"smtp: {args.smtp_inputs:,} inputs over a real server")

@@ -24,7 +24,9 @@ _seq = itertools.count(time.time_ns())
 
 # Messages up to this size are prepared right on the event loop (~0.1 ms for 1 KiB): a thread
 # hop costs more than that. Larger ones go to a thread so one big message cannot stall others.
-INLINE_PREPARE_BYTES = 64 * 1024
+# The bound is the parser's worst case: at 4 KiB its costliest input (64 tiny named parts,
+# docs/reliability.md "Parser bounds") takes a few ms; at 64 KiB it would take ~50 ms.
+INLINE_PREPARE_BYTES = 4 * 1024
 
 _local = threading.local()
 

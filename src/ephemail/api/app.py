@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from ephemail import __version__
 from ephemail.api.context import ApiContext
+from ephemail.api.docs import install_docs
 from ephemail.api.errors import install_error_handlers, internal_error_body, new_request_id
 from ephemail.api.hotpath import HotPathMiddleware
+from ephemail.api.openapi import build_openapi
 from ephemail.api.ratelimit import QuotaMiddleware
 from ephemail.api.routes import domains, emails, messages, token
 
@@ -28,7 +28,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
             "`Authorization: Bearer <key>`, and every 2xx counts against the monthly quota "
             "(`X-RateLimit-*` headers)."
         ),
-        docs_url="/api/docs",
+        docs_url=None,  # install_docs: the page and its assets, served offline
         redoc_url=None,
         openapi_url="/api/openapi.json",
         # A trailing slash is a path the contract does not have: 404 in the error envelope,
@@ -55,27 +55,6 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(token.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(QuotaMiddleware, auth=ctx.auth, quota=ctx.quota)
-    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    install_docs(app)
     return app
-
-
-def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
-    """Document the bearer key on every keyed route.
-
-    The quota middleware enforces it; a FastAPI security dependency would only repeat that
-    work on every request.
-    """
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    schema.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "Your personal API key"}
-    }
-    for path, operations in schema["paths"].items():
-        if not path.startswith("/api/token/"):
-            for operation in operations.values():
-                operation["security"] = [{"bearer": []}]
-    app.openapi_schema = schema
-    return schema

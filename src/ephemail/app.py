@@ -18,6 +18,7 @@ from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
 from ephemail.api.context import ApiContext
 from ephemail.api.fragments import FragmentCache
+from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.mail.delivery import RecipientResolver
@@ -109,6 +110,7 @@ class Service:
         )
         config = uvicorn.Config(
             create_api(ctx),
+            http=protocol_class(s.http_read_timeout),
             log_level="warning",
             access_log=False,
             lifespan="off",

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_recipients: int = Field(100, gt=0)
     max_smtp_connections: int = Field(1000, gt=0)
     smtp_timeout: float = Field(60.0, gt=0)
+    http_read_timeout: float = Field(5.0, gt=0)  # for a request's headers, then its body
     secret_key: str = ""
     default_domain: str = "ephemail.test"
     sweep_interval: float = Field(30.0, gt=0)

@@ -11,6 +11,7 @@ from ephemail import __version__
 from ephemail.api.context import ApiContext
 from ephemail.api.docs import install_docs
 from ephemail.api.errors import install_error_handlers, internal_error_body, new_request_id
+from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.openapi import build_openapi
 from ephemail.api.ratelimit import QuotaMiddleware
@@ -55,6 +56,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(token.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(QuotaMiddleware, auth=ctx.auth, quota=ctx.quota)
+    app.add_middleware(HeadAsGetMiddleware)  # outer: HEAD is a GET to everything inside
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_docs(app)
     return app

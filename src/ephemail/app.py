@@ -32,6 +32,18 @@ from ephemail.sweeper import run_sweeper
 log = logging.getLogger("ephemail")
 
 
+class ListenError(Exception):
+    """A listener could not be opened; the message names it, e.g. `HTTP on 127.0.0.1:8025`."""
+
+
+def _listen(what: str, host: str, port: int, shared: bool) -> socket.socket:
+    try:
+        return bind_socket(host, port, reuse_port=shared)
+    except OSError as exc:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ListenError(f"cannot listen for {what} on {where}: {exc.strerror or exc}") from exc
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the service decides how to stop."""
 
@@ -81,8 +93,8 @@ class Service:
             timeout=s.smtp_timeout,
             hostname=s.smtp_hostname,
         )
-        smtp_sock = smtp_sock or bind_socket(s.smtp_host, s.smtp_port, reuse_port=self.shared)
-        http_sock = http_sock or bind_socket(s.http_host, s.http_port, reuse_port=self.shared)
+        smtp_sock = smtp_sock or _listen("SMTP", s.smtp_host, s.smtp_port, self.shared)
+        http_sock = http_sock or _listen("HTTP", s.http_host, s.http_port, self.shared)
         self.smtp_port = smtp_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()

@@ -64,11 +64,23 @@ class Settings(BaseSettings):
         return f"http://{host}:{bound_port or self.http_port}"
 
 
+class SettingsError(ValueError):
+    """A settings file the service will not guess about; the message is for the operator."""
+
+
 def _toml_values(path: Path) -> dict[str, Any]:
     with path.open("rb") as handle:
         data = tomllib.load(handle)
     section = data.get("ephemail", data)
-    return {str(k).replace("-", "_"): v for k, v in section.items()}
+    values = {str(k).replace("-", "_"): v for k, v in section.items()}
+    # A misspelt key (`smtp_prot`) would otherwise be ignored and its default used.
+    unknown = sorted(k for k in values if k not in Settings.model_fields)
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) in {path}: {', '.join(unknown)} (names are those of the "
+            "EPHEMAIL_* variables without the prefix)"
+        )
+    return values
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -148,9 +148,35 @@ async def test_a_trickle_of_header_bytes_does_not_hold_the_connection(quick: Run
         writer.close()
 
 
-async def test_a_silent_connection_is_closed(quick: Running) -> None:
-    data, took = await exchange(quick, b"")
-    assert data == b"" and took < READ_TIMEOUT + 3
+async def test_a_silent_connection_is_closed(tmp_path: Path) -> None:
+    from ephemail.api.protocol import IDLE_FACTOR
+
+    read_timeout = 0.2
+    svc = await start_service(make_settings(tmp_path, http_read_timeout=read_timeout))
+    try:
+        data, took = await exchange(svc, b"", wait=30)
+    finally:
+        await svc.service.stop(grace=1)
+    assert data == b""
+    assert read_timeout * IDLE_FACTOR - 0.5 < took < read_timeout * IDLE_FACTOR + 3, took
+
+
+async def test_a_large_body_sent_with_its_headers_is_not_taken_for_a_large_head(
+    running: Running,
+) -> None:
+    body = b'{"username": "bigbody"}' + b" " * 60_000
+    raw = (
+        b"POST /api/emails HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
+        + running.admin_key.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    data, _ = await exchange(running, raw)
+    code, _, payload = parse(data)
+    assert code == 200, data
+    assert json.loads(payload)["data"]["email"] == "bigbody@ephemail.test"
 
 
 async def test_head_answers_like_get_without_a_body(running: Running) -> None:

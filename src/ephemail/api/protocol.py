@@ -5,8 +5,11 @@ past the parser's limits) with `400 text/plain "Invalid HTTP request received."`
 forever for headers that never finish or for a body shorter than its `Content-Length`. This
 subclass answers those in the error envelope, refuses a request line and headers over
 `MAX_HEAD` bytes (431: the parser would take any size), and gives each request
-`read_timeout` seconds to deliver its headers, then as long again for its body, before a
-`408` closes the connection. Everything else is uvicorn's own code.
+`read_timeout` seconds from its first byte to deliver its headers, then as long again for
+its body, before a `408` closes the connection. A connection that sends nothing at all is
+closed after `IDLE_FACTOR` times that: a generous bound, since a busy client (or a test
+sharing the server's event loop) may connect well before it writes. Everything else is
+uvicorn's own code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD = 64 * 1024  # request line and headers; the parser itself has no limit
+IDLE_FACTOR = 10
 _STATUS_LINES = {
     400: b"HTTP/1.1 400 Bad Request\r\n",
     408: b"HTTP/1.1 408 Request Timeout\r\n",
@@ -43,17 +47,23 @@ def envelope_response(status: int) -> bytes:
     )
 
 
+class _HeadTooLarge(Exception):
+    pass
+
+
 class EnvelopeProtocol(HttpToolsProtocol):
     read_timeout = 5.0  # set per service by protocol_class()
 
     _read_timer: asyncio.TimerHandle | None = None
     _began = False  # a request's first bytes have arrived and its headers have not ended
     _in_head = True  # the bytes arriving now belong to a request line or headers
-    _head_bytes = 0
+    _head_bytes = 0  # received while in the head
+    _parsed_head = 0  # of the current head, handed over by the parser
+    _head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()  # a connection that never sends a request line is closed too
+        self._arm(IDLE_FACTOR)  # a connection that never sends a request line is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -62,13 +72,28 @@ class EnvelopeProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD:
-                self._refuse(431)
-                return
-        super().data_received(data)
+        super().data_received(data)  # headers that end in this chunk reset the count
+        # Still in the head past the bound: memory held is at most MAX_HEAD and one chunk.
+        if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
+            self._refuse(431)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """A whole head can arrive in one chunk: count what the parser hands over too."""
+        self._parsed_head += size
+        if self._parsed_head > MAX_HEAD:
+            self._head_too_large = True
+            raise _HeadTooLarge  # the parser stops; uvicorn calls send_400_response
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(400)
+        self._refuse(431 if self._head_too_large else 400)
 
     def _refuse(self, status: int) -> None:
         self._disarm()
@@ -82,7 +107,7 @@ class EnvelopeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._began = self._in_head = False
-        self._head_bytes = 0
+        self._head_bytes = self._parsed_head = 0
         super().on_headers_complete()
         if not self.pipeline:  # a queued request is not read until its turn
             self._arm()  # now the body's turn; disarmed when the message completes
@@ -96,9 +121,9 @@ class EnvelopeProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_response_complete()
 
-    def _arm(self) -> None:
+    def _arm(self, factor: float = 1.0) -> None:
         self._disarm()
-        self._read_timer = self.loop.call_later(self.read_timeout, self._read_timed_out)
+        self._read_timer = self.loop.call_later(self.read_timeout * factor, self._read_timed_out)
 
     def _disarm(self) -> None:
         if self._read_timer is not None:

@@ -18,6 +18,7 @@ from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
 from ephemail.api.context import ApiContext
 from ephemail.api.fragments import FragmentCache
+from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.mail.delivery import RecipientResolver
@@ -29,6 +30,18 @@ from ephemail.store.writer import MessageWriter, make_writer
 from ephemail.sweeper import run_sweeper
 
 log = logging.getLogger("ephemail")
+
+
+class ListenError(Exception):
+    """A listener could not be opened; the message names it, e.g. `HTTP on 127.0.0.1:8025`."""
+
+
+def _listen(what: str, host: str, port: int, shared: bool) -> socket.socket:
+    try:
+        return bind_socket(host, port, reuse_port=shared)
+    except OSError as exc:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ListenError(f"cannot listen for {what} on {where}: {exc.strerror or exc}") from exc
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -81,8 +94,8 @@ class Service:
             timeout=s.smtp_timeout,
             hostname=s.smtp_hostname,
         )
-        smtp_sock = smtp_sock or bind_socket(s.smtp_host, s.smtp_port, reuse_port=self.shared)
-        http_sock = http_sock or bind_socket(s.http_host, s.http_port, reuse_port=self.shared)
+        smtp_sock = smtp_sock or _listen("SMTP", s.smtp_host, s.smtp_port, self.shared)
+        http_sock = http_sock or _listen("HTTP", s.http_host, s.http_port, self.shared)
         self.smtp_port = smtp_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
@@ -110,6 +123,7 @@ class Service:
         )
         config = uvicorn.Config(
             create_api(ctx),
+            http=protocol_class(s.http_read_timeout),
             log_level="warning",
             access_log=False,
             lifespan="off",

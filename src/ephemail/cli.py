@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,16 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ephemail.config import Settings, load_settings
+from ephemail.cli_help import (
+    ClickException,
+    NoArgsIsHelpError,
+    PlainCommand,
+    PlainGroup,
+    UsageError,
+    plain_help,
+)
+from ephemail.config import Settings, SettingsError, load_settings
+from ephemail.core.tokens import TokenCodec
 from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
@@ -26,18 +36,18 @@ from ephemail.store.errors import StoreError
 
 T = TypeVar("T")
 
+# Plain click help (`EMAIL`, `INTEGER`): the rich renderer printed `{email}` and `<bool>`.
+PLAIN: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None, "cls": PlainGroup}
 app = typer.Typer(
     help="ephemail: temporary email over SMTP with a Temp Mail compatible API.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **PLAIN,
 )
-user_app = typer.Typer(
-    help="Users (accounts that own mailboxes and API keys).", no_args_is_help=True
-)
-key_app = typer.Typer(help="API keys: shown once, stored as hashes.", no_args_is_help=True)
-domain_app = typer.Typer(help="Receiving domains.", no_args_is_help=True)
-plan_app = typer.Typer(help="Plans: quota, mailbox lifetime and limits.", no_args_is_help=True)
-mailbox_app = typer.Typer(help="Mailboxes.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (accounts that own mailboxes and API keys).", **PLAIN)
+key_app = typer.Typer(help="API keys: shown once, stored as hashes.", **PLAIN)
+domain_app = typer.Typer(help="Receiving domains.", **PLAIN)
+plan_app = typer.Typer(help="Plans: quota, mailbox lifetime and limits.", **PLAIN)
+mailbox_app = typer.Typer(help="Mailboxes.", **PLAIN)
 for name, sub in (
     ("user", user_app),
     ("key", key_app),
@@ -74,9 +84,22 @@ def settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read settings: {exc}")
+    except SettingsError as exc:
+        fail(str(exc))
+    except tomllib.TOMLDecodeError as exc:
+        fail(f"cannot read the settings file: {exc}")
+    except OSError as exc:
+        where = exc.filename or ""
+        if where and where == str(config_file()):
+            fail(f"cannot read the settings file {where}: {exc.strerror}")
+        # The data directory is made on first use; this is when that is impossible.
+        fail(f"cannot use the data directory {where}: {exc.strerror or exc}")
     raise AssertionError("unreachable")
+
+
+def config_file() -> Path | None:
+    env = os.environ.get("EPHEMAIL_CONFIG")
+    return _config_path or (Path(env) if env else None)
 
 
 def prepare(s: Settings) -> None:
@@ -104,7 +127,7 @@ def run_admin(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except StoreError as exc:
+    except (StoreError, CliError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
 
@@ -116,7 +139,7 @@ def when(epoch: int | None) -> str:
 # ---- serve ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def serve(
     smtp_port: Annotated[int | None, typer.Option(help="SMTP port (default 2525)")] = None,
     http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8025)")] = None,
@@ -188,7 +211,7 @@ async def _first_start(s: Settings) -> Any:
 
 
 def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None = None) -> None:
-    from ephemail.app import Service, run_until_signal
+    from ephemail.app import ListenError, Service, run_until_signal
 
     try:
         import uvloop
@@ -198,8 +221,8 @@ def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None =
         pass
     try:
         asyncio.run(run_until_signal(Service(s, shared=shared, commit_socket=commit_socket)))
-    except OSError as exc:
-        fail(f"cannot listen: {exc.strerror or exc}")
+    except ListenError as exc:
+        fail(str(exc))
 
 
 def _run_workers(s: Settings, count: int) -> None:
@@ -243,7 +266,7 @@ def _worker_main(s: Settings, ends: list[socket.socket | None], index: int) -> N
     _run_worker(s, True, ends[index])
 
 
-@app.command("migrate")
+@app.command("migrate", cls=PlainCommand)
 def migrate_command() -> None:
     """Create or upgrade the database schema (serve does this on start)."""
     s = settings()
@@ -251,7 +274,7 @@ def migrate_command() -> None:
     typer.echo("schema is up to date")
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def purge() -> None:
     """Delete expired mailboxes with their mail now, instead of waiting for the sweeper."""
     from ephemail.sweeper import sweep_once
@@ -272,7 +295,7 @@ def purge() -> None:
 # ---- users ---------------------------------------------------------------------------------
 
 
-@user_app.command("create")
+@user_app.command("create", cls=PlainCommand)
 def user_create(
     email: str,
     plan: Annotated[str, typer.Option(help="Plan name")] = DEFAULT_PLAN,
@@ -295,7 +318,7 @@ def user_create(
     )
 
 
-@user_app.command("list")
+@user_app.command("list", cls=PlainCommand)
 def user_list() -> None:
     """List users with their plans."""
     for user in run_admin(accounts.list_users):
@@ -304,21 +327,21 @@ def user_list() -> None:
         typer.echo(f"{user.id}\t{user.email}\t{user.plan.name}\t{user.timezone}{flags}")
 
 
-@user_app.command("set-plan")
+@user_app.command("set-plan", cls=PlainCommand)
 def user_set_plan(email: str, plan: str) -> None:
     """Move a user to another plan."""
     user = run_admin(lambda conn: accounts.set_user_plan(conn, email, plan))
     typer.echo(f"{user.email} is now on plan {user.plan.name}")
 
 
-@user_app.command("disable")
+@user_app.command("disable", cls=PlainCommand)
 def user_disable(email: str) -> None:
     """Disable an account: its keys answer 403 until it is enabled again."""
     run_admin(lambda conn: accounts.set_user_disabled(conn, email, True))
     typer.echo(f"disabled {email}")
 
 
-@user_app.command("enable")
+@user_app.command("enable", cls=PlainCommand)
 def user_enable(email: str) -> None:
     """Enable a disabled account."""
     run_admin(lambda conn: accounts.set_user_disabled(conn, email, False))
@@ -328,7 +351,7 @@ def user_enable(email: str) -> None:
 # ---- keys ----------------------------------------------------------------------------------
 
 
-@key_app.command("create")
+@key_app.command("create", cls=PlainCommand)
 def key_create(email: str) -> None:
     """Create an API key; the key is printed once, alone on the last line."""
     info, key = run_admin(lambda conn: accounts.create_key(conn, email))
@@ -336,7 +359,7 @@ def key_create(email: str) -> None:
     typer.echo(key)
 
 
-@key_app.command("list")
+@key_app.command("list", cls=PlainCommand)
 def key_list(email: str) -> None:
     """List a user's keys (prefixes only)."""
     keys = run_admin(lambda conn: accounts.list_keys(conn, email))
@@ -347,7 +370,7 @@ def key_list(email: str) -> None:
         typer.echo(f"{k.id}\t{k.prefix}…\tcreated {when(k.created_at)}\t{state}")
 
 
-@key_app.command("revoke")
+@key_app.command("revoke", cls=PlainCommand)
 def key_revoke(key_id: int) -> None:
     """Revoke a key; every node stops accepting it within the auth cache time."""
     run_admin(lambda conn: accounts.revoke_key(conn, key_id))
@@ -357,7 +380,7 @@ def key_revoke(key_id: int) -> None:
 # ---- domains -------------------------------------------------------------------------------
 
 
-@domain_app.command("add")
+@domain_app.command("add", cls=PlainCommand)
 def domain_add(
     domain: str,
     type_: Annotated[str, typer.Option("--type", help="free, premium or custom")],
@@ -370,14 +393,21 @@ def domain_add(
     typer.echo(f"added {found.type} domain {found.name}")
 
 
-@domain_app.command("list")
+@domain_app.command("list", cls=PlainCommand)
 def domain_list() -> None:
     """List receiving domains."""
-    for d in run_admin(domains.list_domains):
-        typer.echo(f"{d.name}\t{d.type}" + (f"\towner {d.owner_id}" if d.owner_id else ""))
+
+    async def go(conn: AsyncConnection) -> tuple[list[domains.Domain], dict[int, str]]:
+        owners = {u.id: u.email for u in await accounts.list_users(conn)}
+        return await domains.list_domains(conn), owners
+
+    found, owners = run_admin(go)
+    for d in found:
+        owner = f"\towner {owners.get(d.owner_id, d.owner_id)}" if d.owner_id else ""
+        typer.echo(f"{d.name}\t{d.type}{owner}")
 
 
-@domain_app.command("remove")
+@domain_app.command("remove", cls=PlainCommand)
 def domain_remove(domain: str) -> None:
     """Remove a domain with its mailboxes and their mail."""
     run_admin(lambda conn: domains.remove_domain(conn, domain))
@@ -387,24 +417,54 @@ def domain_remove(domain: str) -> None:
 # ---- plans ---------------------------------------------------------------------------------
 
 
-@plan_app.command("set")
+def _at_least_one(name: str) -> Any:
+    return typer.Option(min=1, help=name)
+
+
+@plan_app.command("set", cls=PlainCommand)
 def plan_set(
     name: str,
-    monthly_quota: Annotated[int, typer.Option(help="API requests per month")],
-    mailbox_lifetime: Annotated[int, typer.Option(help="Seconds a mailbox lives")],
-    max_mailboxes: Annotated[int, typer.Option(help="Live mailboxes at once")],
-    domain_types: Annotated[str, typer.Option(help="Comma list: free,premium,custom")],
+    monthly_quota: Annotated[int | None, _at_least_one("API requests per month (≥ 1)")] = None,
+    mailbox_lifetime: Annotated[int | None, _at_least_one("Seconds a mailbox lives (≥ 1)")] = None,
+    max_mailboxes: Annotated[int | None, _at_least_one("Live mailboxes at once (≥ 1)")] = None,
+    domain_types: Annotated[
+        str | None, typer.Option(help="Comma list: free,premium,custom")
+    ] = None,
 ) -> None:
-    """Create a plan or change it (its users see the change at once)."""
+    """Create a plan (every option needed) or change some of an existing plan's values.
+
+    Its users see the change at once.
+    """
+    given = {
+        "monthly_quota": monthly_quota,
+        "mailbox_lifetime": mailbox_lifetime,
+        "max_mailboxes": max_mailboxes,
+        "domain_types": domain_types,
+    }
 
     async def go(conn: AsyncConnection) -> accounts.Plan:
+        existing = await accounts.get_plan(conn, name)
+        if existing is None:
+            missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
+            if missing:
+                raise CliError(f"a new plan needs {', '.join(missing)}")
+        elif all(v is None for v in given.values()):
+            raise CliError("nothing to change: give at least one option")
+        # A new plan has every value given, so the zeros below are never used.
+        current = existing or accounts.Plan(0, name, 0, 0, 0, ())
         return await accounts.set_plan(
             conn,
             name,
-            monthly_quota=monthly_quota,
-            mailbox_lifetime=mailbox_lifetime,
-            max_mailboxes=max_mailboxes,
-            domain_types=accounts.parse_domain_types(domain_types),
+            monthly_quota=current.monthly_quota if monthly_quota is None else monthly_quota,
+            mailbox_lifetime=(
+                current.mailbox_lifetime if mailbox_lifetime is None else mailbox_lifetime
+            ),
+            max_mailboxes=current.max_mailboxes if max_mailboxes is None else max_mailboxes,
+            domain_types=(
+                current.domain_types
+                if domain_types is None
+                else accounts.parse_domain_types(domain_types)
+            ),
         )
 
     plan = run_admin(go)
@@ -414,7 +474,7 @@ def plan_set(
     )
 
 
-@plan_app.command("list")
+@plan_app.command("list", cls=PlainCommand)
 def plan_list() -> None:
     """List plans."""
     for p in run_admin(accounts.list_plans):
@@ -427,7 +487,7 @@ def plan_list() -> None:
 # ---- mailboxes -----------------------------------------------------------------------------
 
 
-@mailbox_app.command("create")
+@mailbox_app.command("create", cls=PlainCommand)
 def mailbox_create(
     email: str,
     domain: Annotated[
@@ -435,16 +495,19 @@ def mailbox_create(
     ] = None,
     username: Annotated[str | None, typer.Option(help="Username (default: random)")] = None,
 ) -> None:
-    """Create a mailbox for a user and print its address."""
+    """Create a mailbox for a user; print its address, then its email_token."""
 
     async def go(conn: AsyncConnection) -> mailboxes.Mailbox:
         user = await accounts.require_user(conn, email)
         return await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
 
-    typer.echo(run_admin(go).address)
+    box = run_admin(go)
+    token = TokenCodec(settings().secret_key).seal(box.id, box.address)
+    typer.echo(box.address)
+    typer.echo(f"email_token: {token}")
 
 
-@mailbox_app.command("list")
+@mailbox_app.command("list", cls=PlainCommand)
 def mailbox_list(email: str) -> None:
     """List a user's live mailboxes."""
 
@@ -452,12 +515,34 @@ def mailbox_list(email: str) -> None:
         user = await accounts.require_user(conn, email)
         return await mailboxes.list_for_user(conn, user.id)
 
-    for box in run_admin(go):
+    boxes = run_admin(go)
+    if not boxes:
+        typer.echo(f"{email} has no live mailboxes")
+    for box in boxes:
         typer.echo(
             f"{box.id}\t{box.address}\texpires {when(box.expire_at)}\t"
             f"{box.message_count} message(s)"
         )
 
 
+USAGE_ERROR = 2
+
+
 def main() -> None:
-    app()
+    """Run the CLI; a usage error is one `error: …` line and exit status 2, no boxed block."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(plain_help(exc.ctx.get_help()))
+        sys.exit(USAGE_ERROR)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "ephemail"
+        typer.echo(f"error: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(USAGE_ERROR)
+    except ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_recipients: int = Field(100, gt=0)
     max_smtp_connections: int = Field(1000, gt=0)
     smtp_timeout: float = Field(60.0, gt=0)
+    http_read_timeout: float = Field(5.0, gt=0)  # for a request's headers, then its body
     secret_key: str = ""
     default_domain: str = "ephemail.test"
     sweep_interval: float = Field(30.0, gt=0)
@@ -90,7 +91,15 @@ def _toml_values(path: Path) -> dict[str, Any]:
     with path.open("rb") as handle:
         data = tomllib.load(handle)
     section = data.get("ephemail", data)
-    return {str(k).replace("-", "_"): v for k, v in section.items()}
+    values = {str(k).replace("-", "_"): v for k, v in section.items()}
+    # A misspelt key (`smtp_prot`) would otherwise be ignored and its default used.
+    unknown = sorted(k for k in values if k not in Settings.model_fields)
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) in {path}: {', '.join(unknown)} (names are those of the "
+            "EPHEMAIL_* variables without the prefix)"
+        )
+    return values
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -80,6 +80,27 @@ async def test_custom_domains_are_the_owners_only(running: Running) -> None:
     assert refused.status_code == 422  # as for a domain not served at all: nothing leaks
 
 
+async def test_a_random_mailbox_never_lands_on_another_accounts_domain(running: Running) -> None:
+    """The other user's plan allows custom domains: random choice still takes only its own."""
+    from ephemail.store.domains import add_domain
+
+    await running.roomy_default_plan()
+    owner, _ = await running.new_user()
+    other, other_key = await running.new_user()
+    theirs = [f"theirs{i}.example" for i in range(8)]
+    async with running.engine.begin() as conn:
+        for name in theirs:
+            await add_domain(conn, name, type_="custom", owner_email=owner)
+        await add_domain(conn, "mine-too.example", type_="custom", owner_email=other)
+    seen: set[str] = set()
+    async with running.client(other_key) as client:
+        for _ in range(200):
+            response = await client.post("/api/emails")
+            assert response.status_code == 200, response.text
+            seen.add(response.json()["data"]["domain"])
+    assert seen == {"ephemail.test", "mine-too.example"}, seen
+
+
 async def test_create_mailbox_shape_and_lifetime(running: Running) -> None:
     async with running.client(running.admin_key) as client:
         response = await client.post("/api/emails")

@@ -214,3 +214,55 @@ async def test_500_carries_a_request_id_that_is_logged(
     assert "simulated" not in response.text and "/secret" not in response.text
     assert body["request_id"] in caplog.text
     assert rate(response.headers)[1] == before  # a 5xx never counts
+
+
+# --- every 422 names the field that is wrong, per endpoint -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "field"),
+    [
+        ("POST", "/api/emails", {"json": {"username": ""}}, "username"),
+        ("POST", "/api/emails", {"json": {"username": "..bad"}}, "username"),
+        ("POST", "/api/emails", {"json": {"username": "a" * 65}}, "username"),
+        ("POST", "/api/emails", {"params": {"username": ""}}, "username"),
+        ("POST", "/api/emails", {"json": {"username": 5}}, "username"),
+        ("POST", "/api/emails", {"json": {"username": "ok", "domain": "no.example"}}, "domain"),
+        ("POST", "/api/emails", {"params": {"username": "ok", "domain": "no.example"}}, "domain"),
+        ("POST", "/api/emails", {"json": {"domain": "no.example"}}, "domain"),
+        ("POST", "/api/emails", {"json": {"domain": ""}}, "domain"),
+        ("POST", "/api/emails", {"json": {"domain": ["ephemail.test"]}}, "domain"),
+        ("POST", "/api/emails", {"json": {"usernme": "typo"}}, "usernme"),
+        ("POST", "/api/emails", {"json": {"domain": "ephemail.test", "extra": 1}}, "extra"),
+        ("POST", "/api/emails/not-an-address/fine/ephemail.test", {}, "current_email"),
+        ("POST", "/api/emails/{box}/bad..name/ephemail.test", {}, "new_username"),
+        ("POST", "/api/emails/{box}/" + "-" * 65 + "/ephemail.test", {}, "new_username"),
+        ("POST", "/api/emails/{box}/fine/no.example", {}, "domain"),
+        ("POST", "/api/emails/{box}/bad..name/no.example", {}, "new_username"),
+        ("DELETE", "/api/emails/not-an-address", {}, "email"),
+        ("GET", "/api/messages", {}, "email"),
+        ("GET", "/api/messages", {"params": {"email": "nope"}}, "email"),
+        ("GET", "/api/domains", {"params": {"type": "gold"}}, "type"),
+    ],
+)
+async def test_every_422_names_the_wrong_field(
+    running: Running, method: str, path: str, kwargs: dict[str, object], field: str
+) -> None:
+    box = await running.new_mailbox("admin@localhost.localdomain")
+    async with running.client(running.admin_key) as client:
+        response = await client.request(method, path.format(box=box), **kwargs)  # type: ignore[arg-type]
+        body = assert_error(response, 422, with_errors=True)
+        assert list(body["errors"]) == [field]
+        # Nothing was made: the mailbox list holds only the one this test made.
+        assert rate(response.headers)[1] == rate((await client.get("/api/domains")).headers)[1] - 1
+
+
+async def test_an_unknown_body_key_makes_no_mailbox(running: Running) -> None:
+    async with running.client(running.admin_key) as client:
+        response = await client.post("/api/emails", json={"usernme": "typo"})
+        body = assert_error(response, 422, with_errors=True)
+        assert "usernme" in body["errors"]["usernme"][0]
+        counted = rate(response.headers)[1]
+        again = await client.post("/api/emails", json={"username": "typo"})
+        assert again.status_code == 200  # nothing took the address, nothing was counted
+        assert rate(again.headers)[1] == counted + 1

@@ -92,9 +92,9 @@ def test_user_key_domain_plan_mailbox_workflow(tmp_path: Path) -> None:
         "mail.example.net",
         "--username",
         "Hello.World",
-    ).strip()
+    ).splitlines()[0]
     assert address == "hello.world@mail.example.net"
-    random_box = ok(tmp_path, "mailbox", "create", "dev@example.org").strip()
+    random_box = ok(tmp_path, "mailbox", "create", "dev@example.org").splitlines()[0]
     assert random_box.count("@") == 1 and random_box.split("@")[0].isalnum()
     boxes = ok(tmp_path, "mailbox", "list", "dev@example.org")
     assert address in boxes and random_box in boxes
@@ -224,7 +224,7 @@ def test_serve_first_start_prints_one_key_and_accepts_mail(tmp_path: Path, free_
                 break
             except OSError:
                 time.sleep(0.1)
-        address = ok(tmp_path, "mailbox", "create", "admin@localhost.localdomain").strip()
+        address = ok(tmp_path, "mailbox", "create", "admin@localhost.localdomain").splitlines()[0]
         assert address.endswith("@ephemail.test")
         with smtplib.SMTP("127.0.0.1", free_port, timeout=5) as smtp:
             assert smtp.sendmail("a@example.org", [address], b"Subject: x\r\n\r\nhi\r\n") == {}
@@ -233,3 +233,124 @@ def test_serve_first_start_prints_one_key_and_accepts_mail(tmp_path: Path, free_
         proc.terminate()
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+# --- usage errors, plans, settings and listings as an operator meets them ------------------
+
+
+def usage_error(data_dir: Path, *args: str) -> str:
+    """A command line click refuses: one `error:` line naming the problem, status 2."""
+    result = run(data_dir, *args)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert not any(c in result.stderr for c in "╭│╰"), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("key", "revoke", "notanumber"), ("'key_id'", "valid integer")),
+        (("plan", "set", "default", "--monthly-quota", "abc"), ("--monthly-quota", "integer")),
+        (("domain", "add", "x.test"), ("Missing option '--type'",)),
+        (("serve", "--workers", "0"), ("--workers", "greater than or equal to 1")),
+        (("plan", "set", "default", "--monthly-quota", "0"), ("--monthly-quota", "to 1")),
+        (("plan", "set", "default", "--monthly-quota", "-5"), ("--monthly-quota", "to 1")),
+        (("plan", "set", "default", "--max-mailboxes", "0"), ("--max-mailboxes", "to 1")),
+        (("plan", "set", "default", "--mailbox-lifetime", "0"), ("--mailbox-lifetime", "to 1")),
+        (("no-such-command",), ("No such command",)),
+    ],
+)
+def test_usage_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    line = usage_error(tmp_path, *args)
+    assert all(f in line for f in fragments), line
+
+
+def test_plan_set_changes_only_the_options_given(tmp_path: Path) -> None:
+    ok(tmp_path, "plan", "set", "default", "--monthly-quota", "77")
+    assert "default\tquota 77\tlifetime 600s\tmailboxes 100\tdomains free,premium,custom" in ok(
+        tmp_path, "plan", "list"
+    )
+    ok(tmp_path, "plan", "set", "default", "--domain-types", "free")
+    assert "default\tquota 77\tlifetime 600s\tmailboxes 100\tdomains free\n" in ok(
+        tmp_path, "plan", "list"
+    )
+    line = refused(tmp_path, "plan", "set", "fresh", "--monthly-quota", "5")
+    assert "--mailbox-lifetime, --max-mailboxes, --domain-types" in line
+    assert "fresh" not in ok(tmp_path, "plan", "list")
+
+
+def test_a_busy_port_is_named(tmp_path: Path, free_port: int) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {
+            **os.environ,
+            "EPHEMAIL_DATA_DIR": str(tmp_path),
+            "EPHEMAIL_SMTP_PORT": str(free_port),
+            "EPHEMAIL_HTTP_PORT": str(port),
+        }
+        result = subprocess.run(
+            [EPHEMAIL, "serve"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode != 0
+    lines = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert lines == [f"error: cannot listen for HTTP on 127.0.0.1:{port}: Address already in use"]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_key_in_the_settings_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "ephemail.toml"
+    config.write_text('smtp_prot = 25\ndefault_domain = "toml.example"\n')
+    line = refused(tmp_path, "--config", str(config), "domain", "list")
+    assert "smtp_prot" in line and str(config) in line
+
+
+def test_an_unusable_data_directory_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    line = refused(blocker / "data", "user", "list")
+    assert "data directory" in line and str(blocker) in line, line
+    # A missing one is made.
+    assert "admin" not in ok(tmp_path / "new" / "data", "user", "list")
+    assert (tmp_path / "new" / "data" / "ephemail.db").exists()
+
+
+def test_mailbox_create_prints_a_working_email_token(tmp_path: Path) -> None:
+    from ephemail.core.tokens import TokenCodec
+
+    ok(tmp_path, "user", "create", "tok@example.org")
+    address, token_line = ok(tmp_path, "mailbox", "create", "tok@example.org").splitlines()
+    assert token_line.startswith("email_token: ")
+    token = token_line.removeprefix("email_token: ")
+    secret = (tmp_path / "secret_key").read_text().strip()
+    opened = TokenCodec(secret).open(token)
+    assert opened is not None and opened[1] == address
+    box_id = ok(tmp_path, "mailbox", "list", "tok@example.org").split("\t")[0]
+    assert opened[0] == int(box_id)
+
+
+def test_listings_name_owners_and_say_when_empty(tmp_path: Path) -> None:
+    ok(tmp_path, "user", "create", "owner@example.org")
+    ok(tmp_path, "domain", "add", "own.example", "--type", "custom", "--owner", "owner@example.org")
+    assert "own.example\tcustom\towner owner@example.org" in ok(tmp_path, "domain", "list")
+    assert ok(tmp_path, "mailbox", "list", "owner@example.org").strip() == (
+        "owner@example.org has no live mailboxes"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(), ("user", "create"), ("plan", "set"), ("mailbox", "list"), ("serve",), ("key", "revoke")],
+)
+def test_help_has_no_placeholders(tmp_path: Path, command: tuple[str, ...]) -> None:
+    text = ok(tmp_path, *command, "--help")
+    assert "Usage: ephemail" in text
+    for placeholder in ("{", "<bool>", "<str>", "<int>", "<path>", "╭"):
+        assert placeholder not in text, (placeholder, text)

@@ -111,7 +111,7 @@ def _send(port: int, address: str, subject: str) -> None:
 def test_two_workers_store_through_one_commit_process_and_stop_cleanly(tmp_path: Path) -> None:
     with served(tmp_path, "--workers", "2") as server:
         assert len(server.commit_processes()) == 1
-        boxes = [ok(tmp_path, "mailbox", "create", ADMIN).strip() for _ in range(4)]
+        boxes = [ok(tmp_path, "mailbox", "create", ADMIN).splitlines()[0] for _ in range(4)]
         with ThreadPoolExecutor(8) as pool:  # connections spread over both workers
             list(pool.map(lambda i: _send(server.smtp_port, boxes[i % 4], f"m{i}"), range(80)))
         assert _stored(tmp_path) == 80
@@ -126,7 +126,7 @@ def test_two_workers_store_through_one_commit_process_and_stop_cleanly(tmp_path:
 
 def test_without_its_commit_process_a_worker_refuses_mail_and_exits(tmp_path: Path) -> None:
     with served(tmp_path) as server:
-        address = ok(tmp_path, "mailbox", "create", ADMIN).strip()
+        address = ok(tmp_path, "mailbox", "create", ADMIN).splitlines()[0]
         _send(server.smtp_port, address, "before")
         (pid,) = server.commit_processes()
         os.kill(pid, signal.SIGKILL)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from ephemail import __version__
 from ephemail.api.context import ApiContext
+from ephemail.api.docs import install_docs
 from ephemail.api.errors import install_error_handlers, internal_error_body, new_request_id
+from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
+from ephemail.api.openapi import build_openapi
 from ephemail.api.ratelimit import QuotaMiddleware
 from ephemail.api.routes import domains, emails, messages, token
 
@@ -30,7 +31,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
             "(`X-RateLimit-*` headers); a token route's 2xx counts against the quota of the "
             "mailbox's owner."
         ),
-        docs_url="/api/docs",
+        docs_url=None,  # install_docs: the page and its assets, served offline
         redoc_url=None,
         openapi_url="/api/openapi.json",
         # A trailing slash is a path the contract does not have: 404 in the error envelope,
@@ -62,27 +63,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         quota=ctx.quota,
         token_owner=functools.partial(token.owner_of, ctx),
     )
-    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGetMiddleware)  # outer: HEAD is a GET to everything inside
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    install_docs(app)
     return app
-
-
-def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
-    """Document the bearer key on every keyed route.
-
-    The quota middleware enforces it; a FastAPI security dependency would only repeat that
-    work on every request.
-    """
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    schema.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "Your personal API key"}
-    }
-    for path, operations in schema["paths"].items():
-        if not path.startswith("/api/token/"):
-            for operation in operations.values():
-                operation["security"] = [{"bearer": []}]
-    app.openapi_schema = schema
-    return schema

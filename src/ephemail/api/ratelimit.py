@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.api.auth import Authenticator, Period
@@ -157,6 +158,10 @@ class QuotaMiddleware:
 
         try:
             await self.app(scope, receive, metered_send)
+        except ClientDisconnect:  # gone mid-body, or timed out by the protocol: nobody to answer
+            if not state["started"]:
+                await self.quota.release(user.id, period.key)
+            return
         except Exception:
             request_id = new_request_id()
             log.exception("unhandled error, request_id=%s path=%s", request_id, path_of(scope))

@@ -9,17 +9,20 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class ErrorBody(BaseModel):
-    status: Literal[False] = False
+    """`errors` comes with a 422 only, `request_id` with a 500 only; neither is ever null."""
+
+    status: Literal[False]
     message: str
-    errors: dict[str, list[str]] | None = None
-    request_id: str | None = None
+    errors: dict[str, list[str]] | SkipJsonSchema[None] = None
+    request_id: str | SkipJsonSchema[None] = None
 
 
 class StatusMessage(BaseModel):
-    status: Literal[True] = True
+    status: Literal[True]
     message: str
 
 
@@ -36,7 +39,7 @@ class DomainsData(BaseModel):
 
 
 class DomainsResponse(BaseModel):
-    status: Literal[True] = True
+    status: Literal[True]
     data: DomainsData
 
 
@@ -51,7 +54,7 @@ class MailboxData(BaseModel):
 
 
 class MailboxResponse(BaseModel):
-    status: Literal[True] = True
+    status: Literal[True]
     data: MailboxData
 
 
@@ -81,7 +84,7 @@ class MessageItem(BaseModel):
 
 
 class MessagesResponse(BaseModel):
-    status: Literal[True] = True
+    status: Literal[True]
     mailbox: str
     messages: list[MessageItem]
     next_before: str | None = Field(
@@ -90,12 +93,14 @@ class MessagesResponse(BaseModel):
 
 
 class MessageResponse(BaseModel):
-    status: Literal[True] = True
+    status: Literal[True]
     data: MessageItem
 
 
 class CreateMailboxBody(BaseModel):
-    """Extension: choose the domain and/or the username of a new mailbox."""
+    """Extension: choose the domain and/or the username of a new mailbox. No other keys."""
+
+    model_config = ConfigDict(extra="forbid")
 
     domain: str | None = None
     username: str | None = None

@@ -84,8 +84,10 @@ async def set_plan(
     domain_types: tuple[str, ...],
 ) -> Plan:
     """Create the plan or update it in place: its users see the change at once."""
-    if monthly_quota < 0 or mailbox_lifetime < 1 or max_mailboxes < 0:
-        raise Invalid("Quota and mailbox limits must be positive numbers.")
+    if min(monthly_quota, mailbox_lifetime, max_mailboxes) < 1:
+        raise Invalid(
+            "The monthly quota, mailbox lifetime and mailbox limit must each be at least 1."
+        )
     if not name.strip() or len(name) > 64:
         raise Invalid("A plan name must be 1 to 64 characters.")
     values = {

@@ -12,7 +12,7 @@ from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
 from ephemail.api.errors import ApiError, json_response
 from ephemail.api.schemas import CreateMailboxBody, MailboxResponse, StatusMessage
 from ephemail.api.shapes import mailbox_data
-from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.core.addresses import AddressError, normalise_address, validate_username
 from ephemail.store import mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
 
@@ -51,11 +51,36 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return value
 
 
-def _text_field(values: dict[str, Any], name: str) -> str | None:
-    value = values.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise ApiError(422, "The given data was invalid.", {name: [f"The {name} must be a string."]})
+BODY_FIELDS = ("domain", "username")
+
+
+def _body_fields(values: dict[str, Any]) -> tuple[str | None, str | None]:
+    """`domain` and `username` from the body; any other key is refused, not ignored.
+
+    A misspelt key (`usernme`) used to make a random mailbox the caller did not ask for.
+    """
+    problems: dict[str, list[str]] = {
+        key: [f"The {key} field is not accepted; the body takes domain and username only."]
+        for key in values
+        if key not in BODY_FIELDS
+    }
+    for name in BODY_FIELDS:
+        value = values.get(name)
+        if value is not None and not isinstance(value, str):
+            problems[name] = [f"The {name} must be a string."]
+    if problems:
+        raise ApiError(422, "The given data was invalid.", problems)
+    return values.get("domain"), values.get("username")
+
+
+def _checked_username(value: str | None, field: str) -> None:
+    """Checked here, before the store, so its 422 names this field and never the domain."""
+    if value is None:
+        return
+    try:
+        validate_username(value)
+    except AddressError as exc:
+        raise ApiError(422, "The given data was invalid.", {field: [str(exc)]}) from exc
 
 
 @router.post(
@@ -76,19 +101,17 @@ async def create_email(
     domain: str | None = Query(None, description="Extension: the domain to use"),
     username: str | None = Query(None, description="Extension: the username to use"),
 ) -> Response:
-    values = await _json_body(request)
-    body_domain, body_username = _text_field(values, "domain"), _text_field(values, "username")
+    body_domain, body_username = _body_fields(await _json_body(request))
     domain = domain if body_domain is None else body_domain
     username = username if body_username is None else body_username
+    _checked_username(username, "username")
     ctx = context(request)
     user = current_user(request)
     try:
         async with ctx.engine.begin() as conn:
             box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
     except StoreError as exc:
-        raise store_error(
-            exc, "username" if isinstance(exc, Invalid) and username else "domain"
-        ) from exc
+        raise store_error(exc, "domain") from exc  # the username was checked above
     return json_response(
         {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )
@@ -113,12 +136,12 @@ async def rename_email(
     ctx = context(request)
     user = current_user(request)
     current = _valid_address(current_email, "current_email")
+    _checked_username(new_username, "new_username")
     try:
         async with ctx.engine.begin() as conn:
             box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
     except StoreError as exc:
-        field = "domain" if "domain" in str(exc) else "new_username"
-        raise store_error(exc, field) from exc
+        raise store_error(exc, "domain") from exc  # the username was checked above
     return json_response(
         {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )

@@ -1,0 +1,150 @@
+"""uvicorn's HTTP protocol with our edges: JSON for bad requests, bounded read times.
+
+Stock uvicorn answers a request it cannot parse (a garbage request line, a header or URL
+past the parser's limits) with `400 text/plain "Invalid HTTP request received."`, and waits
+forever for headers that never finish or for a body shorter than its `Content-Length`. This
+subclass answers those in the error envelope, refuses a request line and headers over
+`MAX_HEAD` bytes (431: the parser would take any size), and gives each request
+`read_timeout` seconds from its first byte to deliver its headers, then as long again for
+its body, before a `408` closes the connection. A connection that sends nothing at all is
+closed after `IDLE_FACTOR` times that: a generous bound, since a busy client (or a test
+sharing the server's event loop) may connect well before it writes. Everything else is
+uvicorn's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD = 64 * 1024  # request line and headers; the parser itself has no limit
+IDLE_FACTOR = 10
+_STATUS_LINES = {
+    400: b"HTTP/1.1 400 Bad Request\r\n",
+    408: b"HTTP/1.1 408 Request Timeout\r\n",
+    431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+}
+MESSAGES = {
+    400: "The request is malformed.",
+    408: "The request was not received in time.",
+    431: "The request line and headers are too large.",
+}
+
+
+def envelope_response(status: int) -> bytes:
+    """A complete `Connection: close` response carrying the error envelope."""
+    body = orjson.dumps({"status": False, "message": MESSAGES[status]})
+    return b"".join(
+        [
+            _STATUS_LINES[status],
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class EnvelopeProtocol(HttpToolsProtocol):
+    read_timeout = 5.0  # set per service by protocol_class()
+
+    _read_timer: asyncio.TimerHandle | None = None
+    _began = False  # a request's first bytes have arrived and its headers have not ended
+    _in_head = True  # the bytes arriving now belong to a request line or headers
+    _head_bytes = 0  # received while in the head
+    _parsed_head = 0  # of the current head, handed over by the parser
+    _head_too_large = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(IDLE_FACTOR)  # a connection that never sends a request line is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)  # headers that end in this chunk reset the count
+        # Still in the head past the bound: memory held is at most MAX_HEAD and one chunk.
+        if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
+            self._refuse(431)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """A whole head can arrive in one chunk: count what the parser hands over too."""
+        self._parsed_head += size
+        if self._parsed_head > MAX_HEAD:
+            self._head_too_large = True
+            raise _HeadTooLarge  # the parser stops; uvicorn calls send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(431 if self._head_too_large else 400)
+
+    def _refuse(self, status: int) -> None:
+        self._disarm()
+        self.transport.write(envelope_response(status))
+        self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._began = True
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._began = self._in_head = False
+        self._head_bytes = self._parsed_head = 0
+        super().on_headers_complete()
+        if not self.pipeline:  # a queued request is not read until its turn
+            self._arm()  # now the body's turn; disarmed when the message completes
+
+    def on_message_complete(self) -> None:
+        self._in_head = True  # whatever comes next on this connection is the next request
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._disarm()
+        super().on_response_complete()
+
+    def _arm(self, factor: float = 1.0) -> None:
+        self._disarm()
+        self._read_timer = self.loop.call_later(self.read_timeout * factor, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        """Headers or body stalled: answer 408 unless a response is already under way."""
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            if cycle.response_started:
+                return  # the app answered without reading the body; keep-alive rules apply
+            self.transport.write(envelope_response(408))
+        elif self._began:
+            self.transport.write(envelope_response(408))
+        self.transport.close()
+
+
+def protocol_class(read_timeout: float) -> type[EnvelopeProtocol]:
+    """A protocol class bound to this service's read timeout (uvicorn takes a class)."""
+    return type("EnvelopeProtocol", (EnvelopeProtocol,), {"read_timeout": read_timeout})

@@ -1,0 +1,192 @@
+"""Hostile SMTP clients: the inputs of the security review, each bounded in time.
+
+Plain blocking sockets, no SMTP library (a library would be too polite to misbehave). Each
+function plays one attack against a server and returns what the attacker saw; the caller
+decides what that must be. Used by tests/integration/test_smtp_limits.py (asserting the
+limits) and by bench/fuzz.py's SMTP phase (a time bound per input, the server still serving).
+
+- `flood_without_crlf`: after DATA (or in command mode), hundreds of MiB with no line end;
+- `trickle`: one byte every few seconds, each resetting an idle timer (slowloris);
+- `hold_connections`: many idle sockets from one client address;
+- `probe_recipients`: thousands of RCPT TO for unknown mailboxes (username enumeration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+
+MIB = 1024 * 1024
+
+
+class Closed(Exception):
+    """The server closed the connection."""
+
+
+class Client:
+    """One raw SMTP connection: bytes out, reply lines in."""
+
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", source: str | None = None, timeout: float = 10
+    ) -> None:
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None
+        )
+        self.buffer = b""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def reply(self) -> tuple[int, bytes]:
+        """One whole reply; its code and last line."""
+        while True:
+            while b"\n" not in self.buffer:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise Closed(self.buffer)
+                self.buffer += chunk
+            line, _, self.buffer = self.buffer.partition(b"\n")
+            if line[3:4] != b"-":
+                return int(line[:3]), line.rstrip(b"\r")
+
+    def command(self, line: bytes) -> int:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()[0]
+
+    def start(self, box: str | None = None) -> None:
+        """Greeting, EHLO, and with `box` a transaction up to the 354."""
+        assert self.reply()[0] == 220
+        assert self.command(b"EHLO hostile.example") == 250
+        if box is not None:
+            assert self.command(b"MAIL FROM:<hostile@example.org>") == 250
+            assert self.command(f"RCPT TO:<{box}>".encode()) == 250
+            assert self.command(b"DATA") == 354
+
+    def wait_closed(self, timeout: float) -> tuple[bool, bytes]:
+        """(closed by the server within `timeout`, what it sent meanwhile)."""
+        self.sock.settimeout(timeout)
+        received = self.buffer
+        try:
+            while chunk := self.sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return False, received
+        except OSError:
+            pass
+        return True, received
+
+
+@dataclass
+class Outcome:
+    """What the attacker saw: the replies, whether the server hung up, and how long it took."""
+
+    replies: list[bytes] = field(default_factory=list)
+    closed: bool = False
+    seconds: float = 0.0
+    sent: int = 0
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+def flood_without_crlf(port: int, box: str | None, mib: int, chunk_mib: int = 1) -> Outcome:
+    """`mib` MiB with no CR or LF, after DATA (with `box`) or as one command line; then the
+    end of the line (and of the message) and a NOOP, to see the session survive."""
+    began = time.monotonic()
+    out = Outcome()
+    client = Client(port, timeout=60)
+    try:
+        client.start(box)
+        block = b"x" * (chunk_mib * MIB)
+        for _ in range(mib // chunk_mib):
+            client.sock.sendall(block)
+            out.sent += len(block)
+        client.sock.sendall(b"\r\n.\r\n" if box else b"\r\n")
+        out.replies.append(client.reply()[1])
+        client.sock.sendall(b"NOOP\r\n")
+        out.replies.append(client.reply()[1])
+    except (Closed, OSError):
+        out.closed = True
+    finally:
+        client.close()
+    out.seconds = time.monotonic() - began
+    return out
+
+
+def trickle(port: int, box: str | None, interval: float, give_up: float) -> Outcome:
+    """Send one byte every `interval` s (a NOOP spelt out slowly, or message text after
+    DATA) until the server hangs up or `give_up` seconds pass."""
+    began = time.monotonic()
+    out = Outcome()
+    client = Client(port, timeout=give_up + 5)
+    try:
+        client.start(box)
+        text = b"X-Slow: header\r\n" if box else b"NOOP\r\n"
+        while time.monotonic() - began < give_up:
+            for byte in text:
+                client.sock.sendall(bytes([byte]))
+                out.sent += 1
+                closed, received = client.wait_closed(interval)
+                if closed or received:
+                    client.buffer = b""
+                    out.replies.extend(line for line in received.splitlines() if line)
+                if closed:
+                    out.closed = True
+                    return out
+    except (Closed, OSError):
+        out.closed = True
+    finally:
+        client.close()
+        out.seconds = time.monotonic() - began
+    return out
+
+
+def hold_connections(
+    port: int, count: int, source: str = "127.0.0.1"
+) -> tuple[list[Client], Outcome]:
+    """Open `count` connections from `source` and read each one's first reply; the caller
+    closes the clients it gets back (the ones the server kept open)."""
+    began = time.monotonic()
+    out = Outcome()
+    held: list[Client] = []
+    for _ in range(count):
+        client = Client(port, source=source, timeout=10)
+        try:
+            code, line = client.reply()
+        except (Closed, OSError):
+            code, line = 0, b""
+        out.counts[code] = out.counts.get(code, 0) + 1
+        if code == 220:
+            held.append(client)
+        else:
+            out.replies.append(line)
+            client.close()
+    out.seconds = time.monotonic() - began
+    return held, out
+
+
+def probe_recipients(port: int, domain: str, probes: int, max_sessions: int = 30) -> Outcome:
+    """Ask for `probes` unknown recipients, reconnecting whenever the server hangs up, for
+    at most `max_sessions` sessions; `counts` holds the reply codes seen."""
+    began = time.monotonic()
+    out = Outcome()
+    for _ in range(max_sessions):
+        if out.sent >= probes:
+            break
+        client = Client(port, timeout=10)
+        try:
+            client.start()
+            assert client.command(b"MAIL FROM:<probe@example.org>") == 250
+            while out.sent < probes:
+                code = client.command(f"RCPT TO:<user{out.sent}@{domain}>".encode())
+                out.sent += 1
+                out.counts[code] = out.counts.get(code, 0) + 1
+                if code == 421:
+                    break
+        except (Closed, OSError):
+            out.closed = True
+        finally:
+            client.close()
+    out.seconds = time.monotonic() - began
+    return out

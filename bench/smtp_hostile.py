@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
@@ -190,3 +191,87 @@ def probe_recipients(port: int, domain: str, probes: int, max_sessions: int = 30
             client.close()
     out.seconds = time.monotonic() - began
     return out
+
+
+def run_all(port: int, box: str) -> list[tuple[str, float, str]]:
+    """Every hostile input once against a server started with short bounds (idle 2 s,
+    DATA 3 s, session 5 s), each followed by an ordinary message from another address
+    (127.0.0.2) to the live mailbox `box`. Returns (input, seconds, problem or "")."""
+    domain = box.split("@")[1]
+    results: list[tuple[str, float, str]] = []
+
+    def send_normal() -> bool:
+        client = Client(port, source="127.0.0.2")
+        try:
+            client.start(box)
+            client.sock.sendall(b"Subject: meanwhile\r\n\r\nhi\r\n.\r\n")
+            return client.reply()[0] == 250
+        except (Closed, OSError, AssertionError):
+            return False
+        finally:
+            client.close()
+
+    def check(
+        name: str, bound: float, run: Callable[[], Outcome], ok: Callable[[Outcome], bool]
+    ) -> None:
+        began = time.monotonic()
+        try:
+            out = run()
+            problem = "" if ok(out) else f"unexpected outcome {out.counts} {out.replies[-3:]}"
+        except Exception as exc:  # a failure to report, not to stop the run
+            problem = f"{type(exc).__name__}: {exc}"
+        took = time.monotonic() - began
+        if took > bound:
+            problem = problem or f"took {took:.1f} s, bound {bound:.0f} s"
+        if not send_normal():
+            problem = problem or "an ordinary message was refused afterwards"
+        results.append((name, took, problem))
+
+    check(
+        "DATA, 400 MiB without CRLF",
+        120,
+        lambda: flood_without_crlf(port, box, 400),
+        lambda o: o.replies[:1] != [] and o.replies[0].startswith(b"500"),
+    )
+    check(
+        "command line, 64 MiB without CRLF",
+        60,
+        lambda: flood_without_crlf(port, None, 64),
+        lambda o: o.replies[:1] != [] and o.replies[0].startswith(b"500"),
+    )
+    check(
+        "one byte every 0.5 s (commands)",
+        15,
+        lambda: trickle(port, None, 0.5, 12),
+        lambda o: o.closed and o.replies[-1:] != [] and o.replies[-1].startswith(b"421"),
+    )
+    check(
+        "one byte every 0.5 s (DATA)",
+        15,
+        lambda: trickle(port, box, 0.5, 12),
+        lambda o: o.closed and o.replies[-1:] != [] and o.replies[-1].startswith(b"421"),
+    )
+
+    def flood() -> Outcome:
+        held, out = hold_connections(port, 1000)
+        try:
+            if not send_normal():
+                out.replies.append(b"other address refused")
+        finally:
+            for client in held:
+                client.close()
+        return out
+
+    check(
+        "1,000 idle sockets from one address",
+        60,
+        flood,
+        lambda o: o.counts.get(421, 0) > 0 and b"other address refused" not in o.replies,
+    )
+    check(
+        "5,000 unknown-recipient probes",
+        60,
+        lambda: probe_recipients(port, domain, 5000),
+        lambda o: o.counts.get(550, 0) < 5000 and o.counts.get(421, 0) > 0,
+    )
+    return results

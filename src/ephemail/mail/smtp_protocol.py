@@ -512,7 +512,9 @@ class ServerConnection(Generic[R]):
 
 def _clean(line: str) -> bytes:
     """Replies are one line of printable ASCII, whatever went into them."""
-    return line.encode("ascii", "replace").replace(b"\r", b" ").replace(b"\n", b" ")
+    if line.isascii() and line.isprintable():
+        return line.encode()
+    return bytes(c if 32 <= c < 127 else 63 for c in line.encode("ascii", "replace"))
 
 
 def _path_and_params(text: str) -> tuple[str, dict[str, str]] | None:
@@ -549,6 +551,8 @@ def _path_and_params(text: str) -> tuple[str, dict[str, str]] | None:
 
 
 def _closing_bracket(text: str) -> int:
+    if '"' not in text and "\\" not in text:
+        return text.find(">")
     quoted = False
     escaped = False
     for i, char in enumerate(text[1:], 1):

@@ -717,3 +717,29 @@ async def test_disconnect_in_the_middle_of_data_stores_nothing(running: Running,
     assert running.service.writer.committed == committed
     assert await listed(running, key, box) == []
     await assert_still_serving(running)
+
+
+async def test_a_client_that_half_closes_after_pipelining_gets_every_reply(
+    running: Running,
+) -> None:
+    box, key = await live_box(running)
+    script = (
+        b"EHLO client.example\r\nMAIL FROM:<sender@example.org>\r\nRCPT TO:<"
+        + box.encode()
+        + b">\r\nDATA\r\n"
+        + data_block(message("sent then half-closed"))
+        + b"NOOP\r\nQUIT\r\n"
+    )
+
+    def dialogue() -> list[int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            client.send(script)
+            client.sock.shutdown(socket.SHUT_WR)  # nothing more from us; replies still due
+            codes = [client.code() for _ in range(7)]
+            closed, rest = client.wait_closed(5)
+            assert closed and rest == b""
+            return codes
+
+    assert await run(dialogue) == [250, 250, 250, 354, 250, 250, 221]
+    assert await subjects(running, key, box) == ["sent then half-closed"]

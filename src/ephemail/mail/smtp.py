@@ -86,7 +86,9 @@ class ConnectionGate:
         self.idle.clear()
         entry = self._entry(client)
         entry.connections += 1
-        if self.active > self.limit or self.closing:
+        if self.closing:
+            return REPLY_SHUTDOWN
+        if self.active > self.limit:
             return "421 4.7.0 Too many connections, try again later"
         if entry.connections > self.per_client:
             return "421 4.7.0 Too many connections from your address, try again later"
@@ -240,6 +242,7 @@ class SmtpSession(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._last_input = 0.0
+        self._eof = False
         self._expire_after_decision: str | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._data_timer: asyncio.TimerHandle | None = None
@@ -271,7 +274,11 @@ class SmtpSession(asyncio.Protocol):
         self._drive()
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too
+        """The client sent all it will: answer what it sent (a decision may still be
+        running), then close."""
+        self._eof = True
+        self._close_if_done()
+        return True
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -313,6 +320,12 @@ class SmtpSession(asyncio.Protocol):
         self._flush()
         self._watch_data()
         self._update_reading()
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if self._eof and not self._busy and self.transport is not None:
+            self._flush()
+            self.transport.close()
 
     async def _decide(self, event: RcptTo | Message[Recipient] | StartTls) -> None:
         conn = self.conn

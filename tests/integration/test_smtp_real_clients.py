@@ -14,6 +14,7 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from email.utils import make_msgid
@@ -135,14 +136,16 @@ maximal_backoff_time = 2s
 def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
     """A private Postfix on 127.0.0.1:<free port> relaying the default domain to us."""
     root = tmp_path / "postfix"
-    conf, queue, data = root / "conf", root / "queue", root / "data"
-    for directory in (conf, queue, data):
-        directory.mkdir(parents=True)
-    # Postfix's daemons drop to the postfix user: every directory above must be searchable.
-    for path in [root, *root.parents]:
-        if str(path) in ("/", "/tmp"):
-            break
-        path.chmod(path.stat().st_mode | 0o711)
+    conf = root / "conf"
+    conf.mkdir(parents=True)
+    # Postfix's daemons open the queue and data directories as the postfix user, but pytest
+    # keeps its temporary root private (0700, re-tightened by every pytest run): so these two
+    # live in a directory of their own that the postfix user can reach, removed afterwards.
+    spool = Path(tempfile.mkdtemp(prefix="ephemail-postfix-test-"))
+    spool.chmod(0o711)
+    queue, data = spool / "queue", spool / "data"
+    queue.mkdir()
+    data.mkdir()
     shutil.chown(data, "postfix", "postfix")
     listen = free_port()
     domain = running.settings.default_domain
@@ -180,6 +183,7 @@ def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
         )
         if stopped.returncode != 0 and pid_file.exists():  # stop only the master we started
             os.kill(int(pid_file.read_text().split()[0]), 9)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 @needs_postfix

@@ -303,7 +303,10 @@ class SmtpSession(asyncio.Protocol):
     # --- driving the machine --------------------------------------------------------------
 
     def _drive(self) -> None:
-        if self._busy or self.transport is None:
+        if self.transport is None:
+            return
+        if self._busy:  # input waits behind the decision; stop reading past the backlog
+            self._update_reading()
             return
         conn = self.conn
         while (event := conn.next_event()) is not None:

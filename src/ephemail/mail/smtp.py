@@ -309,6 +309,7 @@ class SmtpSession(asyncio.Protocol):
             self._update_reading()
             return
         conn = self.conn
+        lookup = False
         while (event := conn.next_event()) is not None:
             if isinstance(event, MailFrom):
                 conn.answer(self._handler.mail(event))
@@ -317,10 +318,14 @@ class SmtpSession(asyncio.Protocol):
             if isinstance(event, StartTls):
                 # Before the client's handshake can arrive and be read as a command.
                 self.transport.pause_reading()
-            self._flush()  # RFC 2920: what is answered goes out before we wait
+            lookup = isinstance(event, RcptTo)
             self._loop.create_task(self._decide(event))
             break
-        self._flush()
+        if not lookup:
+            # RFC 2920 3.2: replies to a pipelined group may be held while it is processed
+            # (a recipient look-up is brief), but go out before we wait for the client or
+            # for a commit. One write per group instead of one per reply.
+            self._flush()
         self._watch_data()
         self._update_reading()
         self._close_if_done()

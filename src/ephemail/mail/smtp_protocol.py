@@ -13,7 +13,8 @@ Memory per session is bounded whatever the client sends:
 - a command line: at most `line_limit(...)` octets are kept; a longer line is skipped to
   its end while counting and answered `500 5.5.2`;
 - DATA: at most 1.5 × `max_message_size` octets are kept while the message arrives
-  (dot-stuffing can add at most one octet per three), then one unstuffed copy at the end;
+  (dot-stuffing can add at most one octet per three); at the end the unstuffed copy is
+  made before the stuffed buffer is freed (2.5 × for an instant);
   beyond the limit, or after a line longer than `data_line_limit`, only the last four
   octets are kept (to find the end) and the message is refused at its end;
 - pipelined input waiting behind a pending decision: the adapter stops reading once
@@ -480,7 +481,10 @@ class ServerConnection(Generic[R]):
             self._end_transaction()
             self._reply(REPLY_TOO_LONG)
             return
-        raw = bytes(data).replace(b"\r\n.", b"\r\n")[2:]
+        unstuffed = data.replace(b"\r\n.", b"\r\n")
+        data.clear()  # the stuffed copy goes before the final one is made
+        raw = bytes(memoryview(unstuffed)[2:])
+        del unstuffed
         if self._too_big or len(raw) > self.limits.max_message_size:
             self._end_transaction()
             self._reply(REPLY_TOO_BIG)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lock lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
+.PHONY: run test test-tools lock lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ run: $(VENV)/.runtime
 	$(BIN)/ephemail serve
 
 ## Install the test dependencies and run the whole suite: ruff, mypy, pytest.
-test: $(VENV)/.testdeps lint typecheck pytest
+test: $(VENV)/.testdeps test-tools lint typecheck pytest
+
+## Debian's postfix for the real-client SMTP tests (smtp-source, and a private Postfix
+## relaying to us); installed unconfigured, so no system mail service is set up or started.
+test-tools:
+	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null || \
+	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
+	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix)
 
 lint: $(VENV)/.testdeps
 	$(BIN)/ruff check src tests bench
@@ -48,7 +55,8 @@ pytest: $(VENV)/.testdeps
 ## Debian tools the benchmarks compare against or drive with (Postfix smtp-sink/smtp-source, wrk).
 bench-tools:
 	command -v wrk >/dev/null && command -v /usr/sbin/smtp-sink >/dev/null || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix wrk)
+	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
+	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix wrk)
 
 ## Long harnesses (each writes its figures into docs/ with --write-doc).
 bench-smtp: $(VENV)/.testdeps bench-tools

@@ -25,6 +25,11 @@ Every input is a pure function of (`--seed`, its number), so a failure is replay
     python bench/fuzz.py --inputs 2000 --smtp-inputs 200   # a quick look
     python bench/fuzz.py --replay 4711                # one parser input, in detail
 
+After phase 2, the SMTP inputs of the security review (bench/smtp_hostile.py: floods with
+no line end, slowloris, 1,000 sockets from one address, 5,000 recipient probes) run once
+each against a server with short session bounds; one that breaks its time bound, or after
+which another client cannot deliver, is a failure.
+
 Exits non-zero if anything failed.
 """
 
@@ -58,6 +63,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import smtp_hostile
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
 from ephemail.store.prepare import INLINE_PREPARE_BYTES
 from harness import (
@@ -1089,6 +1095,23 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
     return stats
 
 
+def run_smtp_hostile() -> list[tuple[str, float, str]]:
+    """The security review's SMTP inputs (bench/smtp_hostile.py), each with a time bound,
+    against a server with short session bounds so a slowloris ends within seconds."""
+    env = {
+        "EPHEMAIL_SMTP_TIMEOUT": "2",
+        "EPHEMAIL_SMTP_DATA_TIMEOUT": "3",
+        "EPHEMAIL_SMTP_SESSION_TIMEOUT": "5",
+    }
+    with running_server(1, env) as server:
+        raise_limits(server)
+        headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            box = Mailbox(http).address
+        note("smtp: hostile inputs (floods, slowloris, connection flood, recipient probes)")
+        return smtp_hostile.run_all(server.smtp_port, box)
+
+
 def _server_log_errors(server: Server) -> list[str]:
     log = server.data_dir / "server.log"
     text = log.read_text(errors="replace") if log.exists() else ""
@@ -1457,8 +1480,11 @@ def main() -> int:
         if args.smtp_inputs > 0:
             note(f"smtp: {args.smtp_inputs:,} inputs over a real server")
             smtp_stats = run_smtp(args, save)
+        smtp_hostile = run_smtp_hostile() if args.smtp_inputs > 0 else []
     print(summary(args, parser_stats, smtp_stats))
-    total = failures(parser_stats, smtp_stats)
+    for name, took, problem in smtp_hostile:
+        print(f"hostile SMTP input: {name}: {took:.1f} s {problem or 'ok'}")
+    total = failures(parser_stats, smtp_stats) + sum(1 for *_, problem in smtp_hostile if problem)
     print(
         f"RESULT inputs={parser_stats.inputs + (smtp_stats.inputs if smtp_stats else 0)} "
         f"failures={total}"

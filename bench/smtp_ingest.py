@@ -710,6 +710,36 @@ class SinkServer:
             terminate(self.proc, grace=5.0)
 
 
+class NullServer(SinkServer):
+    """bench/null_smtp.py: an SMTP front that stores nothing (ours, or aiosmtpd for
+    reference), so the protocol's own cost is measured with the same client."""
+
+    def __init__(self, impl: str, start_timeout: float = 20.0) -> None:
+        super().__init__(sys.executable, start_timeout)
+        self.impl = impl
+
+    def start(self) -> None:
+        cmd = [self.binary, str(ROOT / "bench" / "null_smtp.py"), "--impl", self.impl]
+        self.proc = subprocess.Popen(
+            [*cmd, "--port", str(self.smtp_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"null_smtp.py --impl {self.impl} exited {self.proc.returncode}")
+            if smtp_banner_ok(self.smtp_port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"null_smtp.py --impl {self.impl} did not answer")
+
+
+REFERENCES = {"aiosmtpd-null": "aiosmtpd", "front-null": "ours"}
+
+
 # ---- one measured run ------------------------------------------------------------------------
 
 
@@ -1006,9 +1036,11 @@ def run_ephemail(
     return result
 
 
-def run_sink(tool: str, size: int, mode: str, args: argparse.Namespace) -> RunResult:
-    result = RunResult("smtp-sink", tool, 1, size, mode, args.messages)
-    sink = SinkServer(args.smtp_sink)
+def run_sink(
+    tool: str, size: int, mode: str, args: argparse.Namespace, target: str = "smtp-sink"
+) -> RunResult:
+    result = RunResult(target, tool, 1, size, mode, args.messages)
+    sink = SinkServer(args.smtp_sink) if target == "smtp-sink" else NullServer(REFERENCES[target])
     boxes = [f"box{i}@sink.test" for i in range(args.mailboxes)]
     try:
         sink.start()
@@ -1018,7 +1050,7 @@ def run_sink(tool: str, size: int, mode: str, args: argparse.Namespace) -> RunRe
         result.server_cpu = proc_cpu_seconds(pids) - cpu0
     except Exception as exc:
         result.note = f"failed: {exc}"
-        print(f"  smtp-sink run failed: {exc}", file=sys.stderr)
+        print(f"  {target} run failed: {exc}", file=sys.stderr)
     finally:
         sink.cleanup()
     return result
@@ -1094,8 +1126,39 @@ def print_table(results: Sequence[RunResult]) -> None:
             f"{errors_text(r.errors)}{'  [' + r.note + ']' if r.note else ''}"
         )
     print()
+    for line in reference_ratios(results):
+        print(line)
+    print()
     for r in results:
         print(result_line(r))
+
+
+def reference_ratios(results: Sequence[RunResult]) -> list[str]:
+    """Same run, same client: our front storing nothing against aiosmtpd storing nothing,
+    and ephemail storing durably against our front storing nothing."""
+    lines = []
+    for r in results:
+        if r.target != "front-null":
+            continue
+        key = (r.tool, r.size, r.mode)
+        aio = next(
+            (a for a in results if a.target == "aiosmtpd-null" and (a.tool, a.size, a.mode) == key),
+            None,
+        )
+        if aio is not None and aio.rate:
+            lines.append(
+                f"front storing nothing / aiosmtpd storing nothing, {tool_name(r.tool)} "
+                f"{human_size(r.size)} {r.mode}: {r.rate:,.0f} / {aio.rate:,.0f} msg/s = "
+                f"{r.rate / aio.rate:.2f}x"
+            )
+        for mine in results:
+            if mine.target == "ephemail" and (mine.tool, mine.size, mine.mode) == key and r.rate:
+                lines.append(
+                    f"ephemail ({mine.workers} worker(s), durable) / front storing nothing, "
+                    f"{tool_name(r.tool)} {human_size(r.size)} {r.mode}: {mine.rate:,.0f} / "
+                    f"{r.rate:,.0f} msg/s = {mine.rate / r.rate:.2f}"
+                )
+    return lines
 
 
 def doc_section(
@@ -1191,6 +1254,28 @@ def doc_section(
                 else:
                     cells += [f"{mine.rate:,.0f}", f"{mine.rate / s.rate:.3f}"]
             lines.append("| " + " | ".join(cells) + " |")
+    references = [r for r in results if r.target in REFERENCES]
+    if references:
+        lines += [
+            "",
+            "Reference rows from the same run, storing nothing (`bench/null_smtp.py`: every "
+            "recipient accepted without a look-up, every message answered `250` unparsed): "
+            "aiosmtpd, the library ephemail used before, and ephemail's own SMTP front.",
+            "",
+            "| server | client | size | connections | msg/s | server CPU per msg |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in references:
+            per_msg = (
+                f"{1e6 * r.server_cpu / r.delivered:.0f} µs"
+                if r.server_cpu and r.delivered
+                else "-"
+            )
+            lines.append(
+                f"| {r.target} | {tool_name(r.tool)} | {human_size(r.size)} | {r.mode} | "
+                f"{r.rate:,.0f} | {per_msg} |"
+            )
+        lines += ["", *(f"- {line}" for line in reference_ratios(results))]
     loads = [r.loadavg for r in results if r.loadavg is not None]
     busy = [r.busy_before for r in results if r.busy_before is not None]
     if loads and busy:
@@ -1329,6 +1414,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-sink", action="store_true", help="skip the smtp-sink comparison")
     parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the two reference rows storing nothing: aiosmtpd, and our SMTP front "
+        "(bench/null_smtp.py)",
+    )
+    parser.add_argument(
         "--synchronous",
         default="FULL",
         choices=("FULL", "NORMAL", "EXTRA"),
@@ -1411,6 +1502,9 @@ def plan(args: argparse.Namespace) -> Iterator[tuple[str, str, int, int, str]]:
                     continue
                 if not args.no_sink:
                     yield "smtp-sink", tool, size, 1, mode
+                if not args.no_reference:
+                    yield "aiosmtpd-null", tool, size, 1, mode
+                    yield "front-null", tool, size, 1, mode
                 for workers in args.workers:
                     yield "ephemail", tool, size, workers, mode
 
@@ -1425,6 +1519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.messages = min(args.messages, 500)
         args.size, args.workers, args.mailboxes = [1024], [1], min(args.mailboxes, 5)
         args.tool = args.tool if "--tool" in argv else ["own"]
+        args.no_reference = True  # the reference rows are for full runs
     args.smtp_sink = find_tool("smtp-sink", "/usr/sbin", "/usr/lib/postfix/sbin")
     args.smtp_source = find_tool("smtp-source", "/usr/sbin", "/usr/lib/postfix/sbin")
     if "smtp-source" in args.tool and not args.smtp_source:
@@ -1474,8 +1569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else cpu_busy()
             )
             load_before = loadavg()
-            if target == "smtp-sink":
-                result = run_sink(tool, size, mode, args)
+            if target == "smtp-sink" or target in REFERENCES:
+                result = run_sink(tool, size, mode, args, target)
             else:
                 result = run_ephemail(tool, size, workers, mode, args)
             result.loadavg = load_before

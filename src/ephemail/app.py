@@ -85,7 +85,12 @@ class Service:
             log_level=s.log_level,
         )
         await self.writer.start()
-        self.gate = ConnectionGate(limit=s.max_smtp_connections)
+        self.gate = ConnectionGate(
+            limit=s.max_smtp_connections,
+            per_client=s.max_smtp_connections_per_client,
+            unknown_per_client=s.smtp_max_unknown_recipients_per_client,
+            probe_window=s.smtp_probe_window,
+        )
         limits = SmtpLimits(
             max_message_size=s.max_message_size,
             mailbox_message_cap=s.mailbox_message_cap,
@@ -93,6 +98,11 @@ class Service:
             max_connections=s.max_smtp_connections,
             timeout=s.smtp_timeout,
             hostname=s.smtp_hostname,
+            session_timeout=s.smtp_session_timeout,
+            data_timeout=s.smtp_data_timeout,
+            max_unknown_recipients=s.smtp_max_unknown_recipients,
+            tls_cert=s.tls_cert,
+            tls_key=s.tls_key,
         )
         smtp_sock = smtp_sock or _listen("SMTP", s.smtp_host, s.smtp_port, self.shared)
         http_sock = http_sock or _listen("HTTP", s.http_host, s.http_port, self.shared)

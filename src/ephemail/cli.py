@@ -157,8 +157,6 @@ def serve(
     logging.basicConfig(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if s.log_level.lower() != "debug":  # aiosmtpd logs every connection at INFO
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
     prepare(s)
     first = asyncio.run(_first_start(s))
     if first is not None:

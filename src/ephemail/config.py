@@ -43,8 +43,16 @@ class Settings(BaseSettings):
     mailbox_message_cap: int = Field(1000, gt=0)
     max_recipients: int = Field(100, gt=0)
     max_smtp_connections: int = Field(1000, gt=0)
-    smtp_timeout: float = Field(60.0, gt=0)
+    smtp_timeout: float = Field(60.0, gt=0)  # idle: no byte for this long
     http_read_timeout: float = Field(5.0, gt=0)  # for a request's headers, then its body
+    smtp_session_timeout: float = Field(600.0, gt=0)  # a whole SMTP session, however active
+    smtp_data_timeout: float = Field(300.0, gt=0)  # from 354 to the end of the message
+    max_smtp_connections_per_client: int = Field(50, gt=0)
+    smtp_max_unknown_recipients: int = Field(20, gt=0)  # per session, then 421
+    smtp_max_unknown_recipients_per_client: int = Field(100, gt=0)  # per address and window
+    smtp_probe_window: float = Field(600.0, gt=0)
+    tls_cert: Path | None = None  # STARTTLS is offered when both files are set
+    tls_key: Path | None = None
     secret_key: str = ""
     default_domain: str = "ephemail.test"
     sweep_interval: float = Field(30.0, gt=0)

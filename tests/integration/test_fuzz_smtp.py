@@ -321,9 +321,11 @@ class Mailboxes:
         return self.box
 
 
-async def with_service(tmp_path: Path, search: Callable[[Running, Mailboxes, str], None]) -> None:
+async def with_service(
+    tmp_path: Path, search: Callable[[Running, Mailboxes, str], None], **overrides: Any
+) -> None:
     """Start one service, run the whole Hypothesis search in a thread, then check it lives."""
-    svc = await start_service(make_settings(tmp_path))
+    svc = await start_service(make_settings(tmp_path, **overrides))
     try:
         email, key = await svc.new_user()
         boxes = Mailboxes(svc, asyncio.get_running_loop(), email)
@@ -458,3 +460,55 @@ def test_reply_line_pattern_is_strict() -> None:
     assert REPLY_LINE.match(b"250-SIZE 10\r\n")
     for bad in (b"250OK\r\n", b"25 OK\r\n", b"250 OK\n", b"650 x\r\n", b"250 a\rb\r\n"):
         assert REPLY_LINE.match(bad) is None, bad
+
+
+# --- hostile inputs (security findings 5 and 6), each with a time bound ---------------------
+
+MIB = 1024 * 1024
+HOSTILE_PAYLOADS = st.one_of(
+    st.integers(1, 24).map(lambda m: b"X" * (m * MIB)),  # a line that never ends
+    st.integers(1, 8).map(lambda m: (b"Y" * 1000 + b"\r\n") * (m * 1024)),  # MiB of lines
+    st.integers(1, 400).map(lambda n: b"RCPT TO:<nobody@ephemail.test>\r\n" * n),  # probing
+    st.integers(1, 2000).map(lambda n: b"NOOP\r\n" * n),  # a pipelined flood
+    st.binary(min_size=1, max_size=4096),
+)
+PREFIXES = ["", "EHLO hostile.example\r\n", "HELO h\r\nMAIL FROM:<a@example.org>\r\n", "DATA"]
+HOSTILE_BOUND = 20.0  # seconds for one input, from connect to the last reply
+
+
+async def test_hostile_inputs_in_any_split_are_answered_within_a_bound(tmp_path: Path) -> None:
+    def search(svc: Running, boxes: Mailboxes, key: str) -> None:
+        @settings(FUZZ_SETTINGS, max_examples=40)
+        @given(
+            prefix=st.sampled_from(PREFIXES),
+            payload=HOSTILE_PAYLOADS,
+            cuts=st.lists(st.integers(1, 3 * MIB), max_size=6),
+        )
+        def hostile_input_is_bounded(prefix: str, payload: bytes, cuts: list[int]) -> None:
+            box = boxes.current()
+            if prefix == "DATA":
+                prefix = f"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<{box}>\r\nDATA\r\n"
+            stream = prefix.encode() + payload + b"\r\n.\r\nQUIT\r\n"
+            began = time.monotonic()
+            with RawSMTP(svc.smtp_port, timeout=HOSTILE_BOUND) as client:
+                at = 0
+                for cut in [*sorted(cuts), len(stream)]:
+                    if cut > at:
+                        try:
+                            client.send(stream[at:cut])
+                        except OSError:  # closed early (421, too many errors): fine
+                            break
+                        at = cut
+                closed, received = client.wait_closed(HOSTILE_BOUND)
+            assert closed, "the session neither ended at QUIT nor was closed"
+            assert time.monotonic() - began < HOSTILE_BOUND * 2
+            lines = received.split(b"\r\n")
+            assert lines[-1] == b"", received[-200:]
+            for line in lines[:-1]:
+                assert REPLY_LINE.match(line + b"\r\n"), line[:200]
+
+        hostile_input_is_bounded()
+
+    # Probe floods from one address would use up its unknown-recipient budget and defer
+    # the checks' own mail (test_smtp_limits.py tests that budget): here it is lifted.
+    await with_service(tmp_path, search, smtp_max_unknown_recipients_per_client=10**9)

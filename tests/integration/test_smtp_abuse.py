@@ -443,7 +443,10 @@ async def test_thousands_of_recipients_get_452_beyond_the_limit(running: Running
     box, key = await live_box(running)
     limit = running.settings.max_recipients
     local, domain = box.split("@")
-    unknown = [f"ghost{i}@{domain}" for i in range(200)]
+    # One short of the unknown recipients that end a session as recipient probing (see
+    # test_smtp_limits.py).
+    probes = running.settings.smtp_max_unknown_recipients - 1
+    unknown = [f"ghost{i}@{domain}" for i in range(probes)]
     known = [f"{local}+tag{i}@{domain}" for i in range(3000)]
 
     def dialogue() -> tuple[list[int], list[int], int, int]:
@@ -714,3 +717,29 @@ async def test_disconnect_in_the_middle_of_data_stores_nothing(running: Running,
     assert running.service.writer.committed == committed
     assert await listed(running, key, box) == []
     await assert_still_serving(running)
+
+
+async def test_a_client_that_half_closes_after_pipelining_gets_every_reply(
+    running: Running,
+) -> None:
+    box, key = await live_box(running)
+    script = (
+        b"EHLO client.example\r\nMAIL FROM:<sender@example.org>\r\nRCPT TO:<"
+        + box.encode()
+        + b">\r\nDATA\r\n"
+        + data_block(message("sent then half-closed"))
+        + b"NOOP\r\nQUIT\r\n"
+    )
+
+    def dialogue() -> list[int]:
+        with RawSMTP(running.smtp_port) as client:
+            assert client.greeting() == 220
+            client.send(script)
+            client.sock.shutdown(socket.SHUT_WR)  # nothing more from us; replies still due
+            codes = [client.code() for _ in range(7)]
+            closed, rest = client.wait_closed(5)
+            assert closed and rest == b""
+            return codes
+
+    assert await run(dialogue) == [250, 250, 250, 354, 250, 250, 221]
+    assert await subjects(running, key, box) == ["sent then half-closed"]

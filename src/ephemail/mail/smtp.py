@@ -1,5 +1,7 @@
-"""The SMTP receiver: aiosmtpd speaks the protocol, this decides who gets mail.
+"""The SMTP receiver: an asyncio.Protocol around the sans-IO machine in smtp_protocol.py.
 
+This module owns sockets, timers and the service's decisions; the protocol itself (what
+each command means, reply order, limits on lines and messages) lives in the machine.
 RCPT is accepted only for a live mailbox, so nothing relays; DATA is answered `250` only
 after the group-commit writer has committed the message.
 """
@@ -7,20 +9,32 @@ after the group-commit writer has committed the message.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import re
 import socket
+import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, AnyStr
-
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from pathlib import Path
+from typing import cast
 
 from ephemail.mail.delivery import RecipientResolver
+from ephemail.mail.smtp_protocol import (
+    MailFrom,
+    Message,
+    ProtocolLimits,
+    RcptTo,
+    ServerConnection,
+    StartTls,
+    State,
+)
 from ephemail.store.mailboxes import Recipient
 from ephemail.store.writer import MessageWriter, NotStored, WriterClosed
 
 log = logging.getLogger(__name__)
+
+BACKLOG_LIMIT = 64 * 1024  # pipelined input held behind a pending decision before we stop reading
+REPLY_SHUTDOWN = "421 4.3.2 Service shutting down, try again later"
 
 
 @dataclass
@@ -31,33 +45,120 @@ class SmtpLimits:
     max_connections: int
     timeout: float
     hostname: str
+    session_timeout: float = 600.0
+    data_timeout: float = 300.0
+    max_unknown_recipients: int = 20
+    max_unknown_recipients_per_client: int = 100
+    probe_window: float = 600.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass
+class _Client:
+    connections: int = 0
+    unknown: int = 0
+    window_start: float = 0.0
 
 
 @dataclass
 class ConnectionGate:
-    """Counts open sessions so a flood is told 421 instead of exhausting the process."""
+    """Counts open sessions, in all and per client address, so a flood is told 421 instead
+    of exhausting the process; and counts unknown recipients per client address, so that
+    reconnecting does not reset the budget of a recipient prober."""
 
     limit: int
+    per_client: int = 50
+    unknown_per_client: int = 100
+    probe_window: float = 600.0
     active: int = 0
     closing: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    clients: dict[str, _Client] = field(default_factory=dict)
+    max_tracked: int = 100_000
 
     def __post_init__(self) -> None:
         self.idle.set()
 
-    def enter(self) -> bool:
+    def enter(self, client: str = "") -> str | None:
+        """Count a new session; the refusal to send it, or None when it may go on."""
         self.active += 1
         self.idle.clear()
-        return self.active <= self.limit and not self.closing
+        entry = self._entry(client)
+        entry.connections += 1
+        if self.closing:
+            return REPLY_SHUTDOWN
+        if self.active > self.limit:
+            return "421 4.7.0 Too many connections, try again later"
+        if entry.connections > self.per_client:
+            return "421 4.7.0 Too many connections from your address, try again later"
+        return None
 
-    def leave(self) -> None:
+    def leave(self, client: str = "") -> None:
         self.active -= 1
+        entry = self.clients.get(client)
+        if entry is not None:
+            entry.connections -= 1
+            if entry.connections <= 0 and not entry.unknown:
+                del self.clients[client]
         if self.active <= 0:
             self.idle.set()
 
+    def probing(self, client: str) -> bool:
+        """True once this address has asked for too many unknown recipients lately."""
+        entry = self.clients.get(client)
+        if entry is None:
+            return False
+        if time.monotonic() - entry.window_start > self.probe_window:
+            entry.unknown = 0
+        return entry.unknown >= self.unknown_per_client
+
+    def unknown_recipient(self, client: str) -> None:
+        entry = self._entry(client)
+        now = time.monotonic()
+        if not entry.unknown or now - entry.window_start > self.probe_window:
+            entry.unknown, entry.window_start = 0, now
+        entry.unknown += 1
+
+    def _entry(self, client: str) -> _Client:
+        entry = self.clients.get(client)
+        if entry is None:
+            if len(self.clients) >= self.max_tracked:  # forget the oldest idle address
+                for key, old in self.clients.items():
+                    if old.connections <= 0:
+                        del self.clients[key]
+                        break
+            entry = self.clients[client] = _Client()
+        return entry
+
+
+class TlsContexts:
+    """The STARTTLS context, built from the configured files and rebuilt when they change,
+    so a renewed certificate is used without a restart."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self._cert, self._key = cert, key
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._context: ssl.SSLContext | None = None
+
+    def context(self) -> ssl.SSLContext:
+        cert, key = self._cert.stat(), self._key.stat()
+        stamp = (cert.st_mtime_ns, cert.st_size, key.st_mtime_ns, key.st_size)
+        if stamp != self._stamp or self._context is None:
+            try:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(self._cert, self._key)
+            except (OSError, ssl.SSLError):
+                if self._context is None:
+                    raise
+                log.exception("reloading the TLS certificate failed; keeping the old one")
+                return self._context
+            self._context, self._stamp = context, stamp
+        return self._context
+
 
 class DeliveryHandler:
-    """aiosmtpd hooks: recipient checks at RCPT, durable store at DATA."""
+    """The service's decisions: who may send, who receives, and storing before `250`."""
 
     def __init__(
         self,
@@ -71,79 +172,41 @@ class DeliveryHandler:
         self._limits = limits
         self._gate = gate
 
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        """Advertise PIPELINING (RFC 2920): aiosmtpd reads commands in order from one stream,
-        so an MTA may send MAIL, RCPT and DATA in one packet and save two round trips."""
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
+    def mail(self, event: MailFrom) -> str:
         if self._gate.closing:
-            return "421 4.3.2 Service shutting down, try again later"
-        if not _storable(address):
+            return REPLY_SHUTDOWN
+        if not _storable(event.address):
             # Refused now, for good: accepting it would fail every DATA with a temporary error.
             return "553 5.1.7 Sender address has characters that cannot be stored"
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        envelope.rcpt_recipients = {}  # type: ignore[attr-defined]
-        return "250 OK"
+        return "250 2.1.0 OK"
 
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        boxes: dict[int, Recipient] = getattr(envelope, "rcpt_recipients", {})
-        if len(envelope.rcpt_tos) >= self._limits.max_recipients:
-            return "452 4.5.3 Too many recipients"
+    async def rcpt(self, address: str, client: str) -> tuple[Recipient | None, str]:
+        if self._gate.probing(client):
+            return None, "421 4.7.0 Too many unknown recipients from your address, closing"
         try:
             recipient = await self._resolver.resolve(address)
         except Exception:
             log.exception("recipient lookup failed")
-            return "451 4.3.0 Temporary lookup failure, try again later"
+            return None, "451 4.3.0 Temporary lookup failure, try again later"
         if recipient is None:
-            return "550 5.1.1 No such mailbox here"
+            self._gate.unknown_recipient(client)
+            return None, "550 5.1.1 No such mailbox here"
         if recipient.message_count >= self._limits.mailbox_message_cap:
-            return "452 4.2.2 Mailbox full, try again later"
-        boxes[recipient.mailbox_id] = recipient
-        envelope.rcpt_recipients = boxes  # type: ignore[attr-defined]
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(options)
-        return "250 OK"
+            return None, "452 4.2.2 Mailbox full, try again later"
+        return recipient, "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        boxes: dict[int, Recipient] = getattr(envelope, "rcpt_recipients", {})
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
-        if not boxes:
-            return "554 5.5.1 No valid recipients"
-        # Waiting for the commit is our time, not the client's: an idle timeout firing here
-        # would drop a client whose message then gets stored, and it would send it again.
-        pause_timeout(server)
+    async def data(self, message: Message[Recipient]) -> str:
+        boxes = {r.mailbox_id: r for r in message.recipients}  # one copy per mailbox
         try:
-            ids = await self._writer.submit(envelope.mail_from or "", list(boxes.values()), raw)
+            ids = await self._writer.submit(message.sender, list(boxes.values()), message.data)
         except WriterClosed:
-            return "421 4.3.2 Service shutting down, try again later"
+            return REPLY_SHUTDOWN
         except NotStored as exc:
             return exc.reply
         except Exception:
             log.exception("storing message failed")
             return "451 4.3.0 Could not store the message, try again later"
-        finally:
-            server._reset_timeout()
         return f"250 2.0.0 OK queued as {ids[0]}"
-
-
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(.*)\Z")
 
 
 def _storable(address: str) -> bool:
@@ -151,91 +214,244 @@ def _storable(address: str) -> bool:
     return not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in address)
 
 
-def pause_timeout(server: SMTP) -> None:
-    handle = getattr(server, "_timeout_handle", None)
-    if handle is not None:
-        handle.cancel()
+class SmtpSession(asyncio.Protocol):
+    """One connection: feeds the machine, runs the decisions it asks for, keeps the clocks.
 
-
-class EphemailSMTP(SMTP):
-    """aiosmtpd's SMTP with a connection limit; the protocol itself stays aiosmtpd's.
-
-    Lines may be far longer than RFC 5321's 1,000 octets: real senders break that rule (and
-    bare-LF mail arrives as one "line"), and a temp inbox should keep such mail, not bounce
-    it. The bound still caps what one session can make us buffer.
+    Three clocks: idle (no byte for `timeout`), DATA (`data_timeout` from 354 to the end)
+    and the whole session (`session_timeout`). Any byte resets only the first, so a client
+    sending one byte at a time is still dropped by the other two.
     """
 
-    line_length_limit = 256 * 1024
-
-    def __init__(self, handler: DeliveryHandler, gate: ConnectionGate, **kwargs: Any) -> None:
-        # aiosmtpd keeps these limits in one class-level dict shared by every session, so one
-        # client's EHLO changed another's limits; each session gets its own.
-        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
-        super().__init__(handler, **kwargs)
+    def __init__(
+        self,
+        handler: DeliveryHandler,
+        limits: SmtpLimits,
+        gate: ConnectionGate,
+        protocol_limits: ProtocolLimits,
+        tls: TlsContexts | None,
+    ) -> None:
+        self._handler = handler
+        self._limits = limits
         self._gate = gate
+        self._tls = tls
+        self.conn: ServerConnection[Recipient] = ServerConnection(protocol_limits)
+        self.transport: asyncio.Transport | None = None
+        self._client = ""
         self._admitted = False
+        self._busy = False  # a decision (look-up, commit, handshake) is running
+        self._reading_paused = False
+        self._writing_paused = False
+        self._last_input = 0.0
+        self._eof = False
+        self._expire_after_decision: str | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._data_timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._admitted = self._gate.enter()
-        super().connection_made(transport)
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """`<local@domain>` in plain ASCII is read directly; anything else as aiosmtpd reads it.
-
-        aiosmtpd builds a typing.Protocol class on every call (about a tenth of the CPU of a
-        delivery in profiles) before running the RFC 5322 parser.
-        """
-        match = _SIMPLE_PATH.match(arg)
-        if match is None or len(match.group(1).rpartition("@")[0]) > self.local_part_limit > 0:
-            result: tuple[str | None, str | None] = super()._getaddr(arg)
-            return result
-        return match.group(1), match.group(2).lstrip()
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if peer else ""
+        refusal = self._gate.enter(self._client)
+        self._admitted = True
+        if refusal is not None:
+            self.conn.refuse_connection(refusal)
+            self._flush()
+            return
+        self.conn.greet("ephemail ESMTP")
+        self._last_input = self._loop.time()
+        self._timers = [
+            self._loop.call_later(self._limits.timeout, self._check_idle),
+            self._loop.call_later(self._limits.session_timeout, self._session_expired),
+        ]
+        self._flush()
 
     def data_received(self, data: bytes) -> None:
-        """The timeout is for idle clients: any bytes arriving, DATA included, reset it."""
-        if self.transport is not None and self._timeout_handle is not None:
-            self._reset_timeout()
-        super().data_received(data)
+        self._last_input = self._loop.time()
+        self.conn.receive_data(data)
+        self._drive()
 
-    async def smtp_EHLO(self, hostname: str) -> None:
-        self.command_size_limits.clear()  # a second EHLO must not grow the limits again
-        await super().smtp_EHLO(hostname)
+    def eof_received(self) -> bool | None:
+        """The client sent all it will: answer what it sent (a decision may still be
+        running), then close."""
+        self._eof = True
+        self._close_if_done()
+        return True
 
-    def connection_lost(self, error: Exception | None) -> None:
-        self._gate.leave()
-        super().connection_lost(error)
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
 
-    async def push(self, status: AnyStr) -> None:
-        """A `421` means this service is closing the channel (RFC 5321 3.8): so close it."""
-        await super().push(status)
-        code = status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")
-        if code == "421" and self.transport is not None:
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        if self._data_timer is not None:
+            self._data_timer.cancel()
+        self.conn.close_with("421 4.4.2 Connection lost")
+        self.conn.data_to_send()
+        self.transport = None
+        if self._admitted:
+            self._admitted = False
+            self._gate.leave(self._client)
+
+    # --- driving the machine --------------------------------------------------------------
+
+    def _drive(self) -> None:
+        if self.transport is None:
+            return
+        if self._busy:  # input waits behind the decision; stop reading past the backlog
+            self._update_reading()
+            return
+        conn = self.conn
+        lookup = False
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, MailFrom):
+                conn.answer(self._handler.mail(event))
+                continue
+            self._busy = True
+            if isinstance(event, StartTls):
+                # Before the client's handshake can arrive and be read as a command.
+                self.transport.pause_reading()
+            lookup = isinstance(event, RcptTo)
+            self._loop.create_task(self._decide(event))
+            break
+        if not lookup:
+            # RFC 2920 3.2: replies to a pipelined group may be held while it is processed
+            # (a recipient look-up is brief), but go out before we wait for the client or
+            # for a commit. One write per group instead of one per reply.
+            self._flush()
+        self._watch_data()
+        self._update_reading()
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if self._eof and not self._busy and self.transport is not None:
+            self._flush()
             self.transport.close()
 
-    async def _handle_client(self) -> None:
-        if not self._admitted:
-            await self.push("421 4.7.0 Too many connections, try again later")
+    async def _decide(self, event: RcptTo | Message[Recipient] | StartTls) -> None:
+        conn = self.conn
+        try:
+            if isinstance(event, RcptTo):
+                recipient, reply = await self._handler.rcpt(event.address, self._client)
+                if conn.pending is event:
+                    if recipient is None:
+                        conn.answer(reply)
+                    else:
+                        conn.accept_recipient(recipient, reply)
+            elif isinstance(event, Message):
+                reply = await self._handler.data(event)
+                if conn.pending is event:
+                    conn.answer(reply)
+            else:
+                await self._start_tls()
+        except Exception:
+            log.exception("SMTP session failed")
+            conn.close_with("421 4.3.0 Internal error, closing connection")
+        finally:
+            self._busy = False
+            self._last_input = self._loop.time()  # waiting on us is not the client idling
+        if self._expire_after_decision is not None:
+            conn.close_with(self._expire_after_decision)
+        self._drive()
+        self._flush()
+
+    async def _start_tls(self) -> None:
+        assert self._tls is not None and self.transport is not None
+        try:
+            context = self._tls.context()
+            transport = await self._loop.start_tls(
+                self.transport, self, context, server_side=True, ssl_handshake_timeout=30
+            )
+        except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            log.info("STARTTLS handshake failed: %s", exc)
+            if self.transport is not None:
+                self.transport.abort()
             return
-        await super()._handle_client()
+        if transport is None:
+            return
+        self.transport = transport
+        self.conn.tls_started()
+        self._reading_paused = False
+
+    def _flush(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        out = self.conn.data_to_send()
+        if out:
+            transport.write(out)
+        if self.conn.closing:
+            transport.close()
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self.conn.closing or isinstance(self.conn.pending, StartTls):
+            return
+        pause = self._writing_paused or self.conn.buffered > BACKLOG_LIMIT
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    # --- clocks ---------------------------------------------------------------------------
+
+    def _watch_data(self) -> None:
+        in_data = self.conn.state is State.DATA
+        if in_data and self._data_timer is None:
+            self._data_timer = self._loop.call_later(self._limits.data_timeout, self._data_expired)
+        elif not in_data and self._data_timer is not None:
+            self._data_timer.cancel()
+            self._data_timer = None
+
+    def _check_idle(self) -> None:
+        left = self._last_input + self._limits.timeout - self._loop.time()
+        if self._busy or left > 0:
+            self._timers[0] = self._loop.call_later(max(left, 0.05), self._check_idle)
+            return
+        self._expire("421 4.4.2 Idle too long, closing connection")
+
+    def _session_expired(self) -> None:
+        self._expire("421 4.4.2 Session time limit exceeded, closing connection")
+
+    def _data_expired(self) -> None:
+        self._data_timer = None
+        self._expire("421 4.4.2 DATA time limit exceeded, closing connection")
+
+    def _expire(self, reply: str) -> None:
+        if self._busy:  # a commit in progress: its reply first, then close
+            self._expire_after_decision = reply
+            return
+        self.conn.close_with(reply)
+        self._flush()
 
 
 def smtp_factory(
     resolver: RecipientResolver, writer: MessageWriter, limits: SmtpLimits, gate: ConnectionGate
-) -> Any:
+) -> Callable[[], SmtpSession]:
     handler = DeliveryHandler(resolver, writer, limits, gate)
+    tls = None
+    if limits.tls_cert and limits.tls_key:
+        tls = TlsContexts(limits.tls_cert, limits.tls_key)
+        tls.context()  # a broken certificate fails at start, not at the first STARTTLS
+    protocol_limits = ProtocolLimits(
+        hostname=limits.hostname,
+        max_message_size=limits.max_message_size,
+        max_recipients=limits.max_recipients,
+        max_unknown_recipients=limits.max_unknown_recipients,
+        tls_available=tls is not None,
+    )
 
-    def make() -> EphemailSMTP:
-        return EphemailSMTP(
-            handler,
-            gate,
-            data_size_limit=limits.max_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=limits.hostname,
-            ident="ephemail ESMTP",
-            timeout=limits.timeout,
-            auth_require_tls=True,
-        )
+    def make() -> SmtpSession:
+        return SmtpSession(handler, limits, gate, protocol_limits, tls)
 
     return make
 

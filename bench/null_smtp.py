@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""An SMTP server that stores nothing: the protocol cost alone, for the ingest bench's
+reference rows.
+
+`--impl ours` runs ephemail's SMTP front (mail/smtp.py around mail/smtp_protocol.py) with
+every recipient accepted without a look-up and every message answered `250` without being
+parsed or stored; `--impl aiosmtpd` runs aiosmtpd (the library ephemail used before) with a
+handler that does the same. Both on uvloop, one process, one event loop, as a worker runs.
+
+    python bench/null_smtp.py --impl ours --port 2600
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ephemail.mail.smtp import (
+    ConnectionGate,
+    DeliveryHandler,
+    SmtpLimits,
+    SmtpSession,
+    bind_socket,
+)
+from ephemail.mail.smtp_protocol import ProtocolLimits
+from ephemail.store.mailboxes import Recipient
+
+MAX_SIZE = 10 * 1024 * 1024
+
+
+class AnyRecipient:
+    """Every address is a live, empty mailbox; no database."""
+
+    async def resolve(self, recipient: str) -> Recipient | None:
+        return Recipient(1, 1, recipient, 0)
+
+
+class NullWriter:
+    """`submit` answers at once: nothing parsed, compressed or committed."""
+
+    async def submit(
+        self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
+    ) -> list[str]:
+        return ["null"]
+
+
+async def serve_ours(port: int) -> None:
+    limits = SmtpLimits(
+        max_message_size=MAX_SIZE,
+        mailbox_message_cap=1_000_000,
+        max_recipients=100,
+        max_connections=10_000,
+        timeout=60,
+        hostname="null.test",
+    )
+    gate = ConnectionGate(limit=10_000, per_client=10_000)
+    handler = DeliveryHandler(AnyRecipient(), NullWriter(), limits, gate)  # type: ignore[arg-type]
+    protocol_limits = ProtocolLimits("null.test", MAX_SIZE, 100)
+    sock = bind_socket("127.0.0.1", port, reuse_port=False)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SmtpSession(handler, limits, gate, protocol_limits, None), sock=sock
+    )
+    print("ready", flush=True)
+    await server.serve_forever()
+
+
+async def serve_aiosmtpd(port: int) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 OK queued as null"
+
+    sock = bind_socket("127.0.0.1", port, reuse_port=False)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(
+            Handler(),
+            data_size_limit=MAX_SIZE,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname="null.test",
+            timeout=60,
+        ),
+        sock=sock,
+    )
+    print("ready", flush=True)
+    await server.serve_forever()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--impl", choices=("ours", "aiosmtpd"), required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every session
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    run = serve_ours if args.impl == "ours" else serve_aiosmtpd
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Real SMTP clients against our front: Postfix's smtp-source, and Postfix itself relaying to
+us through a transport map (a private instance on loopback, its own configuration and
+queue under the test's directory, started and stopped by the test).
+
+Debian's `postfix` package provides both (`make test` installs it); the Postfix instance
+needs root, as Postfix's master does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_smtp_abuse import listed, live_box
+from tests.support import Running
+
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+POSTFIX_DAEMONS = Path("/usr/lib/postfix/sbin")
+
+needs_smtp_source = pytest.mark.skipif(
+    not os.access(SMTP_SOURCE, os.X_OK), reason="Postfix smtp-source not installed (apt postfix)"
+)
+needs_postfix = pytest.mark.skipif(
+    not os.access(POSTFIX, os.X_OK) or os.geteuid() != 0,
+    reason="a private Postfix instance needs the postfix package and root",
+)
+
+
+async def wait_for(svc: Running, key: str, box: str, count: int, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        subjects = [m["subject"] for m in await listed(svc, key, box)]
+        if len(subjects) >= count or time.monotonic() > deadline:
+            return subjects
+        await asyncio.sleep(0.25)
+
+
+@needs_smtp_source
+@pytest.mark.parametrize("mode", ["reused", "new"], ids=["one session", "a session each"])
+async def test_smtp_source_messages_are_all_stored(running: Running, mode: str) -> None:
+    box, key = await live_box(running)
+    args = [SMTP_SOURCE, "-m", "200", "-s", "5", "-l", "2048", "-f", "sender@example.org"]
+    args += ["-t", box, "-S", "via smtp-source"]
+    if mode == "reused":
+        args.append("-d")  # the next message over the same connection
+    done = await asyncio.create_subprocess_exec(
+        *args,
+        f"127.0.0.1:{running.smtp_port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(done.communicate(), 120)
+    assert done.returncode == 0, (out, err)
+    subjects = await wait_for(running, key, box, 200, 10)
+    assert len(subjects) == 200
+    assert set(subjects) == {"via smtp-source"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+MASTER_CF = """\
+{listen} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+command_directory = /usr/sbin
+daemon_directory = {daemons}
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = postfix-ephemail-test
+maillog_file = {log}
+maillog_file_prefixes = {root}
+myhostname = relay.example.net
+mydomain = example.net
+myorigin = $myhostname
+mydestination =
+alias_maps =
+alias_database =
+local_recipient_maps =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relay_domains = {domain}
+transport_maps = texthash:{transport}
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+smtputf8_enable = yes
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+"""
+
+
+@pytest.fixture
+def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
+    """A private Postfix on 127.0.0.1:<free port> relaying the default domain to us."""
+    root = tmp_path / "postfix"
+    conf = root / "conf"
+    conf.mkdir(parents=True)
+    # Postfix's daemons open the queue and data directories as the postfix user, but pytest
+    # keeps its temporary root private (0700, re-tightened by every pytest run): so these two
+    # live in a directory of their own that the postfix user can reach, removed afterwards.
+    spool = Path(tempfile.mkdtemp(prefix="ephemail-postfix-test-"))
+    spool.chmod(0o711)
+    queue, data = spool / "queue", spool / "data"
+    queue.mkdir()
+    data.mkdir()
+    shutil.chown(data, "postfix", "postfix")
+    listen = free_port()
+    domain = running.settings.default_domain
+    (conf / "transport").write_text(f"{domain} smtp:[127.0.0.1]:{running.smtp_port}\n")
+    (conf / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{listen}"))
+    (conf / "main.cf").write_text(
+        MAIN_CF.format(
+            queue=queue,
+            data=data,
+            daemons=POSTFIX_DAEMONS,
+            log=root / "maillog",
+            root=root,
+            domain=domain,
+            transport=conf / "transport",
+        )
+    )
+    started = subprocess.run(
+        [POSTFIX, "-c", str(conf), "start"], capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    pid_file = queue / "pid" / "master.pid"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", listen), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (root / "maillog").read_text()
+                time.sleep(0.1)
+        yield listen
+    finally:
+        stopped = subprocess.run(
+            [POSTFIX, "-c", str(conf), "stop"], capture_output=True, text=True, timeout=60
+        )
+        if stopped.returncode != 0 and pid_file.exists():  # stop only the master we started
+            os.kill(int(pid_file.read_text().split()[0]), 9)
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+@needs_postfix
+async def test_postfix_relays_through_a_transport_map_to_us(
+    running: Running, postfix_relay: int, tmp_path: Path
+) -> None:
+    box, key = await live_box(running)
+    local, domain = box.split("@")
+    subjects = [f"through postfix {n}" for n in range(3)]
+
+    def submit() -> dict[str, tuple[int, bytes]]:
+        refused: dict[str, tuple[int, bytes]] = {}
+        with smtplib.SMTP("127.0.0.1", postfix_relay, timeout=30) as smtp:
+            for subject in subjects:
+                raw = (
+                    f"From: Relay Sender <sender@example.org>\r\nSubject: {subject}\r\n"
+                    f"Message-ID: {make_msgid()}\r\n\r\nrelayed body\r\n"
+                ).encode()
+                # One to a live mailbox (by a plus-tag alias) and one to nobody: Postfix takes
+                # both, we accept one and refuse the other with 550 at RCPT.
+                refused.update(
+                    smtp.sendmail(
+                        "sender@example.org", [f"{local}+pf@{domain}", f"ghost@{domain}"], raw
+                    )
+                )
+        return refused
+
+    assert await asyncio.to_thread(submit) == {}  # Postfix queued everything
+    stored = await wait_for(running, key, box, len(subjects), 60)
+    log = (tmp_path / "postfix" / "maillog").read_text(errors="replace")
+    assert sorted(stored) == subjects, log[-3000:]
+    # Postfix saw our 250 with its queue id for the live box, and 550 for the ghost.
+    assert "status=sent (250 2.0.0 OK queued as" in log
+    assert "said: 550 5.1.1 No such mailbox here" in log

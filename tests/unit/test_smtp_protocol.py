@@ -1,0 +1,455 @@
+"""The SMTP state machine on its own: bytes in, events and replies out, no sockets.
+
+A small driver plays the service: it accepts RCPT for `*@live.test`, refuses others with
+550, and answers each message with `250 queued` (or whatever a test sets), recording the
+events it was asked to decide.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ephemail.mail.smtp_protocol import (
+    COMMAND_LINE_LIMIT,
+    ESMTP_LINE_LIMIT,
+    MailFrom,
+    Message,
+    ProtocolLimits,
+    RcptTo,
+    ServerConnection,
+    StartTls,
+    State,
+)
+
+REPLY = re.compile(rb"^[2-5]\d\d[ -][\x20-\x7e]*\r\n$")
+LIMITS = ProtocolLimits(
+    hostname="mx.test",
+    max_message_size=10_000,
+    max_recipients=5,
+    max_unknown_recipients=3,
+    data_line_limit=2_000,
+)
+
+
+@dataclass
+class Driver:
+    limits: ProtocolLimits = LIMITS
+    tls: bool = False
+    conn: ServerConnection[str] = field(init=False)
+    events: list[object] = field(default_factory=list)
+    message_reply: str = "250 2.0.0 queued"
+    mail_reply: str = "250 2.1.0 OK"
+    decide: bool = True  # False: leave events pending
+
+    def __post_init__(self) -> None:
+        self.conn = ServerConnection(self.limits, tls=self.tls)
+        self.conn.greet()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Feed bytes, answer what is asked; the reply lines that came out."""
+        self.conn.receive_data(data)
+        self.run()
+        return self.replies()
+
+    def run(self) -> None:
+        while self.decide and (event := self.conn.next_event()) is not None:
+            self.events.append(event)
+            if isinstance(event, MailFrom):
+                self.conn.answer(self.mail_reply)
+            elif isinstance(event, RcptTo):
+                if event.address.endswith("@live.test"):
+                    self.conn.accept_recipient(event.address)
+                else:
+                    self.conn.answer("550 5.1.1 No such mailbox here")
+            elif isinstance(event, Message):
+                self.conn.answer(self.message_reply)
+            else:
+                break  # StartTls: the test completes it
+        if not self.decide:
+            self.conn.next_event()
+
+    def replies(self) -> list[bytes]:
+        out = self.conn.data_to_send()
+        lines = out.split(b"\r\n")
+        assert lines[-1] == b""
+        for line in lines[:-1]:
+            assert REPLY.match(line + b"\r\n"), line
+        return [line for line in lines[:-1]]
+
+    def codes(self, data: bytes) -> list[int]:
+        return [int(line[:3]) for line in self.feed(data) if line[3:4] == b" "]
+
+    def messages(self) -> list[Message[str]]:
+        return [e for e in self.events if isinstance(e, Message)]
+
+
+def ready(**kwargs: object) -> Driver:
+    driver = Driver(**kwargs)  # type: ignore[arg-type]
+    assert driver.replies() == [b"220 mx.test ESMTP"]
+    assert driver.codes(b"EHLO client.test\r\n") == [250]
+    return driver
+
+
+TRANSACTION = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<box@live.test>\r\nDATA\r\n"
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def test_ehlo_lists_the_extensions_in_one_multiline_reply() -> None:
+    driver = Driver()
+    driver.replies()
+    lines = driver.feed(b"EHLO client.test\r\n")
+    assert lines[0] == b"250-mx.test"
+    assert lines[-1] == b"250 HELP"
+    keywords = {line[4:].split(b" ")[0] for line in lines[1:]}
+    assert {b"SIZE", b"8BITMIME", b"SMTPUTF8", b"PIPELINING", b"ENHANCEDSTATUSCODES"} <= keywords
+    assert b"250-SIZE 10000" in lines
+    assert b"STARTTLS" not in keywords  # no certificate, no offer
+
+
+def test_helo_and_ehlo_need_a_name() -> None:
+    driver = Driver()
+    driver.replies()
+    assert driver.codes(b"EHLO\r\nHELO\r\nHELO client.test\r\n") == [501, 501, 250]
+
+
+def test_a_whole_transaction_gives_the_message_unstuffed() -> None:
+    driver = ready()
+    body = b"Subject: x\r\n\r\n..leading dot\r\n.\r\nnot the end\r\n"
+    stuffed = body.replace(b"\r\n.", b"\r\n..")
+    codes = driver.codes(TRANSACTION + stuffed + b".\r\nQUIT\r\n")
+    assert codes == [250, 250, 354, 250, 221]
+    (message,) = driver.messages()
+    assert (message.sender, message.recipients) == ("a@example.org", ["box@live.test"])
+    assert message.data == body
+    assert driver.conn.closing and driver.conn.state is State.CLOSED
+
+
+def test_a_dot_at_the_very_start_of_data_is_unstuffed() -> None:
+    driver = ready()
+    driver.codes(TRANSACTION + b"..first\r\n.\r\n")
+    assert driver.messages()[0].data == b".first\r\n"
+
+
+def test_an_empty_message_ends_at_once() -> None:
+    driver = ready()
+    assert driver.codes(TRANSACTION + b".\r\n") == [250, 250, 354, 250]
+    assert driver.messages()[0].data == b""
+
+
+def test_only_crlf_dot_crlf_ends_data() -> None:
+    driver = ready()
+    assert driver.codes(TRANSACTION + b"a\n.\nb\r.\rc\r\n.x\r\n") == [250, 250, 354]
+    assert driver.conn.state is State.DATA
+    assert driver.codes(b".\r\n") == [250]
+    assert driver.messages()[0].data == b"a\n.\nb\r.\rc\r\nx\r\n"
+
+
+def test_mail_parameters() -> None:
+    driver = ready()
+    assert driver.codes(b"MAIL FROM:<a@example.org> SIZE=10001\r\n") == [552]
+    assert driver.codes(b"MAIL FROM:<a@example.org> SIZE=big\r\n") == [501]
+    assert driver.codes(b"MAIL FROM:<a@example.org> BODY=BINARYMIME\r\n") == [501]
+    assert driver.codes(b"MAIL FROM:<a@example.org> SMTPUTF8=yes\r\n") == [501]
+    assert driver.codes(b"MAIL FROM:<a@example.org> FOO=BAR\r\n") == [555]
+    line = b"MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME SMTPUTF8\r\n"
+    assert driver.codes(line) == [250]
+    event = driver.events[-1]
+    assert isinstance(event, MailFrom)
+    assert event.size == 100 and event.params == {"SIZE": "100", "BODY": "8BITMIME", "SMTPUTF8": ""}
+
+
+def test_mail_parameters_need_ehlo() -> None:
+    driver = Driver()
+    driver.replies()
+    driver.codes(b"HELO client.test\r\n")
+    assert driver.codes(b"MAIL FROM:<a@example.org> SIZE=10\r\n") == [555]
+    assert driver.codes(b"MAIL FROM:<a@example.org>\r\n") == [250]
+
+
+@pytest.mark.parametrize(
+    ("arg", "address"),
+    [
+        (b"FROM:<>", ""),
+        (b"from: <a@example.org>", "a@example.org"),
+        (b"FROM:a@example.org", "a@example.org"),
+        (b"FROM:<@relay.example:a@example.org>", "a@example.org"),
+        (b'FROM:<"a b"@example.org>', '"a b"@example.org'),
+    ],
+)
+def test_mail_paths(arg: bytes, address: str) -> None:
+    driver = ready()
+    assert driver.codes(b"MAIL " + arg + b"\r\n") == [250]
+    event = driver.events[-1]
+    assert isinstance(event, MailFrom) and event.address == address
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [b"FROM:", b"FROM:<a@example.org", b"FROM:<a b@example.org>", b"TO:<a@b.c>", b"FROM:<a>x"],
+)
+def test_bad_mail_syntax_is_501(arg: bytes) -> None:
+    driver = ready()
+    assert driver.codes(b"MAIL " + arg + b"\r\n") == [501]
+    assert driver.conn.state is State.READY
+
+
+def test_sender_refused_by_the_service_keeps_no_transaction() -> None:
+    driver = ready()
+    driver.mail_reply = "553 5.1.7 no"
+    assert driver.codes(TRANSACTION) == [553, 503, 503]
+
+
+def test_commands_out_of_order_get_503() -> None:
+    driver = Driver()
+    driver.replies()
+    assert driver.codes(b"MAIL FROM:<a@example.org>\r\n") == [503]
+    driver.codes(b"EHLO c\r\n")
+    assert driver.codes(b"RCPT TO:<box@live.test>\r\nDATA\r\n") == [503, 503]
+    assert driver.codes(b"MAIL FROM:<a@example.org>\r\nMAIL FROM:<b@example.org>\r\n") == [
+        250,
+        503,
+    ]
+    assert driver.codes(b"DATA\r\nRCPT TO:<x@dead.test>\r\nDATA\r\n") == [503, 550, 503]
+    assert driver.codes(b"RSET\r\nRCPT TO:<box@live.test>\r\n") == [250, 503]
+
+
+def test_rcpt_limits_and_syntax() -> None:
+    driver = ready()
+    driver.codes(b"MAIL FROM:<a@example.org>\r\n")
+    assert driver.codes(b"RCPT TO:<>\r\nRCPT TO:<a@live.test> NOTIFY=NEVER\r\n") == [501, 555]
+    codes = driver.codes(b"".join(b"RCPT TO:<b%d@live.test>\r\n" % i for i in range(7)))
+    assert codes == [250] * 5 + [452] * 2
+    lookups = [e for e in driver.events if isinstance(e, RcptTo)]
+    assert len(lookups) == 5  # no look-up beyond the limit
+
+
+def test_too_many_unknown_recipients_end_the_session_without_a_lookup() -> None:
+    driver = ready()
+    driver.codes(b"MAIL FROM:<a@example.org>\r\n")
+    script = b"".join(b"RCPT TO:<u%d@dead.test>\r\n" % i for i in range(3))
+    script += b"RCPT TO:<box@live.test>\r\nNOOP\r\n"
+    assert driver.codes(script) == [550, 550, 550, 421]
+    assert len([e for e in driver.events if isinstance(e, RcptTo)]) == 3
+    assert driver.conn.closing
+
+
+def test_rset_noop_vrfy_help_quit() -> None:
+    driver = ready()
+    assert driver.codes(b"RSET x\r\nRSET\r\nNOOP anything\r\n") == [501, 250, 250]
+    assert driver.codes(b"VRFY\r\nVRFY someone\r\nHELP\r\n") == [501, 252, 214]
+    assert driver.codes(b"QUIT now\r\nQUIT\r\nNOOP\r\n") == [501, 221]  # nothing after QUIT
+
+
+def test_auth_expn_are_not_implemented_and_unknown_commands_end_at_five() -> None:
+    driver = ready()
+    assert driver.codes(b"AUTH PLAIN x\r\nEXPN staff\r\n") == [502, 502]
+    codes = driver.codes(b"TURN\r\nXYZZY\r\n\r\nHE\x00LO x\r\nFOO\r\nNOOP\r\n")
+    assert codes == [500, 500, 500, 500, 502]
+    assert driver.conn.closing
+
+
+def test_starttls_without_tls_and_with_arguments() -> None:
+    driver = ready()
+    assert driver.codes(b"STARTTLS\r\nSTARTTLS now\r\nNOOP\r\n") == [454, 501, 250]
+
+
+def test_starttls_drops_pipelined_input_and_resets_the_session() -> None:
+    driver = ready(limits=ProtocolLimits("mx.test", 10_000, 5, tls_available=True))
+    assert b"250-STARTTLS" in driver.feed(b"EHLO again\r\n")
+    # A command injected after STARTTLS, in the clear, must not run under TLS.
+    assert driver.codes(b"STARTTLS\r\nMAIL FROM:<evil@example.org>\r\n") == [220]
+    assert isinstance(driver.conn.pending, StartTls)
+    driver.conn.tls_started()
+    assert driver.codes(b"MAIL FROM:<a@example.org>\r\n") == [503]  # EHLO first
+    lines = driver.feed(b"EHLO c\r\nSTARTTLS\r\n")
+    assert b"250-STARTTLS" not in lines and lines[-1].startswith(b"503")
+
+
+def test_replies_are_one_line_of_ascii_whatever_the_service_says() -> None:
+    driver = ready()
+    driver.message_reply = "451 4.3.0 broken\r\nX-Injected: é"
+    driver.codes(TRANSACTION + b"x\r\n.\r\n")
+    assert driver.conn.state is State.READY
+
+
+def test_421_from_the_service_closes() -> None:
+    driver = ready()
+    driver.mail_reply = "421 4.3.2 shutting down"
+    assert driver.codes(b"MAIL FROM:<a@example.org>\r\nNOOP\r\n") == [421]
+    assert driver.conn.closing and driver.conn.buffered == 0
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+def test_command_line_limits() -> None:
+    driver = Driver()
+    driver.replies()
+    # Before EHLO every command has 512 octets, CRLF included.
+    assert driver.codes(b"NOOP " + b"x" * (COMMAND_LINE_LIMIT - 7) + b"\r\n") == [250]
+    assert driver.codes(b"NOOP " + b"x" * (COMMAND_LINE_LIMIT - 6) + b"\r\n") == [500]
+    driver.codes(b"EHLO c\r\n")
+    long_mail = b"MAIL FROM:<a@example.org> " + b"X" * 600 + b"\r\n"
+    assert driver.codes(long_mail) == [555]  # within the ESMTP limit: parsed, then refused
+    assert driver.codes(b"MAIL FROM:<" + b"a" * 300 + b"@example.org>\r\n") == [553]
+
+
+def test_an_endless_command_line_is_skipped_in_any_split_and_answered_once() -> None:
+    driver = ready()
+    for _ in range(100):
+        assert driver.feed(b"x" * 100_000) == []
+        assert driver.conn.buffered <= ESMTP_LINE_LIMIT + 100_000
+    assert driver.codes(b"\r\nNOOP\r\n") == [500, 250]
+
+
+def test_data_over_the_size_limit_is_dropped_and_552_at_the_end() -> None:
+    driver = ready()
+    driver.codes(TRANSACTION)
+    for _ in range(50):
+        driver.feed(b"y" * 998 + b"\r\n")
+    assert len(driver.conn._body) <= 1.5 * LIMITS.max_message_size + 1000
+    assert driver.codes(b".\r\nNOOP\r\n") == [552, 250]
+    assert driver.messages() == []
+    assert driver.codes(b"RCPT TO:<box@live.test>\r\n") == [503]  # the transaction ended
+
+
+def test_a_message_exactly_at_the_limit_is_taken() -> None:
+    driver = ready()
+    body = (b"z" * 98 + b"\r\n") * 100  # 10,000 octets
+    assert driver.codes(TRANSACTION + body + b".\r\n") == [250, 250, 354, 250]
+    assert driver.messages()[0].data == body
+
+
+def test_dot_stuffing_does_not_count_against_the_size() -> None:
+    driver = ready()
+    body = b".\r\n" * 3333  # 9,999 octets, 13,332 on the wire
+    driver.codes(TRANSACTION + body.replace(b"\r\n.", b"\r\n..").replace(b".", b"..", 1))
+    assert driver.codes(b".\r\n") == [250]
+    assert driver.messages()[0].data == body
+
+
+def test_a_data_line_over_the_line_limit_is_refused_whatever_the_split() -> None:
+    driver = ready()
+    driver.codes(TRANSACTION)
+    driver.feed(b"ok\r\n" + b"w" * 1500)
+    driver.feed(b"w" * 600 + b"\r\nshort\r\n")
+    assert driver.codes(b".\r\n") == [500]
+    # A long line inside one big chunk, between short ones.
+    driver.codes(TRANSACTION)
+    assert driver.codes(b"a\r\n" + b"v" * 2500 + b"\r\nb\r\n.\r\n") == [500]
+    # Just under the limit is fine.
+    driver.codes(TRANSACTION)
+    assert driver.codes(b"a\r\n" + b"u" * 1990 + b"\r\n.\r\n") == [250]
+
+
+# --- pipelining -------------------------------------------------------------------------
+
+
+def test_pipelined_group_waits_for_each_decision_in_order() -> None:
+    driver = ready()
+    driver.decide = False
+    script = TRANSACTION + b"hello\r\n.\r\nMAIL FROM:<b@example.org>\r\nNOOP\r\n"
+    driver.feed(script)
+    conn = driver.conn
+    assert isinstance(conn.pending, MailFrom)
+    assert driver.replies() == []  # nothing is answered before the sender is decided
+    conn.answer("250 2.1.0 OK")
+    conn.next_event()
+    assert isinstance(conn.pending, RcptTo)
+    conn.accept_recipient("box@live.test")
+    conn.next_event()
+    assert isinstance(conn.pending, Message)  # the commit is pending ...
+    assert [line[:3] for line in driver.replies()] == [b"250", b"250", b"354"]
+    assert conn.buffered > 0  # ... and the next commands wait behind it, unread
+    conn.answer("250 2.0.0 queued")
+    conn.next_event()
+    assert isinstance(conn.pending, MailFrom)
+    conn.answer("250 2.1.0 OK")
+    conn.next_event()
+    assert [line[:3] for line in driver.replies()] == [b"250", b"250", b"250"]
+
+
+def test_pipelined_transactions_in_one_write() -> None:
+    driver = Driver()
+    driver.replies()
+    script = (
+        b"EHLO c\r\n"
+        + TRANSACTION
+        + b"one\r\n.\r\n"
+        + b"MAIL FROM:<b@example.org>\r\nRCPT TO:<x@dead.test>\r\nRCPT TO:<c@live.test>\r\n"
+        + b"DATA\r\ntwo\r\n.\r\nNOOP\r\nQUIT\r\n"
+    )
+    assert driver.codes(script) == [250, 250, 250, 354, 250, 250, 550, 250, 354, 250, 250, 221]
+    assert [m.data for m in driver.messages()] == [b"one\r\n", b"two\r\n"]
+    assert driver.messages()[1].recipients == ["c@live.test"]
+
+
+def test_every_split_of_a_session_gives_the_same_replies() -> None:
+    script = b"EHLO c\r\n" + TRANSACTION + b"a\r\n..b\r\n.\r\nQUIT\r\n"
+    whole = Driver()
+    expected = whole.feed(script)
+    for cut in range(1, len(script)):
+        driver = Driver()
+        out = driver.feed(script[:cut]) + driver.feed(script[cut:])
+        assert out == expected, cut
+        assert driver.messages()[0].data == b"a\r\n.b\r\n"
+
+
+# --- any input --------------------------------------------------------------------------
+
+TOKENS = st.sampled_from(
+    [
+        b"EHLO c\r\n",
+        b"HELO c\r\n",
+        b"MAIL FROM:<a@example.org>\r\n",
+        b"MAIL FROM:<a@example.org> SIZE=99999\r\n",
+        b"RCPT TO:<box@live.test>\r\n",
+        b"RCPT TO:<x@dead.test>\r\n",
+        b"DATA\r\n",
+        b".\r\n",
+        b"..\r\n",
+        b"\r\n.\r\n",
+        b"RSET\r\n",
+        b"NOOP\r\n",
+        b"STARTTLS\r\n",
+        b"QUIT\r\n",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b".",
+        b"x" * 3000,
+        b"\x00\xff",
+    ]
+)
+STREAMS = st.lists(st.one_of(TOKENS, st.binary(max_size=200)), max_size=40).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=STREAMS, cuts=st.lists(st.integers(0, 20_000), max_size=10), tls=st.booleans())
+def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> None:
+    limits = ProtocolLimits("mx.test", 10_000, 5, max_unknown_recipients=3, tls_available=tls)
+    driver = Driver(limits=limits)
+    at = 0
+    for cut in [*sorted(cuts), len(stream)]:
+        if cut < at:
+            continue
+        driver.conn.receive_data(stream[at:cut])
+        at = cut
+        driver.run()
+        if isinstance(driver.conn.pending, StartTls):
+            driver.conn.tls_started()
+            driver.run()
+        driver.replies()  # every line is a well-formed reply
+        conn = driver.conn
+        # Bounded: a command line, or the message so far, or what waits behind a decision.
+        assert conn.buffered <= ESMTP_LINE_LIMIT or conn.pending is not None
+        assert len(conn._body) <= 1.5 * limits.max_message_size + 2 + 4
+    for message in driver.messages():
+        assert len(message.data) <= limits.max_message_size

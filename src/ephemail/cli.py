@@ -23,6 +23,7 @@ from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
 from ephemail.store.errors import StoreError
+from ephemail.store.models import Mailbox, Plan, User
 
 T = TypeVar("T")
 
@@ -203,7 +204,7 @@ def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None =
 
 
 def _run_workers(s: Settings, count: int) -> None:
-    from ephemail.store.writer import start_commit_process
+    from ephemail.store.ingest import start_commit_process
 
     commits = start_commit_process(
         s.resolved_database_url(), s.sqlite_synchronous, count, s.log_level
@@ -284,7 +285,7 @@ def user_create(
     if password_stdin and not password:
         fail("no password on stdin")
 
-    async def go(conn: AsyncConnection) -> accounts.User:
+    async def go(conn: AsyncConnection) -> User:
         return await accounts.create_user(
             conn, email, plan_name=plan, timezone=timezone, password=password
         )
@@ -397,7 +398,7 @@ def plan_set(
 ) -> None:
     """Create a plan or change it (its users see the change at once)."""
 
-    async def go(conn: AsyncConnection) -> accounts.Plan:
+    async def go(conn: AsyncConnection) -> Plan:
         return await accounts.set_plan(
             conn,
             name,
@@ -437,7 +438,7 @@ def mailbox_create(
 ) -> None:
     """Create a mailbox for a user and print its address."""
 
-    async def go(conn: AsyncConnection) -> mailboxes.Mailbox:
+    async def go(conn: AsyncConnection) -> Mailbox:
         user = await accounts.require_user(conn, email)
         return await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
 
@@ -448,7 +449,7 @@ def mailbox_create(
 def mailbox_list(email: str) -> None:
     """List a user's live mailboxes."""
 
-    async def go(conn: AsyncConnection) -> list[mailboxes.Mailbox]:
+    async def go(conn: AsyncConnection) -> list[Mailbox]:
         user = await accounts.require_user(conn, email)
         return await mailboxes.list_for_user(conn, user.id)
 

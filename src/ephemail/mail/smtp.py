@@ -16,9 +16,9 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from ephemail.mail.delivery import RecipientResolver
-from ephemail.store.mailboxes import Recipient
-from ephemail.store.writer import MessageWriter, NotStored, WriterClosed
+from ephemail.mail.delivery import Delivery
+from ephemail.store.ingest import NotStored, WriterClosed
+from ephemail.store.models import Recipient
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,11 @@ class DeliveryHandler:
 
     def __init__(
         self,
-        resolver: RecipientResolver,
-        writer: MessageWriter,
+        delivery: Delivery,
         limits: SmtpLimits,
         gate: ConnectionGate,
     ) -> None:
-        self._resolver = resolver
-        self._writer = writer
+        self._delivery = delivery
         self._limits = limits
         self._gate = gate
 
@@ -104,7 +102,7 @@ class DeliveryHandler:
         if len(envelope.rcpt_tos) >= self._limits.max_recipients:
             return "452 4.5.3 Too many recipients"
         try:
-            recipient = await self._resolver.resolve(address)
+            recipient = await self._delivery.resolve(address)
         except Exception:
             log.exception("recipient lookup failed")
             return "451 4.3.0 Temporary lookup failure, try again later"
@@ -129,7 +127,7 @@ class DeliveryHandler:
         # would drop a client whose message then gets stored, and it would send it again.
         pause_timeout(server)
         try:
-            ids = await self._writer.submit(envelope.mail_from or "", list(boxes.values()), raw)
+            ids = await self._delivery.deliver(envelope.mail_from or "", list(boxes.values()), raw)
         except WriterClosed:
             return "421 4.3.2 Service shutting down, try again later"
         except NotStored as exc:
@@ -219,10 +217,8 @@ class EphemailSMTP(SMTP):
         await super()._handle_client()
 
 
-def smtp_factory(
-    resolver: RecipientResolver, writer: MessageWriter, limits: SmtpLimits, gate: ConnectionGate
-) -> Any:
-    handler = DeliveryHandler(resolver, writer, limits, gate)
+def smtp_factory(delivery: Delivery, limits: SmtpLimits, gate: ConnectionGate) -> Any:
+    handler = DeliveryHandler(delivery, limits, gate)
 
     def make() -> EphemailSMTP:
         return EphemailSMTP(

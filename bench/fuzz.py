@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import smtp_hostile
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
-from ephemail.store.prepare import INLINE_PREPARE_BYTES
+from ephemail.mail.prepare import INLINE_PREPARE_BYTES
 from harness import (
     HOST,
     RELIABILITY_PATH,
@@ -582,7 +582,7 @@ in small messages, but 1,000 parts cap them at ~60 ms for any message.
 The table parses each shape of `bench/hostile_mime.py`, which repeats its costly unit up to
 the size (a few need more than 4 KiB for one unit: their first cell is at that size), in
 CPU time on one core: best of {BOUNDS_REPEATS} below 1 MiB, one run at 8 MiB. Messages up to
-`INLINE_PREPARE_BYTES` = 4 KiB (`store/prepare.py`) are parsed on the event loop, larger ones
+`INLINE_PREPARE_BYTES` = 4 KiB (`mail/prepare.py`) are parsed on the event loop, larger ones
 in a thread; the worst of the first column's cells of at most 4 KiB is the inline worst
 case: **{worst_inline * 1000:,.1f} ms**. The last column is the per-MiB bound near the
 10 MiB size limit:

@@ -938,12 +938,12 @@ def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
 # Each sample goes to the first bucket one of whose markers is in its stack, so the shares
 # add up to 100%: the specific components first, the generic layers under them last.
 PROFILE_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("MIME parse (parse_message)", ("ephemail/mail/parse.py",)),
+    ("MIME parse (parse_message)", ("ephemail/mail/parse/",)),
     ("message ids (new_message_id)", ("new_message_id (",)),
-    ("rest of prepare (zstd, sha256)", ("prepare (ephemail/store/writer.py",)),
+    ("rest of prepare (zstd, sha256)", ("prepare (ephemail/mail/prepare.py",)),
     ("RCPT lookup (resolve + SQL)", ("resolve (ephemail/mail/delivery.py",)),
-    ("writer thread: insert + commit", ("_write_sqlite (ephemail/store/writer.py",)),
-    ("writer SQL (_write + commit)", ("_commit (ephemail/store/writer.py",)),
+    ("commit client (SQLite)", ("ephemail/store/ingest/commit_client.py",)),
+    ("writer SQL (_write + commit)", ("_commit (ephemail/store/ingest/pg_writer.py",)),
     ("logging", ("logging/__init__.py",)),
     ("aiosmtpd protocol", ("aiosmtpd/",)),
     ("aiosqlite threads / SQLAlchemy other", ("aiosqlite/", "sqlalchemy/")),

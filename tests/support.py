@@ -5,24 +5,59 @@ from __future__ import annotations
 import asyncio
 import secrets
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ephemail.api.auth import Authenticator
 from ephemail.app import Service
 from ephemail.config import Settings
+from ephemail.mail.prepare import prepare
 from ephemail.mail.smtp import bind_socket
 from ephemail.store import accounts, mailboxes
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import migrate_async
+from ephemail.store.ingest import MessageWriter, make_writer
+from ephemail.store.models import Recipient
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+class RawMailWriter:
+    """A store writer driven with raw mail, as delivery drives it: prepare, then store.
+
+    For store tests that exercise the writer without an SMTP session in front of it.
+    """
+
+    def __init__(self, writer: MessageWriter) -> None:
+        self.inner = writer
+
+    @property
+    def transactions(self) -> int:
+        return self.inner.transactions
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    async def submit(
+        self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
+    ) -> list[str]:
+        return await self.inner.store(prepare(envelope_from, recipients, raw))
+
+
+def make_raw_writer(*args: Any, **kwargs: Any) -> RawMailWriter:
+    """`store.ingest.make_writer`, wrapped in a RawMailWriter."""
+    return RawMailWriter(make_writer(*args, **kwargs))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -21,12 +21,12 @@ from ephemail.api.fragments import FragmentCache
 from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
-from ephemail.mail.delivery import RecipientResolver
+from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
 from ephemail.store.db import create_engine
+from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
-from ephemail.store.writer import MessageWriter, make_writer
 from ephemail.sweeper import run_sweeper
 
 log = logging.getLogger("ephemail")
@@ -110,7 +110,7 @@ class Service:
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
         self.reads = make_reads(s.resolved_database_url())
-        factory = smtp_factory(RecipientResolver(self.reads), self.writer, limits, self.gate)
+        factory = smtp_factory(Delivery(self.reads, self.writer), limits, self.gate)
         self._smtp = await loop.create_server(factory, sock=smtp_sock)
 
         self.quota = make_quota(

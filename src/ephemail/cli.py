@@ -33,6 +33,7 @@ from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
 from ephemail.store.errors import StoreError
+from ephemail.store.models import Domain, Mailbox, Plan, User
 
 T = TypeVar("T")
 
@@ -224,7 +225,7 @@ def _run_worker(s: Settings, shared: bool, commit_socket: socket.socket | None =
 
 
 def _run_workers(s: Settings, count: int) -> None:
-    from ephemail.store.writer import start_commit_process
+    from ephemail.store.ingest import start_commit_process
 
     commits = start_commit_process(
         s.resolved_database_url(), s.sqlite_synchronous, count, s.log_level
@@ -305,7 +306,7 @@ def user_create(
     if password_stdin and not password:
         fail("no password on stdin")
 
-    async def go(conn: AsyncConnection) -> accounts.User:
+    async def go(conn: AsyncConnection) -> User:
         return await accounts.create_user(
             conn, email, plan_name=plan, timezone=timezone, password=password
         )
@@ -395,7 +396,7 @@ def domain_add(
 def domain_list() -> None:
     """List receiving domains."""
 
-    async def go(conn: AsyncConnection) -> tuple[list[domains.Domain], dict[int, str]]:
+    async def go(conn: AsyncConnection) -> tuple[list[Domain], dict[int, str]]:
         owners = {u.id: u.email for u in await accounts.list_users(conn)}
         return await domains.list_domains(conn), owners
 
@@ -440,7 +441,7 @@ def plan_set(
         "domain_types": domain_types,
     }
 
-    async def go(conn: AsyncConnection) -> accounts.Plan:
+    async def go(conn: AsyncConnection) -> Plan:
         existing = await accounts.get_plan(conn, name)
         if existing is None:
             missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
@@ -449,7 +450,7 @@ def plan_set(
         elif all(v is None for v in given.values()):
             raise CliError("nothing to change: give at least one option")
         # A new plan has every value given, so the zeros below are never used.
-        current = existing or accounts.Plan(0, name, 0, 0, 0, ())
+        current = existing or Plan(0, name, 0, 0, 0, ())
         return await accounts.set_plan(
             conn,
             name,
@@ -495,7 +496,7 @@ def mailbox_create(
 ) -> None:
     """Create a mailbox for a user; print its address, then its email_token."""
 
-    async def go(conn: AsyncConnection) -> mailboxes.Mailbox:
+    async def go(conn: AsyncConnection) -> Mailbox:
         user = await accounts.require_user(conn, email)
         return await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
 
@@ -509,7 +510,7 @@ def mailbox_create(
 def mailbox_list(email: str) -> None:
     """List a user's live mailboxes."""
 
-    async def go(conn: AsyncConnection) -> list[mailboxes.Mailbox]:
+    async def go(conn: AsyncConnection) -> list[Mailbox]:
         user = await accounts.require_user(conn, email)
         return await mailboxes.list_for_user(conn, user.id)
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.api import auth as auth_module
 from ephemail.store import accounts
+from ephemail.store.models import User
 from ephemail.store.schema import api_keys
 from tests.contract import rate
 from tests.support import Running, make_settings, start_service
@@ -91,7 +92,7 @@ async def test_a_lookup_begun_before_a_revocation_does_not_answer_after_forget(
     release = asyncio.Event()
     real_lookup = auth_module.user_for_key
 
-    async def held_lookup(conn: AsyncConnection, presented: str) -> accounts.User | None:
+    async def held_lookup(conn: AsyncConnection, presented: str) -> User | None:
         user = await real_lookup(conn, presented)
         if not read_key.is_set():
             read_key.set()

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from ephemail.store import accounts, commit_process, mailboxes
+from ephemail.store import accounts, mailboxes
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import create_engine, migrate_async
-from ephemail.store.rows import Rows
+from ephemail.store.ingest import commit_process, frames
+from ephemail.store.ingest.rows import Rows
+from ephemail.store.models import Mailbox
 from tests.integration.test_cli import EPHEMAIL, ok
 
 ADMIN = "admin@localhost.localdomain"
@@ -57,7 +59,7 @@ class Served:
         return found
 
     def commit_processes(self) -> list[int]:
-        return [pid for pid, cmd in self.group() if "ephemail.store.commit_process" in cmd]
+        return [pid for pid, cmd in self.group() if "ephemail.store.ingest.commit_process" in cmd]
 
 
 @contextmanager
@@ -146,7 +148,7 @@ def test_without_its_commit_process_a_worker_refuses_mail_and_exits(tmp_path: Pa
     assert _stored(tmp_path) == 1
 
 
-def _message(message_id: str, box: mailboxes.Mailbox) -> Rows:
+def _message(message_id: str, box: Mailbox) -> Rows:
     rows = Rows()
     rows.messages.append(
         {
@@ -179,7 +181,7 @@ def _answers(sock: socket.socket, count: int) -> list[tuple[object, object]]:
         data = sock.recv(1 << 16)
         assert data, "the commit process hung up"
         buffer += data
-        answers += commit_process.unframe(buffer)
+        answers += frames.unframe(buffer)
     return answers
 
 
@@ -206,20 +208,17 @@ async def test_requests_waiting_together_share_a_commit_and_a_bad_one_fails_alon
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        assert _answers(ours, 1)[0][0] == commit_process.READY
+        assert _answers(ours, 1)[0][0] == frames.READY
         # Both requests are in the socket before the process reads: one transaction.
-        ours.sendall(
-            commit_process.frame(_message("a" * 46, box))
-            + commit_process.frame(_message("b" * 46, box))
-        )
+        ours.sendall(frames.frame(_message("a" * 46, box)) + frames.frame(_message("b" * 46, box)))
         (ok_a, (commit_a, outcome_a)), (ok_b, (commit_b, outcome_b)) = _answers(ours, 2)
         assert ok_a and ok_b and commit_a == commit_b
         assert outcome_a.stored == ["a" * 46] and outcome_b.stored == ["b" * 46]
         # The middle one reuses an id already stored: it fails, its neighbours do not.
         ours.sendall(
-            commit_process.frame(_message("c" * 46, box))
-            + commit_process.frame(_message("a" * 46, box))
-            + commit_process.frame(_message("d" * 46, box))
+            frames.frame(_message("c" * 46, box))
+            + frames.frame(_message("a" * 46, box))
+            + frames.frame(_message("d" * 46, box))
         )
         answers = _answers(ours, 3)
         assert [ok for ok, _ in answers] == [True, False, True]
@@ -235,10 +234,10 @@ async def test_requests_waiting_together_share_a_commit_and_a_bad_one_fails_alon
 
 
 def test_frames_split_anywhere_are_read_whole() -> None:
-    data = b"".join(commit_process.frame(n) for n in (1, "two", {"three": 3}))
+    data = b"".join(frames.frame(n) for n in (1, "two", {"three": 3}))
     for cut in range(len(data) + 1):
         buffer = bytearray(data[:cut])
-        got = commit_process.unframe(buffer)
+        got = frames.unframe(buffer)
         buffer += data[cut:]
-        got += commit_process.unframe(buffer)
+        got += frames.unframe(buffer)
         assert got == [1, "two", {"three": 3}] and not buffer

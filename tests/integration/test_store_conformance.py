@@ -14,11 +14,13 @@ from ephemail.store import accounts, mailboxes, messages
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.errors import Conflict, Forbidden
+from ephemail.store.ingest import NotStored
 from ephemail.store.quota import MemoryQuota, SqlQuota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.schema import mailboxes as mailbox_table
-from ephemail.store.writer import MessageWriter, NotStored, make_writer
 from ephemail.sweeper import sweep_once
+from tests.support import RawMailWriter as MessageWriter  # writers take rows; this prepares
+from tests.support import make_raw_writer as make_writer
 
 MAIL = (
     b"From: Ann <ann@example.org>\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"

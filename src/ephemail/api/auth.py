@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ephemail.core.periods import period_bounds, utcnow
 from ephemail.core.singleflight import SingleFlight
-from ephemail.store.accounts import User, get_user_by_id, hash_key, user_for_key
+from ephemail.store.accounts import get_user_by_id, hash_key, user_for_key
+from ephemail.store.models import User
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from ephemail.api.context import ApiContext
 from ephemail.api.schemas import ErrorBody
-from ephemail.store.accounts import User
+from ephemail.store.models import User
 
 
 def context(request: Request) -> ApiContext:

@@ -19,7 +19,7 @@ from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
 from ephemail.api.reading import listing_page, mailbox_listing, message_reading
 from ephemail.core.ids import MESSAGE_ID_LENGTH
-from ephemail.store.accounts import User
+from ephemail.store.models import User
 
 _LIST_PATH = "/api/messages"
 _ONE_PREFIX = "/api/messages/"

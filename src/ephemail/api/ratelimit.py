@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.api.auth import Authenticator, Period
 from ephemail.api.errors import internal_error_body, new_request_id
-from ephemail.store.accounts import User
+from ephemail.store.models import User
 from ephemail.store.quota import QuotaBackend
 
 log = logging.getLogger("ephemail.api")

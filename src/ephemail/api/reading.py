@@ -13,7 +13,7 @@ from ephemail.api.shapes import listing_item, message_data
 from ephemail.core.addresses import AddressError, normalise_address
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
-from ephemail.store.messages import StoredMessage
+from ephemail.store.models import StoredMessage
 
 MESSAGE_NOT_FOUND = "Message not found."
 MAILBOX_NOT_FOUND = "Email not found."

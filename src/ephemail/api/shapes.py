@@ -6,8 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ephemail.core.time import iso_utc, now_epoch, received_at
-from ephemail.store.mailboxes import Mailbox
-from ephemail.store.messages import StoredMessage
+from ephemail.store.models import Mailbox, StoredMessage
 
 
 def mailbox_data(box: Mailbox, token: str) -> dict[str, Any]:

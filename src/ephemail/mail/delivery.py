@@ -1,23 +1,48 @@
-"""Recipient → mailbox: the one place that decides whether an address receives mail."""
+"""Delivery: the one place the SMTP session calls to find a recipient and to store a message.
+
+RCPT asks `resolve` whether an address receives mail; DATA hands the raw message to
+`deliver`, which prepares it (mail/prepare.py: parse, compress, hash → rows) and gives the
+rows to the store's writer, returning once they are committed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from ephemail.core.addresses import delivery_address
-from ephemail.store.mailboxes import Recipient
+from ephemail.mail.prepare import INLINE_PREPARE_BYTES, prepare
+from ephemail.store.ingest import MessageWriter
+from ephemail.store.models import Recipient
 from ephemail.store.reads import HotReads
 
 
-class RecipientResolver:
-    """Looks up the live mailbox for a RCPT address, straight from the database.
+class Delivery:
+    """Recipient lookup and durable storing of received mail."""
 
-    No cache: a mailbox that expires, is deleted or renamed must stop receiving at once.
-    """
-
-    def __init__(self, reads: HotReads) -> None:
+    def __init__(self, reads: HotReads, writer: MessageWriter) -> None:
         self._reads = reads
+        self._writer = writer
 
-    async def resolve(self, recipient: str) -> Recipient | None:
-        address = delivery_address(recipient)
-        if address is None:
+    async def resolve(self, address: str) -> Recipient | None:
+        """The live mailbox for a RCPT address, straight from the database.
+
+        No cache: a mailbox that expires, is deleted or renamed must stop receiving at once.
+        """
+        normalised = delivery_address(address)
+        if normalised is None:
             return None
-        return await self._reads.live_recipient(address)
+        return await self._reads.live_recipient(normalised)
+
+    async def deliver(
+        self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
+    ) -> list[str]:
+        """Store one message for its recipients; returns once committed, with the ids of the
+        copies stored. Raises WriterClosed when the writer is stopping (or lost), NotStored
+        when no recipient could take the message any more."""
+        self._writer.check_open()  # do not parse what could not be stored
+        if len(raw) <= INLINE_PREPARE_BYTES:
+            rows = prepare(envelope_from, recipients, raw)
+        else:
+            rows = await asyncio.to_thread(prepare, envelope_from, recipients, raw)
+        return await self._writer.store(rows)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from ephemail.mail.delivery import RecipientResolver
+from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp_protocol import (
     MailFrom,
     Message,
@@ -28,8 +28,8 @@ from ephemail.mail.smtp_protocol import (
     StartTls,
     State,
 )
-from ephemail.store.mailboxes import Recipient
-from ephemail.store.writer import MessageWriter, NotStored, WriterClosed
+from ephemail.store.ingest import NotStored, WriterClosed
+from ephemail.store.models import Recipient
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +162,11 @@ class DeliveryHandler:
 
     def __init__(
         self,
-        resolver: RecipientResolver,
-        writer: MessageWriter,
+        delivery: Delivery,
         limits: SmtpLimits,
         gate: ConnectionGate,
     ) -> None:
-        self._resolver = resolver
-        self._writer = writer
+        self._delivery = delivery
         self._limits = limits
         self._gate = gate
 
@@ -184,7 +182,7 @@ class DeliveryHandler:
         if self._gate.probing(client):
             return None, "421 4.7.0 Too many unknown recipients from your address, closing"
         try:
-            recipient = await self._resolver.resolve(address)
+            recipient = await self._delivery.resolve(address)
         except Exception:
             log.exception("recipient lookup failed")
             return None, "451 4.3.0 Temporary lookup failure, try again later"
@@ -198,7 +196,7 @@ class DeliveryHandler:
     async def data(self, message: Message[Recipient]) -> str:
         boxes = {r.mailbox_id: r for r in message.recipients}  # one copy per mailbox
         try:
-            ids = await self._writer.submit(message.sender, list(boxes.values()), message.data)
+            ids = await self._delivery.deliver(message.sender, list(boxes.values()), message.data)
         except WriterClosed:
             return REPLY_SHUTDOWN
         except NotStored as exc:
@@ -435,9 +433,9 @@ class SmtpSession(asyncio.Protocol):
 
 
 def smtp_factory(
-    resolver: RecipientResolver, writer: MessageWriter, limits: SmtpLimits, gate: ConnectionGate
+    delivery: Delivery, limits: SmtpLimits, gate: ConnectionGate
 ) -> Callable[[], SmtpSession]:
-    handler = DeliveryHandler(resolver, writer, limits, gate)
+    handler = DeliveryHandler(delivery, limits, gate)
     tls = None
     if limits.tls_cert and limits.tls_key:
         tls = TlsContexts(limits.tls_cert, limits.tls_key)

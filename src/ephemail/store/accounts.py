@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -15,39 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ephemail.core.periods import is_valid_zone
 from ephemail.core.time import now_epoch
 from ephemail.store.errors import Conflict, Invalid, NotFound
+from ephemail.store.models import ApiKeyInfo, Plan, User
 from ephemail.store.schema import api_keys, plans, users
 
 DOMAIN_TYPES = ("free", "premium", "custom")
 KEY_PREFIX = "eph_"
 _hasher = PasswordHasher()
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    id: int
-    name: str
-    monthly_quota: int
-    mailbox_lifetime: int
-    max_mailboxes: int
-    domain_types: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    email: str
-    timezone: str
-    is_admin: bool
-    disabled: bool
-    plan: Plan
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
-    id: int
-    prefix: str
-    created_at: int
-    revoked_at: int | None
 
 
 def hash_key(key: str) -> str:
@@ -62,11 +34,12 @@ def parse_domain_types(value: str) -> tuple[str, ...]:
     return types
 
 
-def _plan(row: object) -> Plan:
+def _plan(row: object, *, prefix: str = "") -> Plan:
+    """A plan from its own row, or from a user row where its id and name carry `prefix`."""
     m = row._mapping  # type: ignore[attr-defined]
     return Plan(
-        id=m["id"],
-        name=m["name"],
+        id=m[f"{prefix}id"],
+        name=m[f"{prefix}name"],
         monthly_quota=m["monthly_quota"],
         mailbox_lifetime=m["mailbox_lifetime"],
         max_mailboxes=m["max_mailboxes"],
@@ -166,21 +139,13 @@ def _user_query() -> Select[Any]:
 
 def _user(row: object) -> User:
     m = row._mapping  # type: ignore[attr-defined]
-    plan = Plan(
-        id=m["p_id"],
-        name=m["p_name"],
-        monthly_quota=m["monthly_quota"],
-        mailbox_lifetime=m["mailbox_lifetime"],
-        max_mailboxes=m["max_mailboxes"],
-        domain_types=tuple(m["domain_types"].split(",")),
-    )
     return User(
         id=m["id"],
         email=m["email"],
         timezone=m["timezone"],
         is_admin=bool(m["is_admin"]),
         disabled=bool(m["disabled"]),
-        plan=plan,
+        plan=_plan(row, prefix="p_"),
     )
 
 

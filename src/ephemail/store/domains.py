@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import ColumnElement, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.core.addresses import AddressError, normalise_domain
 from ephemail.core.time import now_epoch
-from ephemail.store.accounts import DOMAIN_TYPES, User, require_user
+from ephemail.store.accounts import DOMAIN_TYPES, require_user
 from ephemail.store.errors import Conflict, Invalid, NotFound
+from ephemail.store.models import Domain, User
 from ephemail.store.schema import domains
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    id: int
-    name: str
-    type: str
-    owner_id: int | None
 
 
 def _domain(row: object) -> Domain:

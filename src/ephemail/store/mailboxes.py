@@ -1,9 +1,9 @@
-"""Mailboxes: creation, rename, delete, and the live-recipient lookup used at RCPT."""
+"""Mailboxes: creation, rename, delete, listing and expiry. RCPT looks recipients up in
+reads.py."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 
 from sqlalchemy import Insert, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,24 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ephemail.core.addresses import AddressError, normalise_address, validate_username
 from ephemail.core.ids import new_life_secret, new_username
 from ephemail.core.time import now_epoch
-from ephemail.store.accounts import User
-from ephemail.store.domains import Domain, domains_for_user, get_domain, may_use
+from ephemail.store.domains import domains_for_user, get_domain, may_use
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
+from ephemail.store.models import Domain, Mailbox, User
+from ephemail.store.reads import OWNED_MAILBOX_SQL, numbered
 from ephemail.store.schema import Epoch, Id, mailboxes, users
 
 MAILBOX_LIMIT = "Your plan's mailbox limit has been reached."
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    id: int
-    user_id: int
-    address: str
-    domain: str
-    created_at: int
-    expire_at: int
-    message_count: int
-    life_secret: str = field(repr=False)  # what its email token seals; new at every rename
 
 
 def _mailbox(row: object) -> Mailbox:
@@ -156,22 +145,17 @@ async def get_by_id(conn: AsyncConnection, mailbox_id: int) -> Mailbox | None:
     return _mailbox(row) if row else None
 
 
-async def owned_live(conn: AsyncConnection, user_id: int, address: str) -> Mailbox | None:
-    """The user's live mailbox at that address. Foreign, missing and expired look the same."""
+async def owned_id(conn: AsyncConnection, user_id: int, address: str) -> int | None:
+    """The id of the user's live mailbox at that address, inside this transaction; foreign,
+    missing and expired look the same. The same SQL as the API's hot lookup
+    (`HotReads.owned_mailbox`), so the two cannot disagree on what "owned" means."""
     try:
         value = normalise_address(address)
     except AddressError:
         return None
-    row = (
-        await conn.execute(
-            select(mailboxes).where(
-                mailboxes.c.address == value,
-                mailboxes.c.user_id == user_id,
-                mailboxes.c.expire_at > now_epoch(),
-            )
-        )
-    ).first()
-    return _mailbox(row) if row else None
+    sql = OWNED_MAILBOX_SQL if conn.dialect.name == "sqlite" else numbered(OWNED_MAILBOX_SQL)
+    row = (await conn.exec_driver_sql(sql, (value, user_id, now_epoch()))).first()
+    return int(row[0]) if row else None
 
 
 async def live_by_id(conn: AsyncConnection, mailbox_id: int, life_secret: str) -> Mailbox | None:
@@ -193,7 +177,8 @@ async def rename_mailbox(
 ) -> Mailbox:
     """Move a mailbox to a new address; its messages and expiry stay, its life ends (tokens
     of the old address stop working, and stay dead if it is renamed back)."""
-    box = await owned_live(conn, user.id, current)
+    box_id = await owned_id(conn, user.id, current)
+    box = await get_by_id(conn, box_id) if box_id is not None else None
     if box is None:
         raise NotFound("Email not found.")
     try:
@@ -221,10 +206,10 @@ async def rename_mailbox(
 
 
 async def delete_mailbox(conn: AsyncConnection, user_id: int, address: str) -> bool:
-    box = await owned_live(conn, user_id, address)
-    if box is None:
+    box_id = await owned_id(conn, user_id, address)
+    if box_id is None:
         return False
-    await conn.execute(delete(mailboxes).where(mailboxes.c.id == box.id))
+    await conn.execute(delete(mailboxes).where(mailboxes.c.id == box_id))
     return True
 
 
@@ -235,36 +220,6 @@ async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Mailbox]:
         .order_by(mailboxes.c.id.desc())
     )
     return [_mailbox(r) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """What SMTP receipt needs to know about a live mailbox."""
-
-    mailbox_id: int
-    user_id: int
-    address: str
-    message_count: int
-    life_secret: str  # the mailbox life RCPT saw: mail is stored in that life or not at all
-
-
-async def live_recipient(conn: AsyncConnection, address: str) -> Recipient | None:
-    row = (
-        await conn.execute(
-            select(
-                mailboxes.c.id,
-                mailboxes.c.user_id,
-                mailboxes.c.address,
-                mailboxes.c.message_count,
-                mailboxes.c.life_secret,
-            ).where(mailboxes.c.address == address, mailboxes.c.expire_at > now_epoch())
-        )
-    ).first()
-    if row is None:
-        return None
-    return Recipient(
-        int(row.id), int(row.user_id), str(row.address), int(row.message_count), row.life_secret
-    )
 
 
 async def expired_ids(conn: AsyncConnection, limit: int) -> list[int]:

@@ -1,62 +1,22 @@
-"""Stored messages: listing, reading, deleting, attachments. Every read filters by owner."""
+"""Stored messages: marking seen, deleting, attachments, raw copies. Every query filters by
+owner; listing and reading a message are hot reads (reads.py)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.core.time import now_epoch
+from ephemail.store.models import AttachmentData
 from ephemail.store.schema import attachments, mailboxes, message_raw, messages
 
 
-@dataclass(frozen=True, slots=True)
-class AttachmentInfo:
-    name: str
-    extension: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: str
-    mailbox_id: int
-    to: str
-    subject: str
-    from_name: str
-    from_email: str
-    is_html: bool
-    content: str
-    is_seen: bool
-    received_at: int
-    attachments: tuple[AttachmentInfo, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AttachmentData:
-    name: str
-    content_type: str
-    data: bytes
-
-
-_COLUMNS = (
-    messages.c.id,
-    messages.c.mailbox_id,
-    messages.c.to_address,
-    messages.c.subject,
-    messages.c.from_name,
-    messages.c.from_email,
-    messages.c.is_html,
-    messages.c.content,
-    messages.c.is_seen,
-    messages.c.received_at,
-)
-
-
 def _live_owned(user_id: int | None, mailbox_id: int | None = None):  # type: ignore[no-untyped-def]
-    """Messages whose mailbox is live and, unless reading by token, owned by the user."""
-    query = select(*_COLUMNS).join(mailboxes, messages.c.mailbox_id == mailboxes.c.id)
+    """Messages whose mailbox is live and, unless reading by token, owned by the user: the
+    ownership check before a delete or a download (reads of messages are in reads.py)."""
+    query = select(messages.c.id, messages.c.mailbox_id).join(
+        mailboxes, messages.c.mailbox_id == mailboxes.c.id
+    )
     query = query.where(mailboxes.c.expire_at > now_epoch())
     if user_id is not None:
         query = query.where(messages.c.user_id == user_id)

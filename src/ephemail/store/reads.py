@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ephemail.store.mailboxes import Recipient
-from ephemail.store.messages import AttachmentInfo, StoredMessage
+from ephemail.store.models import AttachmentInfo, Recipient, StoredMessage
+from ephemail.store.sqlite_setup import reader_pragmas
 
 # A disabled account's mailboxes receive nothing: RCPT sees no live recipient there.
 _RECIPIENT = (
@@ -27,7 +27,8 @@ _RECIPIENT = (
     "JOIN users u ON u.id = b.user_id "
     "WHERE b.address = ? AND b.expire_at > ? AND NOT u.disabled"
 )
-_OWNED_MAILBOX = (
+# The one definition of "the user's live mailbox at this address" (mailboxes.py runs it too).
+OWNED_MAILBOX_SQL = (
     "SELECT id, address FROM mailboxes WHERE address = ? AND user_id = ? AND expire_at > ?"
 )
 _MESSAGE_COLUMNS = (
@@ -117,15 +118,15 @@ class SqliteReads:
 
     def __init__(self, path: str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA query_only=1")
+        for pragma in reader_pragmas():
+            self._db.execute(pragma)
 
     async def live_recipient(self, address: str) -> Recipient | None:
         row = self._db.execute(_RECIPIENT, (address, int(time.time()))).fetchone()
         return Recipient(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
-        row = self._db.execute(_OWNED_MAILBOX, (address, user_id, int(time.time()))).fetchone()
+        row = self._db.execute(OWNED_MAILBOX_SQL, (address, user_id, int(time.time()))).fetchone()
         return (row[0], row[1]) if row else None
 
     async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
@@ -173,7 +174,7 @@ class SqliteReads:
         self._db.close()
 
 
-def _numbered(sql: str) -> str:
+def numbered(sql: str) -> str:
     """`?` placeholders → asyncpg's `$1, $2, …`."""
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
@@ -187,10 +188,10 @@ class PostgresReads:
         self._size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._sql = {
-            name: _numbered(sql)
+            name: numbered(sql)
             for name, sql in {
                 "recipient": _RECIPIENT,
-                "owned": _OWNED_MAILBOX,
+                "owned": OWNED_MAILBOX_SQL,
                 "one": _ONE.replace("? IS NULL", "?::bigint IS NULL"),
                 "files_msg": _FILES_OF_MESSAGE,
                 "versions": _VERSIONS,
@@ -201,7 +202,7 @@ class PostgresReads:
         }
         # PostgreSQL takes the id list as one array parameter.
         self._sql["by_ids"] = _BY_IDS.format(marks="?").replace("IN (?)", "= ANY($1::text[])")
-        self._sql["by_ids_cut"] = _numbered(
+        self._sql["by_ids_cut"] = numbered(
             _BY_IDS_CUT.format(marks="?").replace("IN (?)", "= ANY(?::text[])")
         )
         self._sql["files_ids"] = _FILES_OF_IDS.format(marks="?").replace(

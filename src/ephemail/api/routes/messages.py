@@ -21,7 +21,7 @@ from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessag
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
-from ephemail.store.messages import AttachmentData
+from ephemail.store.models import AttachmentData
 
 router = APIRouter()
 

@@ -19,8 +19,7 @@ from ephemail.api.shapes import message_data
 from ephemail.core.ids import is_message_id
 from ephemail.store import mailboxes
 from ephemail.store import messages as store
-from ephemail.store.accounts import User
-from ephemail.store.mailboxes import Mailbox
+from ephemail.store.models import Mailbox, User
 
 router = APIRouter(prefix="/token/{email_token}", tags=["email token"])
 INVALID_TOKEN = "Email not found."

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from ephemail.store.db import create_engine, is_sqlite
 from ephemail.store.schema import metadata
+from ephemail.store.sqlite_setup import migration_pragmas
 
 config = context.config
 target_metadata = metadata
@@ -44,8 +45,8 @@ def _sqlite_main(url: str) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we say BEGIN ourselves, DDL included
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        for pragma in migration_pragmas():
+            dbapi_conn.execute(pragma)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:

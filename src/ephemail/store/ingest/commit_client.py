@@ -1,4 +1,4 @@
-"""A worker's end of the node's commit process (SQLite).
+"""A worker's end of the node's commit process (SQLite), and how the process is started.
 
 Each prepared message is sent as soon as it is ready, without waiting for the answer to the
 one before: while the commit process commits one group, the next group piles up in its
@@ -14,15 +14,60 @@ import contextlib
 import logging
 import pickle
 import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from ephemail.store import commit_process
-from ephemail.store.rows import Outcome, Rows
-from ephemail.store.writer import MessageWriter
+from ephemail.store.ingest.frames import FRAME_HEADER, READY, frame
+from ephemail.store.ingest.rows import Outcome, Rows
+from ephemail.store.ingest.writer import MessageWriter
 
 log = logging.getLogger(__name__)
 
 # The commit process imports little, but a loaded machine can still take a while to start it.
 START_SECONDS = 60.0
+COMMIT_PROCESS_MODULE = "ephemail.store.ingest.commit_process"
+
+
+@dataclass
+class CommitProcess:
+    """The parent's handle: the child, and one socket per worker to hand out."""
+
+    process: subprocess.Popen[bytes]
+    sockets: list[socket.socket]
+
+    def wait(self, timeout: float) -> int | None:
+        """After every worker end is closed the child exits by itself; make sure it does."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("commit process did not exit; killing it")
+            self.process.kill()
+            return self.process.wait()
+
+
+def spawn(database: str | Path, synchronous: str, workers: int, log_level: str) -> CommitProcess:
+    """Start the commit process with a socket pair per worker."""
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(workers)]
+    child_ends = [theirs for _, theirs in pairs]
+    command = [
+        sys.executable,
+        "-m",
+        COMMIT_PROCESS_MODULE,
+        "--database",
+        str(database),
+        "--synchronous",
+        synchronous,
+        "--log-level",
+        log_level,
+    ]
+    for end in child_ends:
+        command += ["--fd", str(end.fileno())]
+    process = subprocess.Popen(command, pass_fds=[end.fileno() for end in child_ends])
+    for end in child_ends:
+        end.close()
+    return CommitProcess(process, [ours for ours, _ in pairs])
 
 
 class CommitProcessLost(RuntimeError):
@@ -35,7 +80,7 @@ class CommitProcessWriter(MessageWriter):
         sock: socket.socket,
         mailbox_message_cap: int,
         *,
-        owned: commit_process.CommitProcess | None = None,
+        owned: CommitProcess | None = None,
     ) -> None:
         super().__init__(mailbox_message_cap)
         self._sock = sock
@@ -53,15 +98,15 @@ class CommitProcessWriter(MessageWriter):
             hello = await asyncio.wait_for(self._read(), START_SECONDS)
         except (CommitProcessLost, TimeoutError) as exc:
             raise RuntimeError(f"the commit process did not start: {exc}") from exc
-        if not (isinstance(hello, tuple) and hello[:1] == (commit_process.READY,)):
+        if not (isinstance(hello, tuple) and hello[:1] == (READY,)):
             raise RuntimeError(f"the commit process said {hello!r}, not ready")
         self._answers = asyncio.create_task(self._read_answers(), name="commit-answers")
 
     async def _read(self) -> object:
         assert self._reader is not None
         try:
-            header = await self._reader.readexactly(commit_process.FRAME_HEADER.size)
-            (size,) = commit_process.FRAME_HEADER.unpack(header)
+            header = await self._reader.readexactly(FRAME_HEADER.size)
+            (size,) = FRAME_HEADER.unpack(header)
             body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise CommitProcessLost("the commit process closed the connection") from exc
@@ -99,7 +144,7 @@ class CommitProcessWriter(MessageWriter):
             raise CommitProcessLost("not connected to the commit process")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        self._writer.write(commit_process.frame(rows))
+        self._writer.write(frame(rows))
         await self._writer.drain()
         return await future
 

@@ -14,11 +14,9 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from ephemail.store.rows import (
+from ephemail.store.ingest.rows import (
     BUMP_COUNTS_SQL,
     BoxState,
     Outcome,
@@ -28,7 +26,11 @@ from ephemail.store.rows import (
     insert_sql,
     values,
 )
-from ephemail.store.writer import MessageWriter
+from ephemail.store.ingest.writer import MessageWriter
+
+if TYPE_CHECKING:  # the commit process imports this package and must not load SQLAlchemy
+    from sqlalchemy import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Worker processes parse and compress mail on their event loops and send the prepared rows
 here over a socket pair; this process merges whatever every worker has sent into one
 transaction, commits it (one fsync), and answers each request with its own outcome: the
-copies stored, or why none was (store/rows.py admits each into its mailbox or not). It has a
+copies stored, or why none was (rows.py admits each into its mailbox or not). It has a
 GIL to itself: a writer thread inside a worker fought the event loop for the GIL at every
 statement, and writers in several workers had to take turns on the file, each paying its own
 fsync.
@@ -20,46 +20,20 @@ import argparse
 import contextlib
 import logging
 import os
-import pickle
 import selectors
 import signal
 import socket
 import sqlite3
-import struct
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ephemail.store.rows import Outcome, Rows, insert_sqlite
+from ephemail.store.ingest.frames import READY, frame, unframe
+from ephemail.store.ingest.rows import Outcome, Rows, insert_sqlite
 from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
-log = logging.getLogger("ephemail.store.commit_process")
-
-FRAME_HEADER = struct.Struct("!I")  # the length of the pickle that follows
-READY = "ready"
-
-
-def frame(obj: Any) -> bytes:
-    """Length-prefixed pickle: both ends are this package on this machine."""
-    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return FRAME_HEADER.pack(len(body)) + body
-
-
-def unframe(buffer: bytearray) -> list[Any]:
-    """Take every complete frame off the front of `buffer`."""
-    out: list[Any] = []
-    while len(buffer) >= FRAME_HEADER.size:
-        (size,) = FRAME_HEADER.unpack_from(buffer)
-        end = FRAME_HEADER.size + size
-        if len(buffer) < end:
-            break
-        out.append(pickle.loads(buffer[FRAME_HEADER.size : end]))
-        del buffer[:end]
-    return out
+log = logging.getLogger("ephemail.store.ingest.commit_process")
 
 
 def open_database(path: str, synchronous: str) -> sqlite3.Connection:
@@ -166,7 +140,7 @@ def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ephemail.store.commit_process")
+    parser = argparse.ArgumentParser(prog="python -m ephemail.store.ingest.commit_process")
     parser.add_argument("--database", required=True, help="SQLite file")
     parser.add_argument("--synchronous", default="FULL")
     parser.add_argument("--log-level", default="info")
@@ -187,46 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     db.close()
     log.info("%s", stats.summary())
     return 0
-
-
-@dataclass
-class CommitProcess:
-    """The parent's handle: the child, and one socket per worker to hand out."""
-
-    process: subprocess.Popen[bytes]
-    sockets: list[socket.socket]
-
-    def wait(self, timeout: float) -> int | None:
-        """After every worker end is closed the child exits by itself; make sure it does."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.error("commit process did not exit; killing it")
-            self.process.kill()
-            return self.process.wait()
-
-
-def spawn(database: str | Path, synchronous: str, workers: int, log_level: str) -> CommitProcess:
-    """Start the commit process with a socket pair per worker."""
-    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(workers)]
-    child_ends = [theirs for _, theirs in pairs]
-    command = [
-        sys.executable,
-        "-m",
-        "ephemail.store.commit_process",
-        "--database",
-        str(database),
-        "--synchronous",
-        synchronous,
-        "--log-level",
-        log_level,
-    ]
-    for end in child_ends:
-        command += ["--fd", str(end.fileno())]
-    process = subprocess.Popen(command, pass_fds=[end.fileno() for end in child_ends])
-    for end in child_ends:
-        end.close()
-    return CommitProcess(process, [ours for ours, _ in pairs])
 
 
 if __name__ == "__main__":

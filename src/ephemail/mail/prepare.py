@@ -1,7 +1,8 @@
 """One received message → its rows: parsed, compressed and hashed, one copy per recipient.
 
-Runs in the worker that took the message (on its loop when small, in a thread when large),
-so the node's one writer only inserts.
+Runs in the worker that took the message (on its loop when small, in a thread when large:
+delivery.py decides), so the node's one writer only inserts. Parsing is mail's business, so
+it happens here, before the store sees the message.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import zstandard
 from ephemail.core.ids import new_message_id
 from ephemail.core.time import now_epoch
 from ephemail.mail.parse import parse_message
-from ephemail.store.mailboxes import Recipient
-from ephemail.store.rows import Rows
+from ephemail.store.ingest import Rows
+from ephemail.store.models import Recipient
 
 _seq = itertools.count(time.time_ns())
 

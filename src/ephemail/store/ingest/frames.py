@@ -1,0 +1,30 @@
+"""The wire between a worker and the commit process: length-prefixed pickles on a socket
+pair. Both ends import this, so neither end imports the other."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import Any
+
+FRAME_HEADER = struct.Struct("!I")  # the length of the pickle that follows
+READY = "ready"
+
+
+def frame(obj: Any) -> bytes:
+    """Length-prefixed pickle: both ends are this package on this machine."""
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME_HEADER.pack(len(body)) + body
+
+
+def unframe(buffer: bytearray) -> list[Any]:
+    """Take every complete frame off the front of `buffer`."""
+    out: list[Any] = []
+    while len(buffer) >= FRAME_HEADER.size:
+        (size,) = FRAME_HEADER.unpack_from(buffer)
+        end = FRAME_HEADER.size + size
+        if len(buffer) < end:
+            break
+        out.append(pickle.loads(buffer[FRAME_HEADER.size : end]))
+        del buffer[:end]
+    return out

@@ -28,22 +28,19 @@ from ephemail.mail.smtp import (
     bind_socket,
 )
 from ephemail.mail.smtp_protocol import ProtocolLimits
-from ephemail.store.mailboxes import Recipient
+from ephemail.store.models import Recipient
 
 MAX_SIZE = 10 * 1024 * 1024
 
 
-class AnyRecipient:
-    """Every address is a live, empty mailbox; no database."""
+class NullDelivery:
+    """Every address is a live, empty mailbox, and `deliver` answers at once: no database,
+    nothing parsed, compressed or committed."""
 
     async def resolve(self, recipient: str) -> Recipient | None:
-        return Recipient(1, 1, recipient, 0)
+        return Recipient(1, 1, recipient, 0, "null")
 
-
-class NullWriter:
-    """`submit` answers at once: nothing parsed, compressed or committed."""
-
-    async def submit(
+    async def deliver(
         self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
     ) -> list[str]:
         return ["null"]
@@ -59,7 +56,7 @@ async def serve_ours(port: int) -> None:
         hostname="null.test",
     )
     gate = ConnectionGate(limit=10_000, per_client=10_000)
-    handler = DeliveryHandler(AnyRecipient(), NullWriter(), limits, gate)  # type: ignore[arg-type]
+    handler = DeliveryHandler(NullDelivery(), limits, gate)  # type: ignore[arg-type]
     protocol_limits = ProtocolLimits("null.test", MAX_SIZE, 100)
     sock = bind_socket("127.0.0.1", port, reuse_port=False)
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from ephemail.mail.smtp import (
     SmtpSession,
 )
 from ephemail.mail.smtp_protocol import ProtocolLimits
-from ephemail.store.mailboxes import Recipient
+from ephemail.store.models import Recipient
 
 
 class Transport(asyncio.Transport):
@@ -50,28 +50,26 @@ class Transport(asyncio.Transport):
         return self.closed
 
 
-class SlowWriter:
-    """A commit that takes as long as the test wants."""
+class SlowDelivery:
+    """Addresses @live.test receive; a commit takes as long as the test wants."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.submitted: list[bytes] = []
 
-    async def submit(self, sender: str, recipients: Sequence[Recipient], raw: bytes) -> list[str]:
+    async def deliver(self, sender: str, recipients: Sequence[Recipient], raw: bytes) -> list[str]:
         self.submitted.append(raw)
         await self.release.wait()
         return [f"id{len(self.submitted)}"]
 
-
-class AnyBox:
     async def resolve(self, address: str) -> Recipient | None:
-        return Recipient(1, 1, address, 0) if address.endswith("@live.test") else None
+        return Recipient(1, 1, address, 0, "life") if address.endswith("@live.test") else None
 
 
-def session(writer: SlowWriter) -> tuple[SmtpSession, Transport, ConnectionGate]:
+def session(writer: SlowDelivery) -> tuple[SmtpSession, Transport, ConnectionGate]:
     limits = SmtpLimits(10_000_000, 1000, 100, 10, 60.0, "mx.test")
     gate = ConnectionGate(limit=10)
-    handler = DeliveryHandler(AnyBox(), writer, limits, gate)  # type: ignore[arg-type]
+    handler = DeliveryHandler(writer, limits, gate)  # type: ignore[arg-type]
     smtp = SmtpSession(handler, limits, gate, ProtocolLimits("mx.test", 10_000_000, 100), None)
     transport = Transport()
     smtp.connection_made(transport)
@@ -84,7 +82,7 @@ async def settle() -> None:
 
 
 async def test_pipelined_input_behind_a_commit_is_bounded_and_answered_in_order() -> None:
-    writer = SlowWriter()
+    writer = SlowDelivery()
     smtp, transport, gate = session(writer)
     smtp.data_received(
         b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@live.test>\r\nDATA\r\none\r\n.\r\n"
@@ -125,7 +123,7 @@ async def test_pipelined_input_behind_a_commit_is_bounded_and_answered_in_order(
 
 
 async def test_a_client_that_does_not_read_its_replies_is_not_read_either() -> None:
-    smtp, transport, _ = session(SlowWriter())
+    smtp, transport, _ = session(SlowDelivery())
     smtp.pause_writing()
     assert transport.paused
     smtp.resume_writing()

@@ -110,6 +110,9 @@ async def test_listing_is_newest_first_and_pages_by_message(store: Store) -> Non
     assert found[ids[0]].from_email == "bob@example.org" and found[ids[0]].to == box.address
     whole = await store.reads.messages_by_ids([ids[0]])
     assert whole[ids[0]].content.startswith("abcdef")
+    wide = await store.deliver(box, plain_mail("wide", "é😀ßxyz"))
+    cut = await store.reads.messages_by_ids([wide], 3)  # characters, not bytes, on both
+    assert cut[wide].content == "é😀ß"
     assert await store.reads.messages_by_ids([]) == {}
 
 

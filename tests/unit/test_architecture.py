@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ephemail.mail",),
     ("ephemail.api",),
     ("ephemail.sweeper", "ephemail.app"),
-    ("ephemail.cli",),
+    ("ephemail.cli", "ephemail.cli_help"),
 )
 
 # Known, pending exceptions; each one is to be removed by the change that fixes it.
@@ -33,6 +33,8 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = set()
 # files allowed over MAX_LINES:
 LONG_FILE_EXCEPTIONS = {
     "ephemail/cli.py",  # pending: the CLI is being split into a package of commands
+    "ephemail/mail/smtp.py",  # pending: the SMTP front's adapter, to be split by concern
+    "ephemail/mail/smtp_protocol.py",  # pending: likewise, the state machine's commands
 }
 
 

@@ -51,9 +51,10 @@ async def _send_json(send: Send, status: int, payload: bytes) -> None:
         {
             "type": "http.response.start",
             "status": status,
+            # Starlette's order, so these answers are byte for byte the routes' answers.
             "headers": [
-                (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                (b"content-type", b"application/json"),
             ],
         }
     )

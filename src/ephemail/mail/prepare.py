@@ -8,7 +8,6 @@ it happens here, before the store sees the message.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +20,22 @@ from ephemail.mail.parse import parse_message
 from ephemail.store.ingest import Rows
 from ephemail.store.models import Recipient
 
-_seq = itertools.count(time.time_ns())
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def _next_seq() -> int:
+    """Receipt order: the wall clock in ns, never the same twice in this process.
+
+    A counter started at import starts from the same value in every forked worker of
+    `serve --workers N`, so a mailbox's mail was ordered by how much each worker had taken,
+    not by when it came: a new message through a quiet worker listed below older ones.
+    """
+    global _last_seq
+    with _seq_lock:  # large messages are prepared in threads
+        _last_seq = max(_last_seq + 1, time.time_ns())
+        return _last_seq
+
 
 # Messages up to this size are prepared right on the event loop (~0.1 ms for 1 KiB): a thread
 # hop costs more than that. Larger ones go to a thread so one big message cannot stall others.
@@ -54,7 +68,7 @@ def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> 
                 "id": message_id,
                 "mailbox_id": rcpt.mailbox_id,
                 "user_id": rcpt.user_id,
-                "seq": next(_seq),
+                "seq": _next_seq(),
                 "to_address": rcpt.address,
                 "envelope_from": envelope_from[:320],
                 "subject": parsed.subject,

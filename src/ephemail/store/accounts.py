@@ -107,17 +107,18 @@ async def create_user(
     if plan is None:
         raise NotFound(f"No plan named '{plan_name}'.")
     try:
-        await conn.execute(
-            insert(users).values(
-                email=email,
-                password_hash=_hasher.hash(password) if password else None,
-                plan_id=plan.id,
-                timezone=timezone,
-                is_admin=is_admin,
-                disabled=False,
-                created_at=now_epoch(),
+        async with conn.begin_nested():  # a duplicate leaves the caller's transaction usable
+            await conn.execute(
+                insert(users).values(
+                    email=email,
+                    password_hash=_hasher.hash(password) if password else None,
+                    plan_id=plan.id,
+                    timezone=timezone,
+                    is_admin=is_admin,
+                    disabled=False,
+                    created_at=now_epoch(),
+                )
             )
-        )
     except IntegrityError as exc:
         raise Conflict(f"A user '{email}' already exists.") from exc
     user = await get_user(conn, email)

@@ -34,11 +34,12 @@ async def add_domain(
         raise Invalid("Only custom domains have an owner.")
     owner_id = (await require_user(conn, owner_email)).id if owner_email else None
     try:
-        await conn.execute(
-            insert(domains).values(
-                name=value, type=type_, owner_id=owner_id, created_at=now_epoch()
+        async with conn.begin_nested():  # a duplicate leaves the caller's transaction usable
+            await conn.execute(
+                insert(domains).values(
+                    name=value, type=type_, owner_id=owner_id, created_at=now_epoch()
+                )
             )
-        )
     except IntegrityError as exc:
         raise Conflict(f"The domain '{value}' already exists.") from exc
     found = await get_domain(conn, value)

@@ -214,9 +214,11 @@ class BlockingSmtp:
         return self._loop.run_until_complete(self._conn.send_raw(sender, rcpt, raw))
 
     def close(self) -> None:
-        self._conn.close()
+        """QUIT (errors ignored), close, and let the transport finish before the loop goes."""
         with contextlib.suppress(Exception):
-            self._loop.run_until_complete(asyncio.sleep(0))  # let the transport close
+            self._loop.run_until_complete(self._conn.quit())
+            self._loop.run_until_complete(asyncio.sleep(0))
+        self._conn.close()
         self._loop.close()
 
 

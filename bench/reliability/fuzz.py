@@ -948,8 +948,6 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                     verify_listing(http, box)
                 finally:
                     if smtp is not None:
-                        with contextlib.suppress(OSError, ConnectionError, ValueError):
-                            smtp.command(b"QUIT")
                         smtp.close()
 
         def read_back(http: httpx.Client, number: int, message_id: str, raw: bytes) -> None:

@@ -246,7 +246,11 @@ def run_ephemail(
         env["EPHEMAIL_WRITER_BATCH"] = str(args.writer_batch)
     try:
         with running_server(workers, env, args.start_timeout) as server:
-            measure(server, result, args)
+            try:
+                measure(server, result, args)
+            except Exception:
+                print(server.log_tail(), file=sys.stderr)
+                raise
     except Exception as exc:
         result.note = f"failed: {exc}"
         print(f"  run failed: {exc}", file=sys.stderr)
@@ -263,9 +267,6 @@ def measure(server: Server, result: RunResult, args: argparse.Namespace) -> None
         cpu0 = proc_cpu_seconds(pids)
         load = drive(result.tool, server.smtp_port, boxes, result.size, result.mode, args)
         result.server_cpu = proc_cpu_seconds(pids) - cpu0
-    except Exception:
-        print(server.log_tail(), file=sys.stderr)
-        raise
     finally:
         stop_profiler(profiler)
     apply(result, load)

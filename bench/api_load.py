@@ -51,7 +51,7 @@ def request(server: Server, method: str, path: str) -> tuple[dict[str, str], byt
     req = urllib.request.Request(
         f"{server.base_url}{path}",
         method=method,
-        headers={"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"},
+        headers=server.api_headers,
     )
     with urllib.request.urlopen(req, timeout=30) as response:
         return {k.lower(): v for k, v in response.headers.items()}, response.read()

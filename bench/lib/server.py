@@ -8,7 +8,6 @@ existing directory for scripts that stop and restart the server themselves.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -22,6 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from lib.procs import find_tool, listeners, proc_status_kib, process_tree, terminate
 
@@ -92,6 +93,15 @@ class Server:
         return f"http://{HOST}:{self.http_port}"
 
     @property
+    def api_headers(self) -> dict[str, str]:
+        """The admin key's headers for the user API."""
+        return {"Authorization": f"Bearer {self.admin_key}", "Accept": "application/json"}
+
+    def api(self, timeout: float = 30.0) -> httpx.Client:
+        """An HTTP client on the user API with the admin key."""
+        return httpx.Client(base_url=self.base_url, headers=self.api_headers, timeout=timeout)
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
@@ -116,14 +126,11 @@ class Server:
         raise_limits(self)
         if not self.admin_key:  # not a fresh directory: make a key
             self.admin_key = self.cli("key", "create", ADMIN).strip().splitlines()[-1]
-        headers = {"Authorization": f"Bearer {self.admin_key}", "Accept": "application/json"}
-        addresses = []
-        for _ in range(count):
-            url = f"{self.base_url}/api/emails"
-            request = urllib.request.Request(url, method="POST", data=b"", headers=headers)
-            with urllib.request.urlopen(request, timeout=30) as response:
-                addresses.append(str(json.loads(response.read())["data"]["email"]))
-        return addresses
+        with self.api() as http:
+            return [
+                str(http.post("/api/emails").raise_for_status().json()["data"]["email"])
+                for _ in range(count)
+            ]
 
     def pids(self) -> list[int]:
         """The server and its descendants (workers, commit process)."""

@@ -123,11 +123,6 @@ class Result:
 # --- the server and its data --------------------------------------------------------------
 
 
-def api(server: Server) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-    return httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
-
-
 def seed_message(to: str, number: int) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "Fuzz Sender <fuzz@example.org>"
@@ -146,7 +141,7 @@ def seed_message(to: str, number: int) -> EmailMessage:
 def seed(server: Server, keep: int, spare: int, per_box: int) -> Seeds:
     """`keep` mailboxes the reads use, `spare` ones that DELETE and rename may eat."""
     seeds = Seeds()
-    with api(server) as http, smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
+    with server.api() as http, smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
         for index in range(keep + spare):
             box = http.post("/api/emails").raise_for_status().json()["data"]
             for number in range(per_box):
@@ -328,7 +323,7 @@ def server_errors_logged(server: Server) -> int:
 
 def still_answers(server: Server) -> bool:
     try:
-        with api(server) as http:
+        with server.api() as http:
             domains = http.get("/api/domains").status_code
             box = http.post("/api/emails").json()["data"]["email"]
             with smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:

@@ -901,8 +901,7 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                 stats.lost.extend(f"{i} not listed in {box.address}" for i in missing)
 
         def client_loop() -> None:
-            headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-            with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            with server.api(timeout=60) as http:
                 box = Mailbox(http)
                 smtp: BlockingSmtp | None = None
                 try:
@@ -979,8 +978,7 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
 
         def send_hostile() -> None:
             """The hostile corpus first, one message at a time, each within its bound."""
-            headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-            with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            with server.api(timeout=60) as http:
                 box = Mailbox(http)
                 smtp = BlockingSmtp(server.smtp_port)
                 try:
@@ -1031,8 +1029,7 @@ def run_smtp_hostile() -> list[tuple[str, float, str]]:
     }
     with running_server(1, env) as server:
         raise_limits(server)
-        headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+        with server.api(timeout=60) as http:
             box = Mailbox(http).address
         note("smtp: hostile inputs (floods, slowloris, connection flood, recipient probes)")
         return smtp_hostile.run_all(server.smtp_port, box)

@@ -66,16 +66,16 @@ bench-api: $(VENV)/.testdeps bench-tools
 	$(BIN)/python bench/api_load.py --write-doc
 
 crash: $(VENV)/.testdeps
-	$(BIN)/python bench/crash.py --kills 50 --sigterm 5 --write-doc
+	$(BIN)/python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc
 
 fuzz: $(VENV)/.testdeps
-	$(BIN)/python bench/fuzz.py --inputs 100000 --write-doc
+	$(BIN)/python bench/reliability/fuzz.py --inputs 100000 --write-doc
 
 api-fuzz: $(VENV)/.testdeps
-	$(BIN)/python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
+	$(BIN)/python bench/reliability/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
 
 soak: $(VENV)/.testdeps
-	$(BIN)/python bench/soak.py --write-doc
+	$(BIN)/python bench/reliability/soak.py --write-doc
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,14 +27,12 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from harness import HOST, Server, machine, raise_limits, running_server, today, write_doc_section
+from lib.docs import BENCHMARKS, today, write_section
+from lib.machine import machine
+from lib.server import HOST, Server, raise_limits, running_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-INTRO = "# Benchmarks\n\nFigures from the scripts under `bench/`; each section names its command.\n"
 
 
 @dataclass
@@ -53,7 +51,7 @@ def request(server: Server, method: str, path: str) -> tuple[dict[str, str], byt
     req = urllib.request.Request(
         f"{server.base_url}{path}",
         method=method,
-        headers={"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"},
+        headers=server.api_headers,
     )
     with urllib.request.urlopen(req, timeout=30) as response:
         return {k.lower(): v for k, v in response.headers.items()}, response.read()
@@ -223,8 +221,7 @@ def main() -> None:
         results.extend(bench_workers(workers, args))
     if args.write_doc:
         command = "python bench/api_load.py " + " ".join(sys.argv[1:])
-        write_doc_section("api-load", doc(results, args, command.strip()), INTRO)
-        print("updated docs/benchmarks.md")
+        write_section(BENCHMARKS, "api-load", doc(results, args, command.strip()))
 
 
 if __name__ == "__main__":

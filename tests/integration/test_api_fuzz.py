@@ -10,7 +10,7 @@ Asserted for every generated request: no 5xx, a documented status code, a docume
 content type, a body valid against the declared schema, declared headers present; negative
 data (schema-invalid input) is refused with a 4xx; a request without the key is refused.
 The stateful phase follows the links schemathesis infers (create → read → rename → delete).
-The longer run of the same thing is `bench/api_fuzz.py`.
+The longer run of the same thing is `bench/reliability/api_fuzz.py`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.support import Running, make_settings, start_service
 T = TypeVar("T")
 
 MAX_EXAMPLES = 25
-SEED = 20260628  # a fixed seed: the suite is reproducible; bench/api_fuzz.py varies it
+SEED = 20260628  # a fixed seed: the suite is reproducible; bench/reliability/api_fuzz.py varies it
 OPERATIONS = [
     "GET /api/domains",
     "POST /api/emails",

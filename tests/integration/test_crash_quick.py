@@ -1,4 +1,5 @@
-"""Crash safety, quick: `bench/crash.py --quick` kills the server under SMTP load and loses nothing.
+"""Crash safety, quick: `bench/reliability/crash.py --quick` kills the server under SMTP load
+and loses nothing.
 
 The harness runs its own server on free loopback ports with a temporary data directory: 5
 SIGKILL cycles and 2 graceful SIGTERM stops under load, checking after each that the SQLite
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "crash.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "reliability" / "crash.py"
 
 
 def field(output: str, name: str) -> str:

@@ -1,5 +1,5 @@
 """Property tests over real SMTP: fuzzed mail is stored and readable, fuzzed dialogues are
-answered. Short runs for the suite; `bench/fuzz.py` is the long run.
+answered. Short runs for the suite; `bench/reliability/fuzz.py` is the long run.
 
 Each test starts one service and then runs Hypothesis' whole search in a worker thread
 (`asyncio.to_thread`), so the blocking sockets and HTTP calls of every example leave the
@@ -392,7 +392,8 @@ def listed_and_readable(http: httpx.Client, box: str, reply: bytes) -> None:
 
 
 # Every costly shape of bench/hostile_mime.py at 64 KiB, and findings 3 and 4 as reported.
-# Each transaction must end within a "not stuck" bound (bench/fuzz.py runs them at 1 MiB too).
+# Each transaction must end within a "not stuck" bound (bench/reliability/fuzz.py runs them at
+# 1 MiB too).
 HOSTILE_INPUTS = [(name, make(64 * 2**10)) for name, make in sorted(SHAPES.items())] + [
     ("finding 3 as reported", finding3_exact()),
     ("finding 4, 7 parts", finding4_exact(parts=7)),

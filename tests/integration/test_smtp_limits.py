@@ -2,7 +2,7 @@
 meanwhile: a DATA or command line with no end (memory), slowloris (session and DATA time),
 idle sockets from one address (connections per client) and recipient probing.
 
-The hostile clients are bench/smtp_hostile.py's, the same ones bench/fuzz.py runs.
+The hostile clients are bench/smtp_hostile.py's, the same ones bench/reliability/fuzz.py runs.
 """
 
 from __future__ import annotations

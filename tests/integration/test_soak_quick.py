@@ -15,7 +15,7 @@ def test_short_soak_passes() -> None:
     result = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "bench" / "soak.py"),
+            str(ROOT / "bench" / "reliability" / "soak.py"),
             "--duration",
             "15",
             "--quick",

@@ -695,8 +695,9 @@ def test_from_without_a_domain_is_kept_as_the_header_says() -> None:
 
 
 # --- hostile input: every parse ends soon and says something sensible ---------------------------
-# "Not stuck" bounds only; the measured figures are in docs/reliability.md (bench/fuzz.py
-# --bounds). Before the parser package, finding 3 took 20 s and finding 4 0.49 s per part.
+# "Not stuck" bounds only; the measured figures are in docs/reliability.md
+# (bench/reliability/fuzz.py --bounds). Before the parser package, finding 3 took 20 s and
+# finding 4 0.49 s per part.
 
 
 def test_finding_3_boundary_whitespace_parses_at_once() -> None:

@@ -14,9 +14,9 @@ gracefully under load: it must exit 0 within the grace period, and clients must 
 bytes the client meant to send, i.e. the DATA payload before dot-stuffing, ending in CRLF,
 and the stored SHA-256 must equal theirs.
 
-    python bench/crash.py                     # 50 SIGKILL + 5 SIGTERM cycles
-    python bench/crash.py --quick             # 5 + 2 cycles, well under a minute
-    python bench/crash.py --write-doc         # ... and update docs/reliability.md
+    python bench/reliability/crash.py                     # 50 SIGKILL + 5 SIGTERM cycles
+    python bench/reliability/crash.py --quick             # 5 + 2 cycles, well under a minute
+    python bench/reliability/crash.py --write-doc         # ... and update docs/reliability.md
 
 Exit status: 0 when nothing was lost, corrupted or half-stored and every graceful stop was
 clean; 1 otherwise; 2 when the harness itself could not run.
@@ -28,7 +28,6 @@ import argparse
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -40,7 +39,6 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,31 +47,14 @@ from types import FrameType
 
 import zstandard
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
 
-from harness import (
-    ADMIN,
-    HOST,
-    ROOT,
-    Server,
-    free_port,
-    machine,
-    raise_limits,
-    start_server,
-    today,
-    write_doc_section_to,
-)
+from lib.docs import RELIABILITY, today, write_section
+from lib.machine import machine
+from lib.server import HOST, Server, server_env, start_server
 
-DOC_PATH = ROOT / "docs" / "reliability.md"
 DOC_SECTION = "crash"
-DOC_INTRO = (
-    "# Reliability\n\n"
-    "What ephemail promises when things go wrong (a killed process, a graceful stop under "
-    "load, hostile input) and the harnesses that check those promises against a real server. "
-    "Each section below is written by the script it names, from that script's last full run; "
-    "the figures are measurements on the machine stated there.\n"
-)
-FULL_COMMAND = "python bench/crash.py --kills 50 --sigterm 5 --write-doc"
+FULL_COMMAND = "python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc"
 SENDER = "crash-harness@harness.test"
 SOCKET_TIMEOUT = 15.0  # an SMTP reply slower than this counts as a cut connection
 SERVER_GRACE = 10.0  # Service.stop(grace=10.0) in src/ephemail/app.py
@@ -103,16 +84,10 @@ class Target:
         self.keep_data = keep_data
         self.data_dir = Path(tempfile.mkdtemp(prefix="ephemail-crash-"))
         self.db_path = self.data_dir / "ephemail.db"
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("EPHEMAIL_")}
-        self.env = {
-            **inherited,
-            "EPHEMAIL_DATA_DIR": str(self.data_dir),
-            "EPHEMAIL_SMTP_PORT": str(free_port()),
-            "EPHEMAIL_HTTP_PORT": str(free_port()),
-            "EPHEMAIL_MAILBOX_MESSAGE_CAP": "100000000",
-            "EPHEMAIL_SQLITE_SYNCHRONOUS": "FULL",
-            "EPHEMAIL_LOG_LEVEL": "warning",
-        }
+        self.env = server_env(
+            self.data_dir,
+            {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "100000000", "EPHEMAIL_SQLITE_SYNCHRONOUS": "FULL"},
+        )
         self.smtp_port = int(self.env["EPHEMAIL_SMTP_PORT"])
         self.server: Server | None = None
         self.admin_key = ""
@@ -174,20 +149,10 @@ class Target:
 
     def create_mailboxes(self, count: int) -> list[str]:
         assert self.server is not None
-        raise_limits(self.server)
-        if not self.admin_key:  # not a fresh directory after all: make a key
-            self.admin_key = self.server.cli("key", "create", ADMIN).strip().splitlines()[-1]
-        addresses = []
-        for _ in range(count):
-            request = urllib.request.Request(
-                f"{self.server.base_url}/api/emails",
-                method="POST",
-                data=b"",
-                headers={"Authorization": f"Bearer {self.admin_key}", "Accept": "application/json"},
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                addresses.append(str(json.loads(response.read())["data"]["email"]))
-        return addresses
+        self.server.admin_key = self.admin_key
+        boxes = self.server.create_mailboxes(count)
+        self.admin_key = self.server.admin_key
+        return boxes
 
 
 # ---- the load ------------------------------------------------------------------------------
@@ -754,7 +719,7 @@ def doc_body(totals: Totals, run: Run, command: str) -> str:
     )
     rows = "\n".join(f"| {name} | {value} |" for name, value in summary_lines(totals, run))
     return f"""
-## Crash safety: `bench/crash.py`
+## Crash safety: `bench/reliability/crash.py`
 
 {fill(what)}
 
@@ -764,7 +729,7 @@ Run it from the repository root, with the virtualenv:
 
 ```
 .venv/bin/{FULL_COMMAND}
-.venv/bin/python bench/crash.py --quick   # 5 SIGKILL + 2 SIGTERM cycles, under a minute
+.venv/bin/python bench/reliability/crash.py --quick   # 5 SIGKILL + 2 SIGTERM cycles, under a minute
 ```
 
 {fill(f"Last full run: {today()}, {machine()}; `{command}`, seed `{args.seed}`.")}
@@ -814,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", default=None, help="random seed (default: a fresh one)")
     parser.add_argument("--keep-data", action="store_true", help="keep the data directory")
     parser.add_argument(
-        "--write-doc", action="store_true", help=f"update the crash section of {DOC_PATH.name}"
+        "--write-doc", action="store_true", help="update the crash section of reliability.md"
     )
     return parser
 
@@ -836,7 +801,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("need 0 ≤ --min-delay ≤ --max-delay")
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
-    command = "python bench/crash.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python bench/reliability/crash.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     print(f"crash harness: {args.kills} SIGKILL + {args.sigterm} SIGTERM cycles, seed {args.seed}")
     run = Run(args)
     try:
@@ -853,12 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_summary(totals, run)
     if args.write_doc:
         if args.quick:
-            print(f"not writing {DOC_PATH.name} from a --quick run (it holds full-run figures)")
+            print("not writing docs/reliability.md from a --quick run (it holds full-run figures)")
         else:
-            write_doc_section_to(
-                DOC_PATH, DOC_SECTION, doc_body(totals, run, command.strip()), DOC_INTRO
-            )
-            print(f"updated {DOC_PATH.relative_to(ROOT)}")
+            write_section(RELIABILITY, DOC_SECTION, doc_body(totals, run, command.strip()))
     return 1 if totals.failed else 0
 
 

@@ -14,9 +14,9 @@ found, grouped as response-schema violations (ST1xx), request handling (ST2xx), 
 (ST3xx) and auth (ST4xx).
 
     # the long run (make api-fuzz), updates the doc:
-    python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
-    python bench/api_fuzz.py --max-examples 500           # a fixed number of cases instead
-    python bench/api_fuzz.py --quick                      # 20 cases per operation, a smoke run
+    python bench/reliability/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
+    python bench/reliability/api_fuzz.py --max-examples 500  # a fixed number of cases instead
+    python bench/reliability/api_fuzz.py --quick  # 20 cases per operation, a smoke run
 
 Exit status 1 when any response was a 5xx or the server stopped answering; with `--strict`
 also for any response-schema violation.
@@ -41,22 +41,16 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
 
-from harness import (
-    BIN,
-    HOST,
-    ROOT,
-    Server,
-    machine,
-    running_server,
-    today,
-    write_doc_section_to,
-)
+from lib.docs import RELIABILITY, today, write_section
+from lib.machine import machine
+from lib.server import BIN, HOST, Server, running_server
 
-DOC_PATH = ROOT / "docs" / "reliability.md"
 SECTION = "api-fuzz"
-INTRO = "# Reliability\n"
+FULL_RUN = (
+    "bench/reliability/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc"
+)
 SCHEMATHESIS = BIN / "schemathesis"
 GROUPS = {
     "1": "response violates the schema",
@@ -129,11 +123,6 @@ class Result:
 # --- the server and its data --------------------------------------------------------------
 
 
-def api(server: Server) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-    return httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
-
-
 def seed_message(to: str, number: int) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "Fuzz Sender <fuzz@example.org>"
@@ -152,7 +141,7 @@ def seed_message(to: str, number: int) -> EmailMessage:
 def seed(server: Server, keep: int, spare: int, per_box: int) -> Seeds:
     """`keep` mailboxes the reads use, `spare` ones that DELETE and rename may eat."""
     seeds = Seeds()
-    with api(server) as http, smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
+    with server.api() as http, smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
         for index in range(keep + spare):
             box = http.post("/api/emails").raise_for_status().json()["data"]
             for number in range(per_box):
@@ -334,7 +323,7 @@ def server_errors_logged(server: Server) -> int:
 
 def still_answers(server: Server) -> bool:
     try:
-        with api(server) as http:
+        with server.api() as http:
             domains = http.get("/api/domains").status_code
             box = http.post("/api/emails").json()["data"]["email"]
             with smtplib.SMTP(HOST, server.smtp_port, timeout=30) as smtp:
@@ -485,7 +474,7 @@ def doc(result: Result, invocation: str) -> str:
     violations = f"{result.schema_violations} ({result.schema_violation_kinds} distinct)"
     checks = ", ".join(f"`{k}` {v}" for k, v in result.failing_checks.items()) or "none"
     after = "answering, mail still delivered" if result.server_alive else "NOT answering"
-    return f"""## User API fuzzing: `bench/api_fuzz.py`
+    return f"""## User API fuzzing: `bench/reliability/api_fuzz.py`
 
 The harness starts `ephemail serve` (1 worker, SQLite) on free loopback ports with a fresh
 data directory, raises the default plan's quota and limits, and fills mailboxes over SMTP
@@ -498,8 +487,8 @@ counted from the recorded responses and, independently, from the server's error 
 The short version of the same run is in the suite: `tests/integration/test_api_fuzz.py`.
 
 ```
-.venv/bin/python bench/api_fuzz.py --max-time 300 --max-examples 2000 --workers 2 --write-doc
-.venv/bin/python bench/api_fuzz.py --quick
+.venv/bin/python {FULL_RUN}
+.venv/bin/python bench/reliability/api_fuzz.py --quick
 ```
 
 Last full run: {today()}, {machine()}; `{invocation}`;
@@ -580,9 +569,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 cases per operation, a smoke run")
     parser.add_argument("--strict", action="store_true", help="exit 1 on schema violations too")
     parser.add_argument("--verbose", action="store_true", help="print schemathesis' own output")
-    parser.add_argument(
-        "--write-doc", action="store_true", help=f"update {DOC_PATH.relative_to(ROOT)}"
-    )
+    parser.add_argument("--write-doc", action="store_true", help="update docs/reliability.md")
     args = parser.parse_args()
     if args.quick:
         args.max_examples, args.max_time, args.spare_boxes, args.workers = 20, 0, 8, 1
@@ -597,9 +584,10 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2))
     if args.write_doc:
-        invocation = "python bench/api_fuzz.py " + " ".join(shown_arguments(sys.argv[1:]))
-        write_doc_section_to(DOC_PATH, SECTION, doc(result, invocation.strip()), INTRO)
-        print(f"updated {DOC_PATH}")
+        invocation = "python bench/reliability/api_fuzz.py " + " ".join(
+            shown_arguments(sys.argv[1:])
+        )
+        write_section(RELIABILITY, SECTION, doc(result, invocation.strip()))
     failed = not result.ok or (args.strict and result.schema_violations > 0)
     raise SystemExit(1 if failed else 0)
 

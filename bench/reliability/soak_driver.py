@@ -1,7 +1,7 @@
 """The soak's load: one driver process's share of the simulated users and pollers.
 
-`bench/soak.py` starts several of these processes (one asyncio loop can drive only so much
-on one core) and gives each its share of the users, the pollers and the two rates. Every
+`bench/reliability/soak.py` starts several of these processes (one asyncio loop can drive only
+so much on one core) and gives each its share of the users, the pollers and the two rates. Every
 interval, on a schedule all processes share, each sends a `Report` of what it did in that
 interval; the parent adds them up. A driver never touches the server process: it only
 knows its ports and the API key.
@@ -20,8 +20,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
-from http_client import HttpConn, HttpResponse, set_nodelay
-from smtp_ingest import SmtpConn, SmtpReplyError
+from lib.http_client import HttpConn, HttpResponse, set_nodelay
+from lib.smtp_client import SmtpConn, SmtpReplyError
 
 MESSAGES_PER_INBOX = 20
 POLL_EVERY = 5  # a user lists its inbox after every fifth message

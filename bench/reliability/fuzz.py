@@ -11,7 +11,7 @@ than `--hang-seconds` of CPU time counts as a hang; a worker stuck for `--kill-s
 wall time is killed and replaced, so a real infinite loop is reported instead of stalling
 the run.
 
-Phase 2 starts `ephemail serve` (bench/harness.py: free loopback ports, temporary data
+Phase 2 starts `ephemail serve` (bench/lib/server.py: free loopback ports, temporary data
 directory), sends `--smtp-inputs` of the same kind of inputs over real SMTP and reads every
 message that was answered `250` back through the API: the message, its attachments and its
 mailbox listing. Any HTTP 5xx, any `250` message that cannot be read, any temporary failure
@@ -20,10 +20,10 @@ at DATA and any traceback in the server log is a failure.
 Every input is a pure function of (`--seed`, its number), so a failure is replayed with
 `--replay NUMBER`; failing inputs are also written to a directory the summary names.
 
-    python bench/fuzz.py --inputs 100000              # both phases
-    python bench/fuzz.py --inputs 100000 --write-doc  # ... and update docs/reliability.md
-    python bench/fuzz.py --inputs 2000 --smtp-inputs 200   # a quick look
-    python bench/fuzz.py --replay 4711                # one parser input, in detail
+    python bench/reliability/fuzz.py --inputs 100000              # both phases
+    python bench/reliability/fuzz.py --inputs 100000 --write-doc  # ... and update the doc
+    python bench/reliability/fuzz.py --inputs 2000 --smtp-inputs 200   # a quick look
+    python bench/reliability/fuzz.py --replay 4711                # one parser input, in detail
 
 After phase 2, the SMTP inputs of the security review (bench/smtp_hostile.py: floods with
 no line end, slowloris, 1,000 sockets from one address, 5,000 recipient probes) run once
@@ -45,7 +45,6 @@ import quopri
 import random
 import re
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -61,31 +60,19 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
 
 import smtp_hostile
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
 from ephemail.mail.prepare import INLINE_PREPARE_BYTES
-from harness import (
-    HOST,
-    RELIABILITY_PATH,
-    ROOT,
-    Server,
-    machine,
-    raise_limits,
-    running_server,
-    today,
-    write_doc_section_to,
-)
 from hostile_mime import SHAPES, finding3_exact, finding4_exact
+from lib.docs import RELIABILITY, today, write_section
+from lib.machine import machine
+from lib.server import ROOT, Server, raise_limits, running_server
+from lib.smtp_client import BlockingSmtp, SmtpReplyError
 
-DOC_TITLE = "# Reliability"
-DOC_INTRO = (
-    "How ephemail holds up against hostile input and misbehaving clients, and the "
-    "scripts and tests that show it; each section is written by the script it names."
-)
 FIXTURES = ROOT / "tests" / "fixtures"
-COMMAND = ".venv/bin/python bench/fuzz.py --inputs 100000 --write-doc"
+COMMAND = ".venv/bin/python bench/reliability/fuzz.py --inputs 100000 --write-doc"
 
 # --- input generation ---------------------------------------------------------------------
 
@@ -565,7 +552,7 @@ def bounds_section(rows: list[tuple[str, list[tuple[int, float]]]]) -> str:
     lines = [f"| {name} | " + " | ".join(cell(*c) for c in cells) + " |" for name, cells in rows]
     worst_inline = max(c[1] for _, cells in rows for c in cells if c[0] <= INLINE_PREPARE_BYTES)
     worst_large = max(cells[-1][1] / (cells[-1][0] / 2**20) for _, cells in rows)
-    return f"""## Parser bounds: `bench/fuzz.py --bounds`
+    return f"""## Parser bounds: `bench/reliability/fuzz.py --bounds`
 
 Every step of the MIME parser (`src/ephemail/mail/parse/`) is one pass, or a constant number
 of passes, over its input, and every loop over parts, headers, parameters, comments or
@@ -607,7 +594,7 @@ Last run: {today()}, {machine()}.
 
 
 BOUNDS_REPEATS = 5
-BOUNDS_COMMAND = ".venv/bin/python bench/fuzz.py --bounds --write-doc"
+BOUNDS_COMMAND = ".venv/bin/python bench/reliability/fuzz.py --bounds --write-doc"
 BOUNDS_SIZES = (4 * 2**10, 64 * 2**10, 8 * 2**20)
 
 
@@ -844,66 +831,7 @@ class SmtpStats:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
 
-_REPLY = re.compile(rb"^([2-5]\d\d)([ -])([^\r\n]*)\r\n$")
 _QUEUED = re.compile(rb"queued as (\S+)")
-
-
-class SmtpClient:
-    """Just enough SMTP to send raw bytes as they are (dot-stuffed, nothing else fixed)."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=60)
-        self.buffer = b""
-        code, _ = self.reply()
-        if code != 220:
-            raise ConnectionError(f"greeting {code}")
-        self.command(b"EHLO fuzz.example")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def reply(self) -> tuple[int, bytes]:
-        text: list[bytes] = []
-        while True:
-            while b"\n" not in self.buffer:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("closed by the server")
-                self.buffer += chunk
-            line, _, self.buffer = self.buffer.partition(b"\n")
-            match = _REPLY.match(line + b"\n")
-            if match is None:
-                raise ValueError(f"malformed reply line {line!r}")
-            text.append(match.group(3))
-            if match.group(2) == b" ":
-                return int(match.group(1)), b"\n".join(text)
-
-    def command(self, line: bytes) -> tuple[int, bytes]:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
-
-    def send(self, sender: bytes, box: str, raw: bytes) -> tuple[str, int, bytes]:
-        """(stage, code, text) of the first refusal, or ("DATA", 250, text)."""
-        self.command(b"RSET")
-        code, text = self.command(b"MAIL FROM:<" + sender + b">")
-        if code != 250:
-            return "MAIL", code, text
-        code, text = self.command(f"RCPT TO:<{box}>".encode())
-        if code != 250:
-            return "RCPT", code, text
-        code, text = self.command(b"DATA")
-        if code != 354:
-            return "DATA", code, text
-        lines = raw.split(b"\r\n")
-        block = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln for ln in lines)
-        if not block.endswith(b"\r\n"):
-            block += b"\r\n"
-        self.sock.sendall(block + b".\r\n")
-        code, text = self.reply()
-        return "DATA", code, text
-
-
 SENDERS = (b"fuzz@example.org", b"", b"F.U.Z.Z@Example.ORG", b"\xc3\xa9t\xc3\xa9@example.org")
 
 
@@ -973,10 +901,9 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                 stats.lost.extend(f"{i} not listed in {box.address}" for i in missing)
 
         def client_loop() -> None:
-            headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-            with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            with server.api(timeout=60) as http:
                 box = Mailbox(http)
-                smtp: SmtpClient | None = None
+                smtp: BlockingSmtp | None = None
                 try:
                     while (number := next_number()) is not None:
                         if len(box.ids) >= args.per_mailbox:
@@ -985,11 +912,11 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                         _, raw = generate(args.seed, number, args.smtp_max_size)
                         sender = SENDERS[number % len(SENDERS)]
                         try:
-                            smtp = smtp or SmtpClient(server.smtp_port)
+                            smtp = smtp or BlockingSmtp(server.smtp_port)
                             sent = time.monotonic()
                             stage, code, text = smtp.send(sender, box.address, raw)
                             took = time.monotonic() - sent
-                        except (OSError, ConnectionError, ValueError):
+                        except (OSError, ValueError, SmtpReplyError):
                             with stats.lock:
                                 stats.dropped += 1
                             if smtp is not None:
@@ -1020,8 +947,6 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
                     verify_listing(http, box)
                 finally:
                     if smtp is not None:
-                        with contextlib.suppress(OSError, ConnectionError, ValueError):
-                            smtp.command(b"QUIT")
                         smtp.close()
 
         def read_back(http: httpx.Client, number: int, message_id: str, raw: bytes) -> None:
@@ -1053,10 +978,9 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
 
         def send_hostile() -> None:
             """The hostile corpus first, one message at a time, each within its bound."""
-            headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-            with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            with server.api(timeout=60) as http:
                 box = Mailbox(http)
-                smtp = SmtpClient(server.smtp_port)
+                smtp = BlockingSmtp(server.smtp_port)
                 try:
                     for index, (name, raw) in enumerate(hostile_corpus()):
                         number = -1 - index
@@ -1105,8 +1029,7 @@ def run_smtp_hostile() -> list[tuple[str, float, str]]:
     }
     with running_server(1, env) as server:
         raise_limits(server)
-        headers = {"Authorization": f"Bearer {server.admin_key}", "Accept": "application/json"}
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+        with server.api(timeout=60) as http:
             box = Mailbox(http).address
         note("smtp: hostile inputs (floods, slowloris, connection flood, recipient probes)")
         return smtp_hostile.run_all(server.smtp_port, box)
@@ -1317,12 +1240,12 @@ def doc_section(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats |
     findings = ""
     if found:
         findings = (
-            "\nFailures of this run (replay one with `bench/fuzz.py --seed "
+            "\nFailures of this run (replay one with `bench/reliability/fuzz.py --seed "
             f"{args.seed} --replay N`):\n\n" + "\n".join(found) + "\n"
         )
     return f"""## Fuzzing
 
-`bench/fuzz.py` runs two phases. First the MIME parser alone
+`bench/reliability/fuzz.py` runs two phases. First the MIME parser alone
 (`ephemail.mail.parse.parse_message`), in worker processes, on generated and mutated
 inputs: the fixtures under `tests/fixtures` after byte flips, cuts, duplications and
 splices; random MIME trees with hostile names, charsets and encodings; header floods;
@@ -1346,8 +1269,8 @@ through the API (the message, up to three attachments, its mailbox listing). An 
 `250` message that cannot be read or is not listed, a `4xx` at DATA, a dropped connection or
 a traceback in the server log is a failure. The hostile corpus goes first, one message at
 a time, each transaction within {HOSTILE_SMTP_SECONDS:g} s + {HOSTILE_SMTP_SECONDS_PER_MIB:g} s
-per MiB. Inputs are a pure function of the seed and their number: `bench/fuzz.py --replay N`
-re-runs one.
+per MiB. Inputs are a pure function of the seed and their number:
+`bench/reliability/fuzz.py --replay N` re-runs one.
 
     {COMMAND}
 
@@ -1373,7 +1296,7 @@ dialogues (every line gets a well-formed reply within 5 s, and the server still 
 
 def write_doc(body: str) -> None:
     """Replace this script's section of docs/reliability.md, keeping everyone else's."""
-    write_doc_section_to(RELIABILITY_PATH, "fuzz", body, f"{DOC_TITLE}\n\n{DOC_INTRO}\n")
+    write_section(RELIABILITY, "fuzz", body)
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -1465,10 +1388,7 @@ def main() -> int:
         section = bounds_section(bounds_table(BOUNDS_SIZES, BOUNDS_REPEATS))
         print(section)
         if args.write_doc:
-            write_doc_section_to(
-                RELIABILITY_PATH, "parser-bounds", section, f"{DOC_TITLE}\n\n{DOC_INTRO}\n"
-            )
-            note(f"updated {RELIABILITY_PATH}")
+            write_section(RELIABILITY, "parser-bounds", section)
         return 0
     with failure_dir() as save:
         note("parser: the hostile corpus, each input within its bound")
@@ -1491,7 +1411,6 @@ def main() -> int:
     )
     if args.write_doc:
         write_doc(doc_section(args, parser_stats, smtp_stats))
-        note(f"updated {RELIABILITY_PATH}")
     return 1 if total else 0
 
 

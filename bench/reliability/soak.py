@@ -11,18 +11,18 @@ maximum together would be a server at full load, not at half. Users send at the 
 their own API calls go at once and count against the API rate, and the pollers take what is
 left of it.
 
-The load comes from `--procs` driver processes (bench/soak_driver.py: uvloop, a lean keep-alive
-HTTP client, the SMTP client of bench/smtp_ingest.py), each with its share of users, pollers
-and rates; this process samples the server's RSS and CPU and adds up the drivers' reports
-every interval. It fails on any error (non-2xx where a 2xx is due, 5xx, a refused message, a
-dropped connection), on memory growth beyond `--rss-growth-mib`, when the p99 latency of the
-last third is more than twice that of the first third (plus 5 ms of slack for a shared
-machine), or when the rates achieved fall below `--min-achieved` of those asked, so that a
-driver (or server) that cannot keep up shows.
+The load comes from `--procs` driver processes (bench/reliability/soak_driver.py: uvloop, a
+lean keep-alive HTTP client, the SMTP client of bench/lib/smtp_client.py), each with its
+share of users, pollers and rates; this process samples the server's RSS and CPU and adds up
+the drivers' reports every interval. It fails on any error (non-2xx where a 2xx is due, 5xx,
+a refused message, a dropped connection), on memory growth beyond `--rss-growth-mib`, when
+the p99 latency of the last third is more than twice that of the first third (plus 5 ms of
+slack for a shared machine), or when the rates achieved fall below `--min-achieved` of those
+asked, so that a driver (or server) that cannot keep up shows.
 
-    python bench/soak.py                        # 30 minutes
-    python bench/soak.py --duration 15 --quick  # the suite's short version
-    python bench/soak.py --write-doc            # ... and record it in docs/reliability.md
+    python bench/reliability/soak.py                        # 30 minutes
+    python bench/reliability/soak.py --duration 15 --quick  # the suite's short version
+    python bench/reliability/soak.py --write-doc            # ... and record it in the doc
 """
 
 from __future__ import annotations
@@ -42,20 +42,8 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
 
-from harness import (
-    DOC_PATH,
-    HOST,
-    RELIABILITY_PATH,
-    Server,
-    machine,
-    raise_limits,
-    running_server,
-    today,
-    write_doc_section_to,
-)
-from smtp_ingest import proc_cpu_seconds
 from soak_driver import (
     FINAL_TICK,
     MESSAGES_PER_INBOX,
@@ -68,7 +56,11 @@ from soak_driver import (
     tick_times,
 )
 
-INTRO = "# Reliability\n\nHarnesses that show the service loses nothing and leaks nothing.\n"
+from lib.docs import BENCHMARKS, RELIABILITY, today, write_section
+from lib.machine import machine
+from lib.procs import proc_cpu_seconds
+from lib.server import HOST, Server, raise_limits, running_server
+
 WORKERS = 1  # server processes; the maxima read from docs/benchmarks.md are for this many
 SMTP_MAX_ROW = ("own", "1 KiB", str(WORKERS), "reuse")  # client, size, workers, connections
 API_MAX_ROW = ("GET /api/messages?email=", str(WORKERS))  # endpoint, workers → req/s
@@ -105,7 +97,7 @@ def _table_value(section: str, key: tuple[str, ...]) -> float | None:
     return None
 
 
-def read_maxima(path: Path = DOC_PATH) -> Maxima:
+def read_maxima(path: Path = BENCHMARKS.path) -> Maxima:
     text = path.read_text() if path.exists() else ""
     return Maxima(
         _table_value(_section(text, "smtp-ingest"), SMTP_MAX_ROW),
@@ -514,10 +506,8 @@ def main() -> None:
     print(rates_table(run, args))
     print(json.dumps({"pass": not problems, "problems": problems, **summary(run, args)}))
     if args.write_doc:
-        command = "python bench/soak.py " + " ".join(sys.argv[1:])
-        write_doc_section_to(
-            RELIABILITY_PATH, "soak", doc(run, args, problems, command.strip()), INTRO
-        )
+        command = "python bench/reliability/soak.py " + " ".join(sys.argv[1:])
+        write_section(RELIABILITY, "soak", doc(run, args, problems, command.strip()))
     raise SystemExit(1 if problems else 0)
 
 

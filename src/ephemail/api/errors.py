@@ -1,4 +1,7 @@
-"""The error envelope for every failure, FastAPI's own included. No traces, SQL or paths."""
+"""What routes raise (ApiError) and how FastAPI's own failures join it in the envelope.
+
+respond.py writes the envelope; this module decides which code and message a failure gets,
+and never lets a trace, SQL or a path into it."""
 
 from __future__ import annotations
 

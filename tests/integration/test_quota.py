@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import insert
 
-from ephemail.api.auth import current_period
+from ephemail.core.periods import current_period
 from ephemail.store import accounts
 from ephemail.store.schema import quota_counters
 from tests.conftest import REDIS_URL, require_service, temporary_pg_database

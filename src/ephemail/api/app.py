@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import functools
-import logging
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from ephemail import __version__
 from ephemail.api.context import ApiContext
 from ephemail.api.docs import install_docs
-from ephemail.api.errors import install_error_handlers, internal_error_body, new_request_id
+from ephemail.api.errors import install_error_handlers
+from ephemail.api.gate import AuthAndQuotaMiddleware
 from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.openapi import build_openapi
-from ephemail.api.ratelimit import QuotaMiddleware
 from ephemail.api.routes import domains, emails, messages, token
-
-log = logging.getLogger("ephemail.api")
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -41,24 +37,13 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
-        request_id = new_request_id()
-        log.error("unhandled error, request_id=%s", request_id, exc_info=exc)
-        return Response(
-            internal_error_body(request_id),
-            500,
-            media_type="application/json",
-            headers={"X-Request-ID": request_id},
-        )
-
     app.include_router(domains.router, prefix="/api", tags=["domains"])
     app.include_router(emails.router, prefix="/api", tags=["emails"])
     app.include_router(messages.router, prefix="/api", tags=["messages"])
     app.include_router(token.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(
-        QuotaMiddleware,
+        AuthAndQuotaMiddleware,
         auth=ctx.auth,
         quota=ctx.quota,
         token_owner=functools.partial(token.owner_of, ctx),

@@ -1,10 +1,10 @@
 """Bearer keys → users, with a short cache so the hot path does not hit the database.
 
-The cache holds an entry for `ttl` seconds at most, so a revoked key (or a changed plan)
-takes effect everywhere within that window, without any cross-node message. Under load, an
-entry is renewed in the background before it runs out, and one lookup per key is in flight at
-a time: otherwise every request that arrives while a busy key's entry is missing queries the
-database at once, and the whole pipeline stalls every `ttl` seconds.
+The cache holds an entry for `ttl` seconds at most, so a revoked key (or a changed plan, or a
+disabled account) takes effect everywhere within that window, without any cross-node message.
+Under load, an entry is renewed in the background before it runs out, and one lookup per key
+is in flight at a time: otherwise every request that arrives while a busy key's entry is
+missing queries the database at once, and the whole pipeline stalls every `ttl` seconds.
 """
 
 from __future__ import annotations
@@ -13,23 +13,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ephemail.core.periods import period_bounds, utcnow
+from ephemail.core.periods import Period, current_period
 from ephemail.core.singleflight import SingleFlight
 from ephemail.store.accounts import get_user_by_id, hash_key, user_for_key
 from ephemail.store.models import User
 
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    key: str  # YYYY-MM in the account's zone
-    reset_iso: str
-    reset_epoch: float
-
-
-_Fetch = Callable[[AsyncConnection], Awaitable[User | None]]
+_Arg = TypeVar("_Arg")
+_Fetch = Callable[[AsyncConnection, _Arg], Awaitable[User | None]]
 
 
 @dataclass(slots=True)
@@ -38,11 +32,6 @@ class _Entry:
     expires: float
     renew_after: float
     period: Period | None
-
-
-def current_period(zone_name: str) -> Period:
-    start, nxt = period_bounds(utcnow(), zone_name)
-    return Period(f"{start.year:04d}-{start.month:02d}", nxt.isoformat(), nxt.timestamp())
 
 
 class Authenticator:
@@ -58,10 +47,15 @@ class Authenticator:
         self._generation = 0  # bumped by forget/clear: a lookup begun before must not refill
 
     async def user(self, key: str) -> tuple[User, Period] | None:
-        """The live user of a key and the quota period now, or None (unknown, revoked, disabled)."""
+        """The user of a live key and the quota period now; None for an unknown or revoked key.
+
+        A disabled user is returned like any other: the gate answers them 403, with their
+        counters, rather than 401.
+        """
         if not key or len(key) > 256:
             return None
-        return await self._cached(hash_key(key), lambda conn: user_for_key(conn, key))
+        digest = hash_key(key)  # the cache slot and the stored column both hold this
+        return await self._cached(digest, user_for_key, digest)
 
     async def owner(self, user_id: int) -> tuple[User, Period] | None:
         """The account behind an email token's mailbox, cached for the same window as keys.
@@ -69,15 +63,18 @@ class Authenticator:
         So a disabled account or a changed plan reaches token requests exactly as fast as
         keyed ones. Slots are `user:<id>`, which no key digest (hex) can equal.
         """
-        return await self._cached(f"user:{user_id}", lambda conn: get_user_by_id(conn, user_id))
+        return await self._cached(f"user:{user_id}", get_user_by_id, user_id)
 
-    async def _cached(self, slot: str, fetch: _Fetch) -> tuple[User, Period] | None:
+    async def _cached(
+        self, slot: str, fetch: _Fetch[_Arg], arg: _Arg
+    ) -> tuple[User, Period] | None:
+        """`fetch(conn, arg)` loads the slot; passed apart so a hit allocates no closure."""
         now = time.monotonic()
         entry = self._cache.get(slot)
         if entry is None or entry.expires <= now:
-            entry = await self._load(slot, fetch)
+            entry = await self._load(slot, fetch, arg)
         elif entry.renew_after <= now and not self._loading.busy((slot, self._generation)):
-            task = asyncio.create_task(self._load(slot, fetch))
+            task = asyncio.create_task(self._load(slot, fetch, arg))
             self._renewals.add(task)
             task.add_done_callback(self._renewal_done)
         if entry.user is None:
@@ -88,17 +85,17 @@ class Authenticator:
             entry.period = period
         return entry.user, period
 
-    async def _load(self, slot: str, fetch: _Fetch) -> _Entry:
+    async def _load(self, slot: str, fetch: _Fetch[_Arg], arg: _Arg) -> _Entry:
         """One database lookup per slot at a time; concurrent callers share its answer."""
         generation = self._generation
         return await self._loading.run(
-            (slot, generation), lambda: self._lookup(slot, fetch, generation)
+            (slot, generation), lambda: self._lookup(slot, fetch, arg, generation)
         )
 
-    async def _lookup(self, slot: str, fetch: _Fetch, generation: int) -> _Entry:
+    async def _lookup(self, slot: str, fetch: _Fetch[_Arg], arg: _Arg, generation: int) -> _Entry:
         loaded_at = time.monotonic()
         async with self._engine.connect() as conn:
-            user = await fetch(conn)
+            user = await fetch(conn, arg)
         entry = _Entry(user, loaded_at + self._ttl, loaded_at + self._ttl * 0.6, None)
         if self._ttl > 0 and generation == self._generation:
             if len(self._cache) >= self._max:

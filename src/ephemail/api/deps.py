@@ -17,7 +17,7 @@ def context(request: Request) -> ApiContext:
 
 
 def current_user(request: Request) -> User:
-    """Set by the quota middleware, which has already authenticated the key."""
+    """Set by the gate (api/gate.py), which has already authenticated the key."""
     user: User = request.state.user
     return user
 

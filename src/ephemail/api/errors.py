@@ -1,33 +1,29 @@
-"""The error envelope for every failure, FastAPI's own included. No traces, SQL or paths."""
+"""What routes raise (ApiError) and how FastAPI's own failures join it in the envelope.
+
+respond.py writes the envelope; this module decides which code and message a failure gets,
+and never lets a trace, SQL or a path into it."""
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-log = logging.getLogger("ephemail.api")
+from ephemail.api.respond import (
+    STATUS_MESSAGES,
+    envelope,
+    error_response,
+    internal_error_response,
+    json_response,
+    new_request_id,
+)
+from ephemail.core.addresses import AddressError, normalise_address
 
-STATUS_MESSAGES = {
-    400: "The request is malformed.",
-    401: "Unauthenticated.",
-    403: "This action is not allowed by your plan.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    409: "The address is already in use.",
-    413: "The request is too large.",
-    415: "Unsupported media type.",
-    422: "The given data was invalid.",
-    429: "Monthly quota exceeded.",
-    500: "Internal server error.",
-}
+log = logging.getLogger("ephemail.api")
 
 
 class ApiError(Exception):
@@ -39,33 +35,21 @@ class ApiError(Exception):
         self.message = message
         self.errors = errors
 
-
-def json_response(
-    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+    def body(self) -> bytes:
+        return envelope(self.message, self.errors)
 
 
-def error_response(
-    status_code: int,
-    message: str,
-    errors: dict[str, list[str]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    body: dict[str, Any] = {"status": False, "message": message}
-    if errors:
-        body["errors"] = errors
-    return json_response(body, status_code, headers)
+def invalid(errors: dict[str, list[str]]) -> ApiError:
+    """The contract's 422: the fields at fault, each with what is wrong with it."""
+    return ApiError(422, STATUS_MESSAGES[422], errors)
 
 
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
-def internal_error_body(request_id: str) -> bytes:
-    return orjson.dumps(
-        {"status": False, "message": "Internal server error.", "request_id": request_id}
-    )
+def valid_address(value: str, field: str) -> str:
+    """The address normalised, or a 422 that names `field`."""
+    try:
+        return normalise_address(value)
+    except AddressError as exc:
+        raise invalid({field: [str(exc)]}) from exc
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -105,7 +89,7 @@ def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
-        return error_response(exc.status_code, exc.message, exc.errors)
+        return json_response(exc.body(), exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -119,4 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
         if any(item.get("type") == "json_invalid" for item in exc.errors()):
             return error_response(400, "The request body is not valid JSON.")
-        return error_response(422, "The given data was invalid.", _field_errors(exc))
+        return error_response(422, STATUS_MESSAGES[422], _field_errors(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        request_id = new_request_id()
+        log.error("unhandled error, request_id=%s", request_id, exc_info=exc)
+        return internal_error_response(request_id)

@@ -2,22 +2,22 @@
 
 `GET /api/messages?email=` and `GET /api/messages/{id}` are what test suites poll. Profiles
 showed FastAPI's router, dependency solving and exception wrappers costing more than the
-database; this ASGI layer (inside the quota middleware, so auth and counting are the same)
+database; this ASGI layer (inside the gate, so auth and counting are the same)
 answers those two shapes with the very functions the FastAPI routes call. Anything it does
 not recognise, a missing `email` included, falls through to FastAPI unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
-from ephemail.api.reading import listing_page, mailbox_listing, message_reading
+from ephemail.api.reading import mailbox_listing, message_reading, messages_base
+from ephemail.api.respond import send_json
 from ephemail.core.ids import MESSAGE_ID_LENGTH
 from ephemail.store.models import User
 
@@ -46,21 +46,6 @@ def _listing_params(query_string: bytes) -> tuple[str, int | None, str | None] |
     return email, None if limit is None else int(limit), values.get("before")
 
 
-async def _send_json(send: Send, status: int, payload: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            # Starlette's order, so these answers are byte for byte the routes' answers.
-            "headers": [
-                (b"content-length", str(len(payload)).encode()),
-                (b"content-type", b"application/json"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
 class HotPathMiddleware:
     def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
         self.app = app
@@ -74,7 +59,7 @@ class HotPathMiddleware:
                 if path == _LIST_PATH:
                     listing = _listing_params(scope["query_string"])
                     if listing is not None:
-                        await self._answer(send, self._listing(user.id, *listing))
+                        await _answer(send, mailbox_listing(self.ctx, user.id, *listing))
                         return
                 elif (
                     path.startswith(_ONE_PREFIX)
@@ -82,24 +67,19 @@ class HotPathMiddleware:
                     and "/" not in path[len(_ONE_PREFIX) :]
                 ):
                     message_id = path[len(_ONE_PREFIX) :]
-                    await self._answer(send, message_reading(self.ctx, user.id, message_id))
+                    base = messages_base(self.ctx)
+                    await _answer(
+                        send, message_reading(self.ctx, message_id, base, user_id=user.id)
+                    )
                     return
         await self.app(scope, receive, send)
 
-    async def _listing(
-        self, user_id: int, email: str, limit: int | None, before: str | None
-    ) -> bytes:
-        """What the route does, in the route's order: paging checked first, then the mailbox."""
-        page = listing_page(limit, before)
-        return await mailbox_listing(self.ctx, user_id, email, page)
 
-    async def _answer(self, send: Send, work: Any) -> None:
-        try:
-            body = await work
-        except ApiError as exc:
-            error: dict[str, Any] = {"status": False, "message": exc.message}
-            if exc.errors:
-                error["errors"] = exc.errors
-            await _send_json(send, exc.status_code, orjson.dumps(error))
-            return
-        await _send_json(send, 200, body if isinstance(body, bytes) else orjson.dumps(body))
+async def _answer(send: Send, work: Awaitable[bytes]) -> None:
+    """The route's answer: its JSON, or its error in the envelope."""
+    try:
+        body = await work
+    except ApiError as exc:
+        await send_json(send, exc.status_code, exc.body())
+        return
+    await send_json(send, 200, body)

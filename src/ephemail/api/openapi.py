@@ -1,6 +1,6 @@
 """The OpenAPI document, made to describe exactly what the service sends.
 
-FastAPI's generator knows neither the quota middleware (bearer key, `X-RateLimit-*`,
+FastAPI's generator knows neither the gate (bearer key, `X-RateLimit-*`,
 `Retry-After`) nor our error envelope: it advertised its own `HTTPValidationError` body,
 which we never send. This fills in the one and strips the other; the API fuzz tests check
 every response, headers included, against the result.
@@ -42,7 +42,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         keyed = not path.startswith("/api/token/")
         for operation in operations.values():
             if keyed:
-                # The quota middleware checks the key: a FastAPI security dependency would
+                # The gate (api/gate.py) checks the key: a FastAPI security dependency would
                 # only repeat that work on every request.
                 operation["security"] = [{"bearer": []}]
             _document_responses(operation["responses"], keyed)

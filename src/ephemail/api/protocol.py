@@ -16,35 +16,12 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ephemail.api.respond import closing_error
 
 MAX_HEAD = 64 * 1024  # request line and headers; the parser itself has no limit
 IDLE_FACTOR = 10
-_STATUS_LINES = {
-    400: b"HTTP/1.1 400 Bad Request\r\n",
-    408: b"HTTP/1.1 408 Request Timeout\r\n",
-    431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-}
-MESSAGES = {
-    400: "The request is malformed.",
-    408: "The request was not received in time.",
-    431: "The request line and headers are too large.",
-}
-
-
-def envelope_response(status: int) -> bytes:
-    """A complete `Connection: close` response carrying the error envelope."""
-    body = orjson.dumps({"status": False, "message": MESSAGES[status]})
-    return b"".join(
-        [
-            _STATUS_LINES[status],
-            b"content-type: application/json\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-            body,
-        ]
-    )
 
 
 class _HeadTooLarge(Exception):
@@ -97,7 +74,7 @@ class EnvelopeProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int) -> None:
         self._disarm()
-        self.transport.write(envelope_response(status))
+        self.transport.write(closing_error(status))
         self.transport.close()
 
     def on_message_begin(self) -> None:
@@ -139,9 +116,9 @@ class EnvelopeProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.more_body and not cycle.response_complete:
             if cycle.response_started:
                 return  # the app answered without reading the body; keep-alive rules apply
-            self.transport.write(envelope_response(408))
+            self.transport.write(closing_error(408))
         elif self._began:
-            self.transport.write(envelope_response(408))
+            self.transport.write(closing_error(408))
         self.transport.close()
 
 

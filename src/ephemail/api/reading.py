@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import orjson
 
 from ephemail.api.context import ApiContext
-from ephemail.api.errors import ApiError
+from ephemail.api.errors import ApiError, invalid, valid_address
 from ephemail.api.shapes import listing_item, message_data
-from ephemail.core.addresses import AddressError, normalise_address
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
 from ephemail.store.models import StoredMessage
@@ -39,13 +37,9 @@ class Page:
 def listing_page(limit: int | None, before: str | None) -> Page:
     """Check the paging parameters; the same answer on the hot path and the route."""
     if limit is not None and not 1 <= limit <= LISTING_MAX_MESSAGES:
-        raise ApiError(
-            422,
-            "The given data was invalid.",
-            {"limit": [f"must be between 1 and {LISTING_MAX_MESSAGES}"]},
-        )
+        raise invalid({"limit": [f"must be between 1 and {LISTING_MAX_MESSAGES}"]})
     if before is not None and not is_message_id(before):
-        raise ApiError(422, "The given data was invalid.", {"before": ["is not a message id"]})
+        raise invalid({"before": ["is not a message id"]})
     return Page(LISTING_MAX_MESSAGES if limit is None else limit, before)
 
 
@@ -54,14 +48,13 @@ def messages_base(ctx: ApiContext) -> str:
 
 
 async def mailbox_listing(
-    ctx: ApiContext, user_id: int, email: str, page: Page | None = None
+    ctx: ApiContext, user_id: int, email: str, limit: int | None, before: str | None
 ) -> bytes:
-    """`GET /api/messages?email=`: the user's live mailbox, newest message first (JSON)."""
-    try:
-        address = normalise_address(email)
-    except AddressError as exc:
-        raise ApiError(422, "The given data was invalid.", {"email": [str(exc)]}) from exc
-    box = await ctx.reads.owned_mailbox(user_id, address)
+    """`GET /api/messages?email=`: the user's live mailbox, newest message first (JSON).
+
+    Paging is checked before the mailbox, as FastAPI would check the query's types first."""
+    page = listing_page(limit, before)
+    box = await ctx.reads.owned_mailbox(user_id, valid_address(email, "email"))
     if box is None:
         raise ApiError(404, MAILBOX_NOT_FOUND)
     return await listing_json(ctx, box[0], box[1], messages_base(ctx), page)
@@ -78,9 +71,7 @@ async def listing_json(
     page = page or Page()
     versions = await ctx.reads.page_versions(mailbox_id, page.limit + 1, page.before)
     if versions is None:
-        raise ApiError(
-            422, "The given data was invalid.", {"before": ["is not a message of this mailbox"]}
-        )
+        raise invalid({"before": ["is not a message of this mailbox"]})
     more = len(versions) > page.limit
     pieces = [b'{"status":true,"mailbox":' + orjson.dumps(address) + b',"messages":[']
     size = len(pieces[0]) + 80  # the closing bytes and a `next_before`
@@ -149,7 +140,14 @@ async def _mark_seen_once(ctx: ApiContext, message_id: str) -> None:
     await ctx.marking_seen.run(message_id, mark)
 
 
-async def message_reading(ctx: ApiContext, user_id: int, message_id: str) -> dict[str, Any]:
-    """`GET /api/messages/{id}`."""
-    found = await read_and_mark_seen(ctx, message_id, user_id=user_id)
-    return {"status": True, "data": message_data(found, messages_base(ctx))}
+async def message_reading(
+    ctx: ApiContext,
+    message_id: str,
+    base: str,
+    *,
+    user_id: int | None = None,
+    mailbox_id: int | None = None,
+) -> bytes:
+    """`GET …/messages/{id}` (JSON) of a key's user or a token's mailbox; marks it seen."""
+    found = await read_and_mark_seen(ctx, message_id, user_id=user_id, mailbox_id=mailbox_id)
+    return orjson.dumps({"status": True, "data": message_data(found, base)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,10 +36,27 @@ def period_bounds(now: datetime, zone_name: str) -> tuple[datetime, datetime]:
     return start.replace(tzinfo=tz), nxt.replace(tzinfo=tz)
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One quota month: its counter key and when the next one starts."""
+
+    key: str  # YYYY-MM in the account's zone
+    reset_iso: str
+    reset_epoch: float
+
+
+def period_at(now: datetime, zone_name: str) -> Period:
+    start, nxt = period_bounds(now, zone_name)
+    return Period(f"{start.year:04d}-{start.month:02d}", nxt.isoformat(), nxt.timestamp())
+
+
+def current_period(zone_name: str) -> Period:
+    return period_at(utcnow(), zone_name)
+
+
 def period_key(now: datetime, zone_name: str) -> str:
     """A stable counter key for the period: its start as `YYYY-MM`."""
-    start, _ = period_bounds(now, zone_name)
-    return f"{start.year:04d}-{start.month:02d}"
+    return period_at(now, zone_name).key
 
 
 def utcnow() -> datetime:

@@ -236,12 +236,14 @@ async def revoke_key(conn: AsyncConnection, key_id: int) -> str:
     return str(row.key_hash)
 
 
-async def user_for_key(conn: AsyncConnection, key: str) -> User | None:
-    """The live user owning this key, or None (unknown, revoked)."""
+async def user_for_key(conn: AsyncConnection, key_hash: str) -> User | None:
+    """The user owning the live key whose `hash_key` is given, or None (unknown, revoked).
+
+    The caller hashes the key once and uses the digest as its cache slot too."""
     row = (
         await conn.execute(
             select(api_keys.c.user_id).where(
-                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
+                api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
             )
         )
     ).first()

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
-from ephemail.api.errors import ApiError, json_response
+from ephemail.api.errors import ApiError
+from ephemail.api.respond import json_response
 from ephemail.api.schemas import DomainsResponse
 from ephemail.store.accounts import DOMAIN_TYPES
 from ephemail.store.domains import allowed_types, domains_for_user

@@ -8,13 +8,17 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from ephemail.api.context import ApiContext
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
-from ephemail.api.errors import ApiError, json_response
+from ephemail.api.errors import ApiError, invalid, valid_address
+from ephemail.api.reading import MAILBOX_NOT_FOUND
+from ephemail.api.respond import json_response
 from ephemail.api.schemas import CreateMailboxBody, MailboxResponse, StatusMessage
 from ephemail.api.shapes import mailbox_data
-from ephemail.core.addresses import AddressError, normalise_address, validate_username
+from ephemail.core.addresses import AddressError, validate_username
 from ephemail.store import mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
+from ephemail.store.models import Mailbox
 
 router = APIRouter()
 MAX_BODY = 64 * 1024  # the body holds two short strings at most
@@ -23,13 +27,13 @@ MAX_BODY = 64 * 1024  # the body holds two short strings at most
 def store_error(exc: StoreError, field: str) -> ApiError:
     """Store failures → the contract's codes."""
     if isinstance(exc, NotFound):
-        return ApiError(404, "Email not found.")
+        return ApiError(404, MAILBOX_NOT_FOUND)
     if isinstance(exc, Forbidden):
         return ApiError(403, str(exc))
     if isinstance(exc, Conflict):
         return ApiError(409, str(exc))
     if isinstance(exc, Invalid):
-        return ApiError(422, "The given data was invalid.", {field: [str(exc)]})
+        return invalid({field: [str(exc)]})
     return ApiError(400, str(exc))
 
 
@@ -69,7 +73,7 @@ def _body_fields(values: dict[str, Any]) -> tuple[str | None, str | None]:
         if value is not None and not isinstance(value, str):
             problems[name] = [f"The {name} must be a string."]
     if problems:
-        raise ApiError(422, "The given data was invalid.", problems)
+        raise invalid(problems)
     return values.get("domain"), values.get("username")
 
 
@@ -80,7 +84,7 @@ def _checked_username(value: str | None, field: str) -> None:
     try:
         validate_username(value)
     except AddressError as exc:
-        raise ApiError(422, "The given data was invalid.", {field: [str(exc)]}) from exc
+        raise invalid({field: [str(exc)]}) from exc
 
 
 @router.post(
@@ -112,16 +116,13 @@ async def create_email(
             box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
-    return json_response(
-        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
-    )
+    return _mailbox_answer(ctx, box)
 
 
-def _valid_address(value: str, field: str) -> str:
-    try:
-        return normalise_address(value)
-    except AddressError as exc:
-        raise ApiError(422, "The given data was invalid.", {field: [str(exc)]}) from exc
+def _mailbox_answer(ctx: ApiContext, box: Mailbox) -> Response:
+    """A created or renamed mailbox, with the token of its new life."""
+    token = ctx.tokens.seal(box.id, box.life_secret)
+    return json_response({"status": True, "data": mailbox_data(box, token)})
 
 
 @router.post(
@@ -135,16 +136,14 @@ async def rename_email(
 ) -> Response:
     ctx = context(request)
     user = current_user(request)
-    current = _valid_address(current_email, "current_email")
+    current = valid_address(current_email, "current_email")
     _checked_username(new_username, "new_username")
     try:
         async with ctx.engine.begin() as conn:
             box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
-    return json_response(
-        {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
-    )
+    return _mailbox_answer(ctx, box)
 
 
 @router.delete(
@@ -154,9 +153,9 @@ async def rename_email(
     summary="Delete a mailbox with all its messages and attachments",
 )
 async def delete_email(request: Request, email: str) -> Response:
-    address = _valid_address(email, "email")
+    address = valid_address(email, "email")
     async with context(request).engine.begin() as conn:
         deleted = await mailboxes.delete_mailbox(conn, current_user(request).id, address)
     if not deleted:
-        raise ApiError(404, "Email not found.")
+        raise ApiError(404, MAILBOX_NOT_FOUND)
     return json_response({"status": True, "message": "Email has been successfully deleted."})

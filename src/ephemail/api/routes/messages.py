@@ -8,22 +8,24 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from ephemail.api.context import ApiContext
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
-from ephemail.api.errors import ApiError, json_response
+from ephemail.api.errors import ApiError
 from ephemail.api.reading import (
     LISTING_MAX_MESSAGES,
     MESSAGE_NOT_FOUND,
-    listing_page,
     mailbox_listing,
     message_reading,
+    messages_base,
 )
+from ephemail.api.respond import json_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
-from ephemail.store.models import AttachmentData
 
 router = APIRouter()
+ATTACHMENT_NOT_FOUND = "Attachment not found."
 
 _MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -34,8 +36,24 @@ ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def attachment_response(found: AttachmentData) -> Response:
-    """The bytes with a safe type, an RFC 6266 name, and no sniffing into something active."""
+async def attachment_response(
+    ctx: ApiContext,
+    message_id: str,
+    name: str,
+    *,
+    user_id: int | None = None,
+    mailbox_id: int | None = None,
+) -> Response:
+    """A key's user's or a token's mailbox's attachment: the bytes with a safe type, an
+    RFC 6266 name, and no sniffing into something active."""
+    if not is_message_id(message_id):
+        raise ApiError(404, ATTACHMENT_NOT_FOUND)
+    async with ctx.engine.connect() as conn:
+        found = await store.get_attachment(
+            conn, message_id, name, user_id=user_id, mailbox_id=mailbox_id
+        )
+    if found is None:
+        raise ApiError(404, ATTACHMENT_NOT_FOUND)
     media = found.content_type.lower() if _MIME.match(found.content_type.lower()) else ""
     return Response(
         found.data,
@@ -67,9 +85,8 @@ async def list_messages(
         description="Extension: only messages older than this message id (a page's `next_before`)",
     ),
 ) -> Response:
-    page = listing_page(limit, before)
-    body = await mailbox_listing(context(request), current_user(request).id, email, page)
-    return Response(body, media_type="application/json")
+    body = await mailbox_listing(context(request), current_user(request).id, email, limit, before)
+    return json_response(body)
 
 
 @router.get(
@@ -79,9 +96,11 @@ async def list_messages(
     summary="Read one message (marks it seen)",
 )
 async def read_message(request: Request, message_id: str) -> Response:
-    return json_response(
-        await message_reading(context(request), current_user(request).id, message_id)
+    ctx = context(request)
+    body = await message_reading(
+        ctx, message_id, messages_base(ctx), user_id=current_user(request).id
     )
+    return json_response(body)
 
 
 @router.delete(
@@ -107,10 +126,5 @@ async def delete_message(request: Request, message_id: str) -> Response:
     response_class=Response,
 )
 async def download_attachment(request: Request, message_id: str, name: str) -> Response:
-    if not is_message_id(message_id):
-        raise ApiError(404, "Attachment not found.")
-    async with context(request).engine.connect() as conn:
-        found = await store.get_attachment(conn, message_id, name, user_id=current_user(request).id)
-    if found is None:
-        raise ApiError(404, "Attachment not found.")
-    return attachment_response(found)
+    ctx = context(request)
+    return await attachment_response(ctx, message_id, name, user_id=current_user(request).id)

@@ -1,6 +1,6 @@
 """Read-only routes opened by an email_token: no API key. The web inbox uses them.
 
-Each request counts against the mailbox owner's monthly quota (see api/ratelimit.py).
+Each request counts against the mailbox owner's monthly quota (see api/gate.py).
 """
 
 from __future__ import annotations
@@ -8,21 +8,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ephemail.api.auth import Period
 from ephemail.api.context import ApiContext
 from ephemail.api.deps import context, errors
-from ephemail.api.errors import ApiError, json_response
-from ephemail.api.reading import listing_json, read_and_mark_seen
+from ephemail.api.errors import ApiError
+from ephemail.api.reading import MAILBOX_NOT_FOUND, listing_json, message_reading
+from ephemail.api.respond import json_response
 from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse
-from ephemail.api.shapes import message_data
-from ephemail.core.ids import is_message_id
+from ephemail.core.periods import Period
 from ephemail.store import mailboxes
-from ephemail.store import messages as store
 from ephemail.store.models import Mailbox, User
 
 router = APIRouter(prefix="/token/{email_token}", tags=["email token"])
-INVALID_TOKEN = "Email not found."
 
 
 async def live_mailbox(ctx: ApiContext, email_token: str) -> Mailbox | None:
@@ -35,7 +32,7 @@ async def live_mailbox(ctx: ApiContext, email_token: str) -> Mailbox | None:
 
 
 async def owner_of(ctx: ApiContext, email_token: str) -> tuple[User, Period, Mailbox] | None:
-    """The account whose quota a token request counts against (the quota middleware asks)."""
+    """The account whose quota a token request counts against (the gate asks)."""
     box = await live_mailbox(ctx, email_token)
     found = None if box is None else await ctx.auth.owner(box.user_id)
     return None if found is None or box is None else (*found, box)
@@ -43,12 +40,12 @@ async def owner_of(ctx: ApiContext, email_token: str) -> tuple[User, Period, Mai
 
 async def _mailbox(request: Request, email_token: str) -> Mailbox:
     """The live mailbox the token names; forged, stale and expired tokens all give 404."""
-    opened = getattr(request.state, "token_opened", None)  # found by the quota middleware
+    opened = getattr(request.state, "token_opened", None)  # found by the gate
     box = (
         opened if isinstance(opened, Mailbox) else await live_mailbox(context(request), email_token)
     )
     if box is None:
-        raise ApiError(404, INVALID_TOKEN)
+        raise ApiError(404, MAILBOX_NOT_FOUND)
     return box
 
 
@@ -65,7 +62,7 @@ def _base(request: Request, email_token: str) -> str:
 async def token_messages(request: Request, email_token: str) -> Response:
     box = await _mailbox(request, email_token)
     body = await listing_json(context(request), box.id, box.address, _base(request, email_token))
-    return Response(body, media_type="application/json")
+    return json_response(body)
 
 
 @router.get(
@@ -76,8 +73,9 @@ async def token_messages(request: Request, email_token: str) -> Response:
 )
 async def token_message(request: Request, email_token: str, message_id: str) -> Response:
     box = await _mailbox(request, email_token)
-    found = await read_and_mark_seen(context(request), message_id, mailbox_id=box.id)
-    return json_response({"status": True, "data": message_data(found, _base(request, email_token))})
+    base = _base(request, email_token)
+    body = await message_reading(context(request), message_id, base, mailbox_id=box.id)
+    return json_response(body)
 
 
 @router.get(
@@ -90,10 +88,4 @@ async def token_attachment(
     request: Request, email_token: str, message_id: str, name: str
 ) -> Response:
     box = await _mailbox(request, email_token)
-    if not is_message_id(message_id):
-        raise ApiError(404, "Attachment not found.")
-    async with context(request).engine.connect() as conn:
-        found = await store.get_attachment(conn, message_id, name, user_id=None, mailbox_id=box.id)
-    if found is None:
-        raise ApiError(404, "Attachment not found.")
-    return attachment_response(found)
+    return await attachment_response(context(request), message_id, name, mailbox_id=box.id)

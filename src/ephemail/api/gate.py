@@ -1,4 +1,4 @@
-"""Authentication and the monthly quota, as one ASGI middleware around the User API.
+"""The gate of the User API: who is asking, and is it within their monthly quota (ASGI).
 
 Per request: authenticate → reserve one unit if `used < limit` (else 429) → run the route →
 keep the unit on 2xx, release it otherwise. The `X-RateLimit-*` headers are computed from
@@ -18,22 +18,30 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ephemail.api.auth import Authenticator, Period
-from ephemail.api.errors import internal_error_body, new_request_id
+from ephemail.api.auth import Authenticator
+from ephemail.api.reading import MAILBOX_NOT_FOUND
+from ephemail.api.respond import (
+    STATUS_MESSAGES,
+    envelope,
+    internal_error_body,
+    new_request_id,
+    send_json,
+)
+from ephemail.core.periods import Period
 from ephemail.store.models import User
 from ephemail.store.quota import QuotaBackend
 
 log = logging.getLogger("ephemail.api")
 
-_UNAUTHENTICATED = orjson.dumps({"status": False, "message": "Unauthenticated."})
-_DISABLED = orjson.dumps({"status": False, "message": "This account is disabled."})
-_QUOTA = orjson.dumps({"status": False, "message": "Monthly quota exceeded."})
-_NO_MAILBOX = orjson.dumps({"status": False, "message": "Email not found."})
-_JSON = (b"content-type", b"application/json")
+# Made once: these answers are what a flood of bad or over-quota requests gets.
+_UNAUTHENTICATED = envelope(STATUS_MESSAGES[401])
+_DISABLED = envelope("This account is disabled.")
+_QUOTA = envelope(STATUS_MESSAGES[429])
+_NO_MAILBOX = envelope(MAILBOX_NOT_FOUND)  # what the token route says of a dead token
+_CHALLENGE = [(b"www-authenticate", b"Bearer")]
 
 PUBLIC_PREFIXES = ("/api/docs", "/api/openapi.json", "/api/redoc")
 TOKEN_PREFIX = "/api/token/"
@@ -64,20 +72,7 @@ def rate_headers(limit: int, used: int, period: Period) -> list[tuple[bytes, byt
     ]
 
 
-async def _send_body(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class QuotaMiddleware:
+class AuthAndQuotaMiddleware:
     def __init__(
         self,
         app: ASGIApp,
@@ -105,7 +100,7 @@ class QuotaMiddleware:
         key = _bearer(scope)
         found = await self.auth.user(key) if key else None
         if found is None:
-            await _send_body(send, 401, _UNAUTHENTICATED, [(b"www-authenticate", b"Bearer")])
+            await send_json(send, 401, _UNAUTHENTICATED, _CHALLENGE)
             return
         user, period = found
         await self._metered(user, period, scope, receive, send)
@@ -118,7 +113,7 @@ class QuotaMiddleware:
             return
         owner, period, opened = found
         if owner.disabled:
-            await _send_body(send, 404, _NO_MAILBOX, [])
+            await send_json(send, 404, _NO_MAILBOX)
             return
         scope.setdefault("state", {})["token_opened"] = opened
         await self._metered(owner, period, scope, receive, send)
@@ -129,13 +124,13 @@ class QuotaMiddleware:
         limit = user.plan.monthly_quota
         if user.disabled:
             used = await self.quota.used(user.id, period.key)
-            await _send_body(send, 403, _DISABLED, rate_headers(limit, used, period))
+            await send_json(send, 403, _DISABLED, rate_headers(limit, used, period))
             return
         reserved = await self.quota.reserve(user.id, period.key, limit)
         if reserved is None:
             retry = max(1, math.ceil(period.reset_epoch - time.time()))
             headers = [*rate_headers(limit, limit, period), (b"retry-after", str(retry).encode())]
-            await _send_body(send, 429, _QUOTA, headers)
+            await send_json(send, 429, _QUOTA, headers)
             return
         scope.setdefault("state", {})["user"] = user
         state: dict[str, Any] = {"started": False, "kept": False}
@@ -168,7 +163,7 @@ class QuotaMiddleware:
             if state["started"]:
                 raise
             await self.quota.release(user.id, period.key)
-            await _send_body(
+            await send_json(
                 send,
                 500,
                 internal_error_body(request_id),

@@ -28,7 +28,7 @@ from ephemail.mail.smtp import (
     bind_socket,
 )
 from ephemail.mail.smtp_protocol import ProtocolLimits
-from ephemail.store.mailboxes import Recipient
+from ephemail.store.models import Recipient
 
 MAX_SIZE = 10 * 1024 * 1024
 

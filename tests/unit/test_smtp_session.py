@@ -15,7 +15,7 @@ from ephemail.mail.smtp import (
     SmtpSession,
 )
 from ephemail.mail.smtp_protocol import ProtocolLimits
-from ephemail.store.mailboxes import Recipient
+from ephemail.store.models import Recipient
 
 
 class Transport(asyncio.Transport):

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 
 from ephemail.api.auth import Authenticator
-from ephemail.app import Service
 from ephemail.config import Settings
 from ephemail.mail.prepare import prepare
 from ephemail.mail.smtp import bind_socket
+from ephemail.service import Service
 from ephemail.store import accounts, mailboxes
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import migrate_async

@@ -57,7 +57,7 @@ DOC_SECTION = "crash"
 FULL_COMMAND = "python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc"
 SENDER = "crash-harness@harness.test"
 SOCKET_TIMEOUT = 15.0  # an SMTP reply slower than this counts as a cut connection
-SERVER_GRACE = 10.0  # Service.stop(grace=10.0) in src/ephemail/app.py
+SERVER_GRACE = 10.0  # Service.stop(grace=10.0) in src/ephemail/service.py
 
 
 # ---- the server ----------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -331,8 +333,11 @@ def test_mailbox_create_prints_a_working_email_token(tmp_path: Path) -> None:
     token = token_line.removeprefix("email_token: ")
     secret = (tmp_path / "secret_key").read_text().strip()
     opened = TokenCodec(secret).open(token)
-    assert opened is not None and opened[1] == address
     box_id = ok(tmp_path, "mailbox", "list", "tok@example.org").split("\t")[0]
+    # The token seals the mailbox's id and its current life, so it opens that mailbox.
+    with contextlib.closing(sqlite3.connect(tmp_path / "ephemail.db")) as db:
+        row = db.execute("SELECT address, life_secret FROM mailboxes WHERE id = ?", (box_id,))
+        assert opened is not None and (address, opened[1]) == row.fetchone()
     assert opened[0] == int(box_id)
 
 

@@ -23,8 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ephemail.store",),
     ("ephemail.mail",),
     ("ephemail.api",),
-    ("ephemail.sweeper", "ephemail.app"),
-    ("ephemail.cli", "ephemail.cli_help"),
+    ("ephemail.sweeper", "ephemail.service", "ephemail.supervisor"),
+    ("ephemail.cli",),
 )
 
 # Known, pending exceptions; each one is to be removed by the change that fixes it.
@@ -32,7 +32,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LAYER_EXCEPTIONS: set[tuple[str, str]] = set()
 # files allowed over MAX_LINES:
 LONG_FILE_EXCEPTIONS = {
-    "ephemail/cli.py",  # pending: the CLI is being split into a package of commands
     "ephemail/mail/smtp.py",  # pending: the SMTP front's adapter, to be split by concern
     "ephemail/mail/smtp_protocol.py",  # pending: likewise, the state machine's commands
 }

@@ -1,0 +1,78 @@
+"""`ephemail serve`, `migrate` and `purge`: the commands that run or maintain the service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from ephemail import supervisor
+from ephemail.cli.common import migrate_or_fail, settings, with_engine
+from ephemail.config import Settings, private_dir, write_private
+from ephemail.store.bootstrap import FirstStart, bootstrap
+
+FIRST_START_KEY_FILE = "first-start-key.txt"
+
+
+def serve(
+    smtp_port: Annotated[int | None, typer.Option(help="SMTP port (default 2525)")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8025)")] = None,
+    host: Annotated[str | None, typer.Option(help="Address for both listeners")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes sharing the ports")] = 1,
+) -> None:
+    """Run SMTP, the API and the sweeper. Creates the admin and an API key on first start."""
+    supervisor.exit_on_stop_signal()
+    overrides: dict[str, int | str | None] = {"smtp_port": smtp_port, "http_port": http_port}
+    if host:
+        overrides.update(smtp_host=host, http_host=host)
+    s = settings(**overrides)
+    logging.basicConfig(
+        level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    migrate_or_fail(s)
+    first = with_engine(s, lambda engine: bootstrap(engine, s.default_domain))
+    if first is not None:
+        _announce_first_start(s, first)
+    typer.echo(
+        f"ephemail serving SMTP on {s.smtp_host}:{s.smtp_port}, HTTP on "
+        f"{s.resolved_public_url()} (API docs at {s.resolved_public_url()}/api/docs), "
+        f"{workers} worker(s), data in {s.data_dir}"
+    )
+    sys.stdout.flush()
+    supervisor.run(s, workers)
+
+
+def _announce_first_start(s: Settings, first: FirstStart) -> None:
+    """The admin key goes to a person, never into a service log: to the terminal when one is
+    attached, otherwise into a file only the service's user can read."""
+    lines = [f"  user:    {first.admin_email}", f"  API key: {first.api_key}"]
+    if sys.stdout.isatty():
+        typer.echo("First start: created the admin user and an API key. It is shown only once:")
+        for line in lines:
+            typer.echo(line)
+        return
+    private_dir(s.data_dir)
+    path = s.data_dir / FIRST_START_KEY_FILE
+    write_private(path, "\n".join(lines) + "\n")
+    typer.echo(
+        f"First start: created the admin user and an API key; the key is in {path.resolve()} "
+        "(readable only by this user). Delete the file once you have the key."
+    )
+
+
+def migrate_command() -> None:
+    """Create or upgrade the database schema (serve does this on start)."""
+    migrate_or_fail(settings())
+    typer.echo("schema is up to date")
+
+
+def purge() -> None:
+    """Delete expired mailboxes with their mail now, instead of waiting for the sweeper."""
+    from ephemail.sweeper import sweep_once
+
+    s = settings()
+    migrate_or_fail(s)
+    removed = with_engine(s, lambda engine: sweep_once(engine, s.sweep_batch))
+    typer.echo(f"removed {removed} expired mailbox(es)")

@@ -15,7 +15,7 @@ from ephemail.mail.smtp import (
     SmtpSession,
 )
 from ephemail.mail.smtp_protocol import ProtocolLimits
-from ephemail.store.mailboxes import Recipient
+from ephemail.store.models import Recipient
 
 
 class Transport(asyncio.Transport):
@@ -51,27 +51,25 @@ class Transport(asyncio.Transport):
 
 
 class SlowWriter:
-    """A commit that takes as long as the test wants."""
+    """Every `*@live.test` is a mailbox; a commit takes as long as the test wants."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.submitted: list[bytes] = []
 
-    async def submit(self, sender: str, recipients: Sequence[Recipient], raw: bytes) -> list[str]:
+    async def deliver(self, sender: str, recipients: Sequence[Recipient], raw: bytes) -> list[str]:
         self.submitted.append(raw)
         await self.release.wait()
         return [f"id{len(self.submitted)}"]
 
-
-class AnyBox:
     async def resolve(self, address: str) -> Recipient | None:
-        return Recipient(1, 1, address, 0) if address.endswith("@live.test") else None
+        return Recipient(1, 1, address, 0, "") if address.endswith("@live.test") else None
 
 
 def session(writer: SlowWriter) -> tuple[SmtpSession, Transport, ConnectionGate]:
     limits = SmtpLimits(10_000_000, 1000, 100, 10, 60.0, "mx.test")
     gate = ConnectionGate(limit=10)
-    handler = DeliveryHandler(AnyBox(), writer, limits, gate)  # type: ignore[arg-type]
+    handler = DeliveryHandler(writer, limits, gate)  # type: ignore[arg-type]
     smtp = SmtpSession(handler, limits, gate, ProtocolLimits("mx.test", 10_000_000, 100), None)
     transport = Transport()
     smtp.connection_made(transport)

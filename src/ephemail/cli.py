@@ -501,7 +501,7 @@ def mailbox_create(
         return await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
 
     box = run_admin(go)
-    token = TokenCodec(settings().secret_key).seal(box.id, box.address)
+    token = TokenCodec(settings().secret_key).seal(box.id, box.life_secret)
     typer.echo(box.address)
     typer.echo(f"email_token: {token}")
 

@@ -20,25 +20,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ephemail.mail.smtp import (
-    ConnectionGate,
-    DeliveryHandler,
-    SmtpLimits,
-    SmtpSession,
-    bind_socket,
-)
-from ephemail.mail.smtp_protocol import ProtocolLimits
+from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
 from ephemail.store.models import Recipient
 
 MAX_SIZE = 10 * 1024 * 1024
 
 
 class NullDelivery:
-    """Every address is a live, empty mailbox, and `deliver` answers at once: no database,
+    """Every address is a live, empty mailbox (no database); `deliver` answers at once:
     nothing parsed, compressed or committed."""
 
     async def resolve(self, recipient: str) -> Recipient | None:
-        return Recipient(1, 1, recipient, 0, "null")
+        return Recipient(1, 1, recipient, 0, "")
 
     async def deliver(
         self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
@@ -56,13 +49,10 @@ async def serve_ours(port: int) -> None:
         hostname="null.test",
     )
     gate = ConnectionGate(limit=10_000, per_client=10_000)
-    handler = DeliveryHandler(NullDelivery(), limits, gate)  # type: ignore[arg-type]
-    protocol_limits = ProtocolLimits("null.test", MAX_SIZE, 100)
+    factory = smtp_factory(NullDelivery(), limits, gate)  # type: ignore[arg-type]
     sock = bind_socket("127.0.0.1", port, reuse_port=False)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SmtpSession(handler, limits, gate, protocol_limits, None), sock=sock
-    )
+    server = await loop.create_server(factory, sock=sock)
     print("ready", flush=True)
     await server.serve_forever()
 

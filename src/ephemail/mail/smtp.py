@@ -13,10 +13,11 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp_protocol import (
@@ -212,12 +213,70 @@ def _storable(address: str) -> bool:
     return not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in address)
 
 
+class SessionClock:
+    """The time bounds of every session of a process, checked by one periodic callback.
+
+    Cheaper than timer objects per connection and per message (a new connection per
+    message would otherwise create and cancel three timers each time); a bound fires at
+    most one tick late, the tick being a small fraction of the shortest bound.
+    """
+
+    def __init__(self, limits: SmtpLimits) -> None:
+        shortest = min(limits.timeout, limits.session_timeout, limits.data_timeout)
+        self.tick = min(1.0, max(0.02, shortest / 10))
+        self._sessions: set[SmtpSession] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, session: SmtpSession, loop: asyncio.AbstractEventLoop) -> None:
+        self._sessions.add(session)
+        if self._handle is None:
+            self._handle = loop.call_later(self.tick, self._check, loop)
+
+    def discard(self, session: SmtpSession) -> None:
+        self._sessions.discard(session)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = None
+        now = loop.time()
+        for session in list(self._sessions):
+            session.check_clocks(now)
+        if self._sessions:
+            self._handle = loop.call_later(self.tick, self._check, loop)
+
+
+_NOT_STARTED = object()
+
+
+@types.coroutine
+def _rest_of(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
+    """Run a coroutine that has already suspended once (on `yielded`) under a Task.
+
+    A decision is first run eagerly, in the protocol callback: an inline SQLite look-up or
+    a decision that needs no wait costs no Task and no trip through the event loop. Only
+    one that really waits (a commit, a PostgreSQL query) is handed to a Task, here.
+    """
+    while True:
+        try:
+            yield yielded
+        except BaseException as exc:  # cancellation: into the coroutine, as a Task would
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                return
+
+
 class SmtpSession(asyncio.Protocol):
     """One connection: feeds the machine, runs the decisions it asks for, keeps the clocks.
 
     Three clocks: idle (no byte for `timeout`), DATA (`data_timeout` from 354 to the end)
     and the whole session (`session_timeout`). Any byte resets only the first, so a client
-    sending one byte at a time is still dropped by the other two.
+    sending one byte at a time is still dropped by the other two. A shared SessionClock
+    checks them.
     """
 
     def __init__(
@@ -227,11 +286,13 @@ class SmtpSession(asyncio.Protocol):
         gate: ConnectionGate,
         protocol_limits: ProtocolLimits,
         tls: TlsContexts | None,
+        clock: SessionClock | None = None,
     ) -> None:
         self._handler = handler
         self._limits = limits
         self._gate = gate
         self._tls = tls
+        self._clock = clock if clock is not None else SessionClock(limits)
         self.conn: ServerConnection[Recipient] = ServerConnection(protocol_limits)
         self.transport: asyncio.Transport | None = None
         self._client = ""
@@ -240,10 +301,10 @@ class SmtpSession(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._last_input = 0.0
+        self._session_deadline = 0.0
+        self._data_deadline: float | None = None
         self._eof = False
         self._expire_after_decision: str | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._data_timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
     # --- asyncio.Protocol -----------------------------------------------------------------
@@ -259,11 +320,9 @@ class SmtpSession(asyncio.Protocol):
             self._flush()
             return
         self.conn.greet("ephemail ESMTP")
-        self._last_input = self._loop.time()
-        self._timers = [
-            self._loop.call_later(self._limits.timeout, self._check_idle),
-            self._loop.call_later(self._limits.session_timeout, self._session_expired),
-        ]
+        self._last_input = now = self._loop.time()
+        self._session_deadline = now + self._limits.session_timeout
+        self._clock.add(self, self._loop)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -287,10 +346,7 @@ class SmtpSession(asyncio.Protocol):
         self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        if self._data_timer is not None:
-            self._data_timer.cancel()
+        self._clock.discard(self)
         self.conn.close_with("421 4.4.2 Connection lost")
         self.conn.data_to_send()
         self.transport = None
@@ -312,12 +368,22 @@ class SmtpSession(asyncio.Protocol):
             if isinstance(event, MailFrom):
                 conn.answer(self._handler.mail(event))
                 continue
-            self._busy = True
             if isinstance(event, StartTls):
                 # Before the client's handshake can arrive and be read as a command.
+                self._busy = True
                 self.transport.pause_reading()
+                self._loop.create_task(self._run_later(self._start_tls()))
+                break
+            decision = self._decide(event)
+            try:
+                yielded = decision.send(None)
+            except StopIteration:
+                if self.transport is None:  # lost while deciding
+                    return
+                continue  # decided without waiting: on to the next command
+            self._busy = True
             lookup = isinstance(event, RcptTo)
-            self._loop.create_task(self._decide(event))
+            self._loop.create_task(self._run_later(decision, yielded))
             break
         if not lookup:
             # RFC 2920 3.2: replies to a pipelined group may be held while it is processed
@@ -333,7 +399,27 @@ class SmtpSession(asyncio.Protocol):
             self._flush()
             self.transport.close()
 
-    async def _decide(self, event: RcptTo | Message[Recipient] | StartTls) -> None:
+    async def _run_later(
+        self, decision: Coroutine[Any, Any, None], yielded: Any = _NOT_STARTED
+    ) -> None:
+        """The rest of a decision that had to wait, then the input that waited behind it."""
+        try:
+            if yielded is _NOT_STARTED:
+                await decision
+            else:
+                await _rest_of(decision, yielded)
+        except Exception:
+            log.exception("SMTP session failed")
+            self.conn.close_with("421 4.3.0 Internal error, closing connection")
+        finally:
+            self._busy = False
+            self._last_input = self._loop.time()  # waiting on us is not the client idling
+        if self._expire_after_decision is not None:
+            self.conn.close_with(self._expire_after_decision)
+        self._drive()
+        self._flush()
+
+    async def _decide(self, event: RcptTo | Message[Recipient]) -> None:
         conn = self.conn
         try:
             if isinstance(event, RcptTo):
@@ -343,22 +429,13 @@ class SmtpSession(asyncio.Protocol):
                         conn.answer(reply)
                     else:
                         conn.accept_recipient(recipient, reply)
-            elif isinstance(event, Message):
+            else:
                 reply = await self._handler.data(event)
                 if conn.pending is event:
                     conn.answer(reply)
-            else:
-                await self._start_tls()
         except Exception:
             log.exception("SMTP session failed")
             conn.close_with("421 4.3.0 Internal error, closing connection")
-        finally:
-            self._busy = False
-            self._last_input = self._loop.time()  # waiting on us is not the client idling
-        if self._expire_after_decision is not None:
-            conn.close_with(self._expire_after_decision)
-        self._drive()
-        self._flush()
 
     async def _start_tls(self) -> None:
         assert self._tls is not None and self.transport is not None
@@ -403,26 +480,23 @@ class SmtpSession(asyncio.Protocol):
     # --- clocks ---------------------------------------------------------------------------
 
     def _watch_data(self) -> None:
-        in_data = self.conn.state is State.DATA
-        if in_data and self._data_timer is None:
-            self._data_timer = self._loop.call_later(self._limits.data_timeout, self._data_expired)
-        elif not in_data and self._data_timer is not None:
-            self._data_timer.cancel()
-            self._data_timer = None
+        if self.conn.state is State.DATA:
+            if self._data_deadline is None:
+                self._data_deadline = self._loop.time() + self._limits.data_timeout
+        elif self._data_deadline is not None:
+            self._data_deadline = None
 
-    def _check_idle(self) -> None:
-        left = self._last_input + self._limits.timeout - self._loop.time()
-        if self._busy or left > 0:
-            self._timers[0] = self._loop.call_later(max(left, 0.05), self._check_idle)
+    def check_clocks(self, now: float) -> None:
+        """Called by the SessionClock: close a session past any of its bounds."""
+        if self.transport is None or self.conn.closing:
             return
-        self._expire("421 4.4.2 Idle too long, closing connection")
-
-    def _session_expired(self) -> None:
-        self._expire("421 4.4.2 Session time limit exceeded, closing connection")
-
-    def _data_expired(self) -> None:
-        self._data_timer = None
-        self._expire("421 4.4.2 DATA time limit exceeded, closing connection")
+        if now >= self._session_deadline:
+            self._expire("421 4.4.2 Session time limit exceeded, closing connection")
+        elif self._data_deadline is not None and now >= self._data_deadline:
+            self._data_deadline = None
+            self._expire("421 4.4.2 DATA time limit exceeded, closing connection")
+        elif not self._busy and now - self._last_input >= self._limits.timeout:
+            self._expire("421 4.4.2 Idle too long, closing connection")
 
     def _expire(self, reply: str) -> None:
         if self._busy:  # a commit in progress: its reply first, then close
@@ -448,8 +522,10 @@ def smtp_factory(
         tls_available=tls is not None,
     )
 
+    clock = SessionClock(limits)
+
     def make() -> SmtpSession:
-        return SmtpSession(handler, limits, gate, protocol_limits, tls)
+        return SmtpSession(handler, limits, gate, protocol_limits, tls, clock)
 
     return make
 

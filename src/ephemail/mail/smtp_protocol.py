@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum, auto
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
@@ -270,18 +271,7 @@ class ServerConnection(Generic[R]):
             return
         self._hello()
         self.extended = True
-        lines = [
-            self.limits.hostname,
-            f"SIZE {self.limits.max_message_size}",
-            "8BITMIME",
-            "SMTPUTF8",
-            "PIPELINING",
-            "ENHANCEDSTATUSCODES",
-        ]
-        if self.limits.tls_available and not self.tls:
-            lines.append("STARTTLS")
-        lines.append("HELP")
-        self._reply_lines("250", lines)
+        self._out.append(_ehlo_reply(self.limits, self.limits.tls_available and not self.tls))
 
     def _helo(self, arg: str) -> None:
         if not arg:
@@ -502,16 +492,34 @@ class ServerConnection(Generic[R]):
     def _reply(self, line: str) -> None:
         if line.startswith("421"):
             self._close()
-        self._out.append(_clean(line) + b"\r\n")
+        self._out.append(_encoded(line))
 
-    def _reply_lines(self, code: str, lines: list[str]) -> None:
-        last = len(lines) - 1
-        self._out.append(
-            b"".join(
-                _clean(f"{code}{' ' if i == last else '-'}{text}") + b"\r\n"
-                for i, text in enumerate(lines)
-            )
-        )
+
+@lru_cache(maxsize=256)
+def _encoded(line: str) -> bytes:
+    """A reply on the wire. Nearly all replies are the same few strings: encode each once
+    (the cache keeps the recent ones; a reply naming a message id just passes through)."""
+    return _clean(line) + b"\r\n"
+
+
+@lru_cache(maxsize=16)
+def _ehlo_reply(limits: ProtocolLimits, starttls: bool) -> bytes:
+    """The EHLO answer, built once per configuration rather than once per connection."""
+    lines = [
+        limits.hostname,
+        f"SIZE {limits.max_message_size}",
+        "8BITMIME",
+        "SMTPUTF8",
+        "PIPELINING",
+        "ENHANCEDSTATUSCODES",
+    ]
+    if starttls:
+        lines.append("STARTTLS")
+    lines.append("HELP")
+    last = len(lines) - 1
+    return b"".join(
+        _clean(f"250{' ' if i == last else '-'}{text}") + b"\r\n" for i, text in enumerate(lines)
+    )
 
 
 def _clean(line: str) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "crash.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "crash.py"
 
 
 def field(output: str, name: str) -> str:

@@ -34,18 +34,19 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
-from email.message import EmailMessage
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # the root, for tests.support
 
 from lib.docs import RELIABILITY, today, write_section
 from lib.machine import machine
 from lib.server import BIN, HOST, Server, running_server
+from tests.support.samples import DRAWN_PARAMETERS, Seeds, draw, seed_message
 
 SECTION = "api-fuzz"
 FULL_RUN = (
@@ -72,16 +73,6 @@ RAISE_LIMITS = (
     *("--mailbox-lifetime", "86400", "--max-mailboxes", "100000"),
     *("--domain-types", "free,premium,custom"),
 )
-
-
-@dataclass
-class Seeds:
-    emails: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    spare_emails: list[str] = field(default_factory=list)
-    spare_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,21 +114,6 @@ class Result:
 # --- the server and its data --------------------------------------------------------------
 
 
-def seed_message(to: str, number: int) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "Fuzz Sender <fuzz@example.org>"
-    msg["To"] = to
-    msg["Subject"] = f"Seed {number}: ünïcödé and <b>markup</b>"
-    msg.set_content(f"Plain body {number}.")
-    msg.add_alternative(f"<p>HTML body <b>{number}</b></p>", subtype="html")
-    msg.add_attachment(b"x" * 91, maintype="text", subtype="plain", filename=f"file{number}.txt")
-    msg.add_attachment(
-        b"\x89PNG\r\n\x1a\n....", maintype="image", subtype="png", filename="εικόνα.png"
-    )
-    msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a b.pdf")
-    return msg
-
-
 def seed(server: Server, keep: int, spare: int, per_box: int) -> Seeds:
     """`keep` mailboxes the reads use, `spare` ones that DELETE and rename may eat."""
     seeds = Seeds()
@@ -147,19 +123,9 @@ def seed(server: Server, keep: int, spare: int, per_box: int) -> Seeds:
             for number in range(per_box):
                 smtp.send_message(seed_message(box["email"], number), to_addrs=[box["email"]])
             listing = http.get("/api/messages", params={"email": box["email"]}).json()
-            ids = [m["id"] for m in listing["messages"]]
-            if len(ids) != per_box:
-                raise SystemExit(f"seeding failed: {len(ids)} of {per_box} messages stored")
-            if index < keep:
-                seeds.emails.append(box["email"])
-                seeds.tokens.append(box["email_token"])
-                seeds.ids.extend(ids)
-                for message in listing["messages"]:
-                    seeds.names.extend(a["name"] for a in message["attachments"])
-            else:
-                seeds.spare_emails.append(box["email"])
-                seeds.spare_ids.extend(ids)
-    seeds.names = sorted(set(seeds.names))
+            if len(listing["messages"]) != per_box:
+                raise SystemExit(f"seeding failed: {len(listing['messages'])} of {per_box} stored")
+            seeds.record(box, listing["messages"], spare=index >= keep)
     return seeds
 
 
@@ -183,32 +149,10 @@ def toml_value(value: Any) -> str:
 def config_toml(server: Server, seeds: Seeds, args: argparse.Namespace) -> str:
     """schemathesis.toml: the key, the seeded values, which operations draw which."""
 
-    def draw(name: str) -> dict[str, Any]:
-        return {"dictionary": name, "probability": 0.5}
-
-    dictionaries = {
-        "emails": seeds.emails,
-        "tokens": seeds.tokens,
-        "ids": seeds.ids,
-        "names": seeds.names,
-        "spare_emails": seeds.spare_emails,
-        "spare_ids": seeds.spare_ids,
-        "domains": ["ephemail.test"],
-        "types": ["free", "premium", "custom", "all"],
-        # Valid usernames, so renames and chosen-name creations get past validation.
-        "usernames": [f"fuzz.{i}-{secrets.token_hex(3)}" for i in range(200)],
-    }
-    parameters = {
-        "query.email": draw("emails"),
-        "path.email_token": draw("tokens"),
-        "path.message_id": draw("ids"),
-        "path.name": draw("names"),
-        "path.domain": draw("domains"),
-        "query.domain": draw("domains"),
-        "query.type": draw("types"),
-        "query.username": draw("usernames"),
-        "path.new_username": draw("usernames"),
-    }
+    # Valid usernames, so renames and chosen-name creations get past validation.
+    usernames = [f"fuzz.{i}-{secrets.token_hex(3)}" for i in range(200)]
+    dictionaries = seeds.dictionaries(usernames)
+    parameters = DRAWN_PARAMETERS
     lines = [
         f"request-timeout = {args.request_timeout}",
         "",
@@ -484,7 +428,7 @@ coverage, fuzzing, stateful with inferred links) and `--checks all`. Half of the
 message ids, addresses, attachment names and email tokens are drawn from the seeded data, so
 reads hit real objects; DELETE and rename draw from spare mailboxes of their own. 5xx are
 counted from the recorded responses and, independently, from the server's error log.
-The short version of the same run is in the suite: `tests/integration/test_api_fuzz.py`.
+The short version of the same run is in the suite: `tests/integration/api/test_api_fuzz.py`.
 
 ```
 .venv/bin/python {FULL_RUN}

@@ -25,7 +25,7 @@ Every input is a pure function of (`--seed`, its number), so a failure is replay
     python bench/reliability/fuzz.py --inputs 2000 --smtp-inputs 200   # a quick look
     python bench/reliability/fuzz.py --replay 4711                # one parser input, in detail
 
-After phase 2, the SMTP inputs of the security review (bench/smtp_hostile.py: floods with
+After phase 2, the SMTP inputs of the security review (tests/support/smtp_hostile.py: floods with
 no line end, slowloris, 1,000 sockets from one address, 5,000 recipient probes) run once
 each against a server with short session bounds; one that breaks its time bound, or after
 which another client cannot deliver, is a failure.
@@ -61,15 +61,16 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which holds lib/
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # the root, for tests.support
 
-import smtp_hostile
 from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
 from ephemail.mail.prepare import INLINE_PREPARE_BYTES
-from hostile_mime import SHAPES, finding3_exact, finding4_exact
 from lib.docs import RELIABILITY, today, write_section
 from lib.machine import machine
 from lib.server import ROOT, Server, raise_limits, running_server
 from lib.smtp_client import BlockingSmtp, SmtpReplyError
+from tests.support import smtp_hostile
+from tests.support.hostile_mime import SHAPES, finding3_exact, finding4_exact
 
 FIXTURES = ROOT / "tests" / "fixtures"
 COMMAND = ".venv/bin/python bench/reliability/fuzz.py --inputs 100000 --write-doc"
@@ -481,7 +482,8 @@ SMTP_MAX_LINE = 256 * 2**10  # longer DATA lines are refused with 500 by design
 
 
 def hostile_corpus(sizes: tuple[int, ...] = HOSTILE_SIZES) -> list[tuple[str, bytes]]:
-    """Every shape of bench/hostile_mime.py at each size, and findings 3 and 4 as reported."""
+    """Every shape of tests/support/hostile_mime.py at each size, and findings 3 and 4 as
+    reported."""
     corpus = [
         ("finding 3 as reported (105 KB)", finding3_exact()),
         ("finding 4 as reported, 1,000 parts", finding4_exact(parts=1000)),
@@ -566,7 +568,7 @@ compete for the same characters. So a parse costs at most a constant per byte pl
 per part: the shapes of many tiny parts cost ~50 µs a part, so their per-MiB figure is high
 in small messages, but 1,000 parts cap them at ~60 ms for any message.
 
-The table parses each shape of `bench/hostile_mime.py`, which repeats its costly unit up to
+The table parses each shape of `tests/support/hostile_mime.py`, which repeats its costly unit up to
 the size (a few need more than 4 KiB for one unit: their first cell is at that size), in
 CPU time on one core: best of {BOUNDS_REPEATS} below 1 MiB, one run at 8 MiB. Messages up to
 `INLINE_PREPARE_BYTES` = 4 KiB (`mail/prepare.py`) are parsed on the event loop, larger ones
@@ -1020,7 +1022,7 @@ def run_smtp(args: argparse.Namespace, save: Callable[[str, int, bytes], None]) 
 
 
 def run_smtp_hostile() -> list[tuple[str, float, str]]:
-    """The security review's SMTP inputs (bench/smtp_hostile.py), each with a time bound,
+    """The security review's SMTP inputs (tests/support/smtp_hostile.py), each with a time bound,
     against a server with short session bounds so a slowloris ends within seconds."""
     env = {
         "EPHEMAIL_SMTP_TIMEOUT": "2",
@@ -1259,7 +1261,7 @@ domain; the content holds no NUL or lone surrogates; attachment names are non-em
 most {MAX_NAME} characters, NFC, free of path separators, leading dots and control or format
 characters, unique ignoring case, and end in their extension, which is lowercase; content
 types are `type/subtype`. Before the random inputs, the hostile corpus
-(`bench/hostile_mime.py`: every costly shape at 64 KiB and 1 MiB, findings 3 and 4 as
+(`tests/support/hostile_mime.py`: every costly shape at 64 KiB and 1 MiB, findings 3 and 4 as
 reported) is parsed with a bound per input of {HOSTILE_BASE_SECONDS * 1000:.0f} ms +
 {HOSTILE_SECONDS_PER_MIB * 1000:.0f} ms per MiB of CPU time (see "Parser bounds").
 
@@ -1282,9 +1284,9 @@ Last run: {today()}, {machine()}, seed {args.seed}: **{verdict}**.
 {findings}
 ### SMTP abuse cases
 
-`tests/integration/test_smtp_abuse.py` sends each of these to a real server over raw
+`tests/integration/smtp/test_smtp_abuse.py` sends each of these to a real server over raw
 sockets, checks the reply, and then checks that a normal message to a live mailbox is still
-accepted and listed by the API. `tests/integration/test_fuzz_smtp.py` adds Hypothesis runs:
+accepted and listed by the API. `tests/integration/smtp/test_fuzz_smtp.py` adds Hypothesis runs:
 mutated and generated mail over SMTP (every `250` is listed and readable) and random command
 dialogues (every line gets a well-formed reply within 5 s, and the server still takes mail).
 

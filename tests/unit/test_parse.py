@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.hostile_mime import SHAPES, finding3_exact, finding4_exact
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from ephemail.mail.parse import (
 from ephemail.mail.parse.addresses import normalize_address, parse_address
 from ephemail.mail.parse.params import parse_params
 from ephemail.mail.parse.text import clean_line
+from tests.support.hostile_mime import SHAPES, finding3_exact, finding4_exact
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FIXTURE_NAMES = sorted(path.name for path in FIXTURES.glob("*.eml"))

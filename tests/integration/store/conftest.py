@@ -10,8 +10,8 @@ from ephemail.store import accounts
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.reads import make_reads
-from tests.integration.store.storekit import DOMAIN, Store
 from tests.support import make_raw_writer
+from tests.support.store import DOMAIN, Store
 
 
 @pytest.fixture

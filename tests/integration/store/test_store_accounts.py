@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ephemail.store import accounts, domains
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
 from ephemail.store.schema import users
-from tests.integration.store.storekit import DOMAIN, Store
+from tests.support.store import DOMAIN, Store
 
 
 async def test_users_plans_and_passwords(store: Store) -> None:

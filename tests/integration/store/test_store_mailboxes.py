@@ -8,7 +8,7 @@ from ephemail.store import accounts, mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
 from ephemail.store.models import User
 from ephemail.sweeper import sweep_once
-from tests.integration.store.storekit import DOMAIN, Store
+from tests.support.store import DOMAIN, Store
 
 
 async def small_plan_user(store: Store, max_mailboxes: int) -> User:

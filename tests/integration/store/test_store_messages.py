@@ -15,7 +15,7 @@ from ephemail.store import mailboxes, messages
 from ephemail.store.ingest import NotStored
 from ephemail.store.schema import mailboxes as mailbox_table
 from ephemail.sweeper import sweep_once
-from tests.integration.store.storekit import MAIL, Store, plain_mail
+from tests.support.store import MAIL, Store, plain_mail
 
 
 async def test_group_commit_stores_every_message_once(store: Store) -> None:

@@ -1,6 +1,6 @@
 """Store contract, quota: every backend counts exactly, on SQLite and on PostgreSQL.
 
-The API-level quota tests (tests/integration/test_quota.py) go through HTTP; this is the
+The API-level quota tests (tests/integration/api/test_quota.py) go through HTTP; this is the
 backend interface itself, so a new backend or a changed one meets the same rules.
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy import insert
 
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.schema import quota_counters
-from tests.conftest import REDIS_URL, require_service
-from tests.integration.store.storekit import Store
+from tests.support.databases import REDIS_URL, require_service
+from tests.support.store import Store
 
 PERIOD, NEXT_PERIOD = "2026-05", "2026-06"
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "smtp_ingest.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "smtp_ingest.py"
 RESULT = re.compile(
     r"^RESULT target=ephemail .*? delivered=(\d+) stored=(\d+) errors=(\d+) check=(\w+)$",
     re.MULTILINE,

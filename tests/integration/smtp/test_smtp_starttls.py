@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.integration.test_smtp_abuse import listed, live_box
 from tests.support import Running, make_settings, start_service
+from tests.support.smtp import listed, live_box
 
 
 def write_certificate(directory: Path, name: str) -> tuple[Path, Path, bytes]:

@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EPHEMAIL = shutil.which("ephemail", path=str(Path(sys.executable).parent)) or "ephemail"
-
-
-def run(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EPHEMAIL_DATA_DIR": str(data_dir), "EPHEMAIL_LOG_LEVEL": "warning"}
-    env.pop("EPHEMAIL_DATABASE_URL", None)
-    return subprocess.run(
-        [EPHEMAIL, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
-    )
-
-
-def ok(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    result = run(data_dir, *args, stdin=stdin)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def refused(data_dir: Path, *args: str) -> str:
-    """A failing command: non-zero, one line on stderr, no traceback."""
-    result = run(data_dir, *args)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+from tests.support.cli import EPHEMAIL, ok, refused, run
 
 
 def test_user_key_domain_plan_mailbox_workflow(tmp_path: Path) -> None:
@@ -148,26 +121,10 @@ def test_duplicates_are_refused(tmp_path: Path) -> None:
     assert "already exists" in refused(tmp_path, "user", "create", "DUP@example.org")
     ok(tmp_path, "domain", "add", "dup.example", "--type", "free")
     assert "already exists" in refused(tmp_path, "domain", "add", "dup.example", "--type", "free")
-    ok(
-        tmp_path,
-        "mailbox",
-        "create",
-        "dup@example.org",
-        "--domain",
-        "dup.example",
-        "--username",
-        "same",
-    )
-    assert "already in use" in refused(
-        tmp_path,
-        "mailbox",
-        "create",
-        "dup@example.org",
-        "--domain",
-        "dup.example",
-        "--username",
-        "same",
-    )
+    same_mailbox = ("mailbox", "create", "dup@example.org")
+    same_mailbox += ("--domain", "dup.example", "--username", "same")
+    ok(tmp_path, *same_mailbox)
+    assert "already in use" in refused(tmp_path, *same_mailbox)
 
 
 def test_settings_come_from_a_toml_file_and_env_wins(tmp_path: Path) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import pty
-import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -18,33 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-EPHEMAIL = shutil.which("ephemail", path=str(Path(sys.executable).parent)) or "ephemail"
+from tests.support.cli import EPHEMAIL, environment, run
+from tests.support.service import free_port
+
 KEY_FILE = "first-start-key.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def environment(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "EPHEMAIL_DATA_DIR": str(data_dir), "EPHEMAIL_LOG_LEVEL": "warning"}
-    for name in ("EPHEMAIL_DATABASE_URL", "EPHEMAIL_SECRET_KEY", "EPHEMAIL_CONFIG"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
-
-
-def run(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EPHEMAIL, *args],
-        env=environment(data_dir, **extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def mode(path: Path) -> int:

@@ -17,9 +17,9 @@ from sqlalchemy import insert
 from ephemail.core.periods import current_period
 from ephemail.store import accounts
 from ephemail.store.schema import quota_counters
-from tests.conftest import REDIS_URL, require_service, temporary_pg_database
-from tests.contract import rate
 from tests.support import Running, make_settings, start_service
+from tests.support.contract import rate
+from tests.support.databases import REDIS_URL, require_service, temporary_pg_database
 
 LIMIT = 1000
 

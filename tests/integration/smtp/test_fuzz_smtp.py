@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from bench.hostile_mime import SHAPES, finding3_exact, finding4_exact
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.test_smtp_abuse import REPLY_LINE, Closed, RawSMTP, data_block
 from tests.support import FIXTURES, Running, make_settings, start_service
+from tests.support.hostile_mime import SHAPES, finding3_exact, finding4_exact
+from tests.support.smtp import REPLY_LINE, Closed, RawSMTP, data_block
 
 T = TypeVar("T")
 FUZZ_SETTINGS = settings(
@@ -391,9 +391,9 @@ def listed_and_readable(http: httpx.Client, box: str, reply: bytes) -> None:
         assert len(download.content) == attachment["size"]
 
 
-# Every costly shape of bench/hostile_mime.py at 64 KiB, and findings 3 and 4 as reported.
-# Each transaction must end within a "not stuck" bound (bench/reliability/fuzz.py runs them at
-# 1 MiB too).
+# Every costly shape of tests/support/hostile_mime.py at 64 KiB, and findings 3 and 4 as
+# reported. Each transaction must end within a "not stuck" bound (bench/reliability/fuzz.py
+# runs them at 1 MiB too).
 HOSTILE_INPUTS = [(name, make(64 * 2**10)) for name, make in sorted(SHAPES.items())] + [
     ("finding 3 as reported", finding3_exact()),
     ("finding 4, 7 parts", finding4_exact(parts=7)),

@@ -17,8 +17,8 @@ from ephemail.api import auth as auth_module
 from ephemail.store import accounts
 from ephemail.store.models import User
 from ephemail.store.schema import api_keys
-from tests.contract import rate
 from tests.support import Running, make_settings, start_service
+from tests.support.contract import rate
 
 WINDOW = 0.5  # the key cache's lifetime in these tests
 
@@ -218,13 +218,19 @@ async def test_a_deleted_message_is_never_served_from_the_cache(svc: Running) ->
     await assert_gone(svc, key, primed)
 
 
-async def test_a_deleted_mailboxs_messages_are_never_served_even_at_its_address_again(
-    svc: Running,
-) -> None:
+async def deleted_primed_box(svc: Running) -> tuple[str, dict[str, Any]]:
+    """(owner's key, a primed mailbox "reborn" that has just been deleted)."""
     _, key = await svc.new_user()
     primed = await primed_box(svc, key, "reborn")
     async with svc.client(key) as client:
         assert (await client.delete(f"/api/emails/{primed['box']}")).status_code == 200
+    return key, primed
+
+
+async def test_a_deleted_mailboxs_messages_are_never_served_even_at_its_address_again(
+    svc: Running,
+) -> None:
+    key, primed = await deleted_primed_box(svc)
     await assert_gone(svc, key, primed)
     async with svc.client() as anonymous:
         dead = await anonymous.get(f"/api/token/{primed['token']}/messages")
@@ -244,10 +250,8 @@ async def test_a_deleted_mailboxs_messages_are_never_served_even_at_its_address_
 async def test_an_old_token_does_not_open_a_new_mailbox_at_the_same_address(
     svc: Running,
 ) -> None:
-    _, key = await svc.new_user()
-    primed = await primed_box(svc, key, "reborn")
+    key, primed = await deleted_primed_box(svc)
     async with svc.client(key) as client:
-        assert (await client.delete(f"/api/emails/{primed['box']}")).status_code == 200
         again = await client.post("/api/emails", params={"username": "reborn"})
         assert again.json()["data"]["email"] == primed["box"]
     async with svc.client() as anonymous:

@@ -2,7 +2,8 @@
 meanwhile: a DATA or command line with no end (memory), slowloris (session and DATA time),
 idle sockets from one address (connections per client) and recipient probing.
 
-The hostile clients are bench/smtp_hostile.py's, the same ones bench/reliability/fuzz.py runs.
+The hostile clients are tests/support/smtp_hostile.py's, the same ones bench/reliability/fuzz.py
+runs.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import smtp_hostile
 
-from tests.integration.test_smtp_abuse import listed, live_box, wait_gate_idle
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, smtp_hostile, start_service
+from tests.support.smtp import listed, live_box, wait_gate_idle
 
 MIB = 1024 * 1024
 

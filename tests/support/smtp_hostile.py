@@ -2,7 +2,7 @@
 
 Plain blocking sockets, no SMTP library (a library would be too polite to misbehave). Each
 function plays one attack against a server and returns what the attacker saw; the caller
-decides what that must be. Used by tests/integration/test_smtp_limits.py (asserting the
+decides what that must be. Used by tests/integration/smtp/test_smtp_limits.py (asserting the
 limits) and by bench/fuzz.py's SMTP phase (a time bound per input, the server still serving).
 
 - `flood_without_crlf`: after DATA (or in command mode), hundreds of MiB with no line end;
@@ -14,48 +14,28 @@ limits) and by bench/fuzz.py's SMTP phase (a time bound per input, the server st
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from tests.support.smtp import Closed, RawSMTP
 
 MIB = 1024 * 1024
 
 
-class Closed(Exception):
-    """The server closed the connection."""
-
-
-class Client:
-    """One raw SMTP connection: bytes out, reply lines in."""
-
-    def __init__(
-        self, port: int, host: str = "127.0.0.1", source: str | None = None, timeout: float = 10
-    ) -> None:
-        self.sock = socket.create_connection(
-            (host, port), timeout=timeout, source_address=(source, 0) if source else None
-        )
-        self.buffer = b""
+class Client(RawSMTP):
+    """One raw SMTP connection that tolerates anything: a reply is its code and last line,
+    unchecked, and closing never fails."""
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.close()
+            super().close()
 
     def reply(self) -> tuple[int, bytes]:
-        """One whole reply; its code and last line."""
         while True:
-            while b"\n" not in self.buffer:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise Closed(self.buffer)
-                self.buffer += chunk
-            line, _, self.buffer = self.buffer.partition(b"\n")
+            line = self._line()[:-1]
             if line[3:4] != b"-":
                 return int(line[:3]), line.rstrip(b"\r")
-
-    def command(self, line: bytes) -> int:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()[0]
 
     def start(self, box: str | None = None) -> None:
         """Greeting, EHLO, and with `box` a transaction up to the 354."""
@@ -65,19 +45,6 @@ class Client:
             assert self.command(b"MAIL FROM:<hostile@example.org>") == 250
             assert self.command(f"RCPT TO:<{box}>".encode()) == 250
             assert self.command(b"DATA") == 354
-
-    def wait_closed(self, timeout: float) -> tuple[bool, bytes]:
-        """(closed by the server within `timeout`, what it sent meanwhile)."""
-        self.sock.settimeout(timeout)
-        received = self.buffer
-        try:
-            while chunk := self.sock.recv(65536):
-                received += chunk
-        except TimeoutError:
-            return False, received
-        except OSError:
-            pass
-        return True, received
 
 
 @dataclass
@@ -91,13 +58,25 @@ class Outcome:
     counts: dict[int, int] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def attack(client: Client, out: Outcome, began: float) -> Iterator[Client]:
+    """One attacking session: the server hanging up ends it (and is recorded), the socket is
+    closed whatever happens, and `out.seconds` counts from `began` to the end."""
+    try:
+        yield client
+    except (Closed, OSError):
+        out.closed = True
+    finally:
+        client.close()
+        out.seconds = time.monotonic() - began
+
+
 def flood_without_crlf(port: int, box: str | None, mib: int, chunk_mib: int = 1) -> Outcome:
     """`mib` MiB with no CR or LF, after DATA (with `box`) or as one command line; then the
     end of the line (and of the message) and a NOOP, to see the session survive."""
     began = time.monotonic()
     out = Outcome()
-    client = Client(port, timeout=60)
-    try:
+    with attack(Client(port, timeout=60), out, began) as client:
         client.start(box)
         block = b"x" * (chunk_mib * MIB)
         for _ in range(mib // chunk_mib):
@@ -107,11 +86,6 @@ def flood_without_crlf(port: int, box: str | None, mib: int, chunk_mib: int = 1)
         out.replies.append(client.reply()[1])
         client.sock.sendall(b"NOOP\r\n")
         out.replies.append(client.reply()[1])
-    except (Closed, OSError):
-        out.closed = True
-    finally:
-        client.close()
-    out.seconds = time.monotonic() - began
     return out
 
 
@@ -120,8 +94,7 @@ def trickle(port: int, box: str | None, interval: float, give_up: float) -> Outc
     DATA) until the server hangs up or `give_up` seconds pass."""
     began = time.monotonic()
     out = Outcome()
-    client = Client(port, timeout=give_up + 5)
-    try:
+    with attack(Client(port, timeout=give_up + 5), out, began) as client:
         client.start(box)
         text = b"X-Slow: header\r\n" if box else b"NOOP\r\n"
         while time.monotonic() - began < give_up:
@@ -135,11 +108,6 @@ def trickle(port: int, box: str | None, interval: float, give_up: float) -> Outc
                 if closed:
                     out.closed = True
                     return out
-    except (Closed, OSError):
-        out.closed = True
-    finally:
-        client.close()
-        out.seconds = time.monotonic() - began
     return out
 
 
@@ -175,8 +143,7 @@ def probe_recipients(port: int, domain: str, probes: int, max_sessions: int = 30
     for _ in range(max_sessions):
         if out.sent >= probes:
             break
-        client = Client(port, timeout=10)
-        try:
+        with attack(Client(port, timeout=10), out, began) as client:
             client.start()
             assert client.command(b"MAIL FROM:<probe@example.org>") == 250
             while out.sent < probes:
@@ -185,11 +152,6 @@ def probe_recipients(port: int, domain: str, probes: int, max_sessions: int = 30
                 out.counts[code] = out.counts.get(code, 0) + 1
                 if code == 421:
                     break
-        except (Closed, OSError):
-            out.closed = True
-        finally:
-            client.close()
-    out.seconds = time.monotonic() - began
     return out
 
 

@@ -35,8 +35,8 @@ from sqlalchemy import select, update
 from ephemail.core.ids import BASE62, MESSAGE_ID_LENGTH
 from ephemail.store import accounts
 from ephemail.store.schema import mailboxes
-from tests.contract import RATE_HEADERS, rate
 from tests.support import Running, make_settings, start_service
+from tests.support.contract import RATE_HEADERS, rate
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ephemail.store import accounts
-from tests.contract import RATE_HEADERS, assert_shape, rate
 from tests.support import Running, make_settings, start_service
+from tests.support.contract import RATE_HEADERS, assert_shape, rate
 
 ENVELOPE = {"status": False, "message": "x"}
 LEAKS = re.compile(r"Traceback|File \"|sqlalchemy|SELECT |/work/|site-packages|\.py\b")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "reliability" / "crash.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "reliability" / "crash.py"
 
 
 def field(output: str, name: str) -> str:

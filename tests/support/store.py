@@ -14,7 +14,7 @@ from ephemail.store import accounts, mailboxes
 from ephemail.store.models import Mailbox, User
 from ephemail.store.reads import HotReads
 from ephemail.store.schema import mailboxes as mailbox_table
-from tests.support import RawMailWriter
+from tests.support.service import RawMailWriter
 
 DOMAIN = "ephemail.test"
 

@@ -21,7 +21,6 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +31,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events
 
 from tests.support import Running, make_settings, start_service
+from tests.support.samples import DRAWN_PARAMETERS, Seeds, draw, seed_message, seed_subject
 
 T = TypeVar("T")
 
@@ -97,32 +97,6 @@ class ServiceThread:
             self.loop.close()
 
 
-@dataclass
-class Seeds:
-    key: str
-    emails: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    spare_emails: list[str] = field(default_factory=list)
-    spare_ids: list[str] = field(default_factory=list)
-
-
-def seed_message(to: str, number: int) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Fuzz Sender <fuzz@example.org>"
-    msg["To"] = to
-    msg["Subject"] = f"Seed message {number} — ünïcödé"
-    msg.set_content(f"Plain body {number}.")
-    msg.add_alternative(f"<p>HTML body <b>{number}</b></p>", subtype="html")
-    msg.add_attachment(b"x" * 91, maintype="text", subtype="plain", filename=f"file{number}.txt")
-    msg.add_attachment(
-        b"\x89PNG\r\n\x1a\n....", maintype="image", subtype="png", filename="εικόνα.png"
-    )
-    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="a b.pdf")
-    return msg.as_bytes()
-
-
 def seed(live: ServiceThread) -> Seeds:
     """Room to work (a big quota, long-lived mailboxes), then mailboxes full of mail."""
 
@@ -135,29 +109,18 @@ def seed(live: ServiceThread) -> Seeds:
             for box in boxes:
                 for number in range(2):
                     smtp.sendmail(
-                        "fuzz@example.org", [box["email"]], seed_message(box["email"], number)
+                        "fuzz@example.org",
+                        [box["email"]],
+                        seed_message(box["email"], number).as_bytes(),
                     )
         for index, box in enumerate(boxes):
             listing = http.get("/api/messages", params={"email": box["email"]}).json()
-            ids = [m["id"] for m in listing["messages"]]
-            assert len(ids) == 2, listing
-            if index < 4:  # read by the GET operations
-                seeds.emails.append(box["email"])
-                seeds.tokens.append(box["email_token"])
-                seeds.ids.extend(ids)
-                for message in listing["messages"]:
-                    seeds.names.extend(a["name"] for a in message["attachments"])
-            else:  # eaten by DELETE and rename
-                seeds.spare_emails.append(box["email"])
-                seeds.spare_ids.extend(ids)
-    seeds.names = sorted(set(seeds.names))
+            assert len(listing["messages"]) == 2, listing
+            seeds.record(box, listing["messages"], spare=index >= 4)  # 4 read, 2 eaten
     return seeds
 
 
 def fuzz_config(seeds: Seeds, **phases: Any) -> SchemathesisConfig:
-    def draw(name: str) -> dict[str, Any]:
-        return {"dictionary": name, "probability": 0.5}
-
     return SchemathesisConfig.from_dict(
         {
             "seed": SEED,
@@ -167,27 +130,12 @@ def fuzz_config(seeds: Seeds, **phases: Any) -> SchemathesisConfig:
             "checks": {name: {"enabled": on} for name, on in CHECKS.items()},
             "phases": phases,
             "dictionaries": {
-                "emails": {"values": seeds.emails},
-                "tokens": {"values": seeds.tokens},
-                "ids": {"values": seeds.ids},
-                "names": {"values": seeds.names},
-                "spare_emails": {"values": seeds.spare_emails},
-                "spare_ids": {"values": seeds.spare_ids},
-                "domains": {"values": ["ephemail.test"]},
-                "types": {"values": ["free", "premium", "custom", "all"]},
-                "usernames": {"values": [f"fuzz.{i}-{SEED}" for i in range(100)]},
+                name: {"values": values}
+                for name, values in seeds.dictionaries(
+                    [f"fuzz.{i}-{SEED}" for i in range(100)]
+                ).items()
             },
-            "parameters": {
-                "query.email": draw("emails"),
-                "path.email_token": draw("tokens"),
-                "path.message_id": draw("ids"),
-                "path.name": draw("names"),
-                "path.domain": draw("domains"),
-                "query.domain": draw("domains"),
-                "query.type": draw("types"),
-                "query.username": draw("usernames"),
-                "path.new_username": draw("usernames"),
-            },
+            "parameters": DRAWN_PARAMETERS,
             "operations": [
                 {
                     "include-name": "DELETE /api/messages/{message_id}",
@@ -320,10 +268,10 @@ def test_service_still_works_after_fuzzing(live: ServiceThread, seeds: Seeds) ->
         assert http.get("/api/domains").status_code == 200
         box = http.post("/api/emails").json()["data"]["email"]
         with smtplib.SMTP("127.0.0.1", live.svc.smtp_port, timeout=30) as smtp:
-            smtp.sendmail("fuzz@example.org", [box], seed_message(box, 9))
+            smtp.sendmail("fuzz@example.org", [box], seed_message(box, 9).as_bytes())
         listing = http.get("/api/messages", params={"email": box})
         assert listing.status_code == 200
-        assert [m["subject"] for m in listing.json()["messages"]] == ["Seed message 9 — ünïcödé"]
+        assert [m["subject"] for m in listing.json()["messages"]] == [seed_subject(9)]
 
 
 # --- src issues schemathesis reports, kept visible ----------------------------------------

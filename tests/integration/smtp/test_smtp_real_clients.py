@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_smtp_abuse import listed, live_box
 from tests.support import Running
+from tests.support.smtp import listed, live_box
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"

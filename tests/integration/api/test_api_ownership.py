@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.test_api_endpoints import rich_message
 from tests.support import Running
+from tests.support.samples import rich_message
 
 MISSING_ID = "Z" * 46
 

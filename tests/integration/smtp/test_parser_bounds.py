@@ -13,9 +13,9 @@ import asyncio
 import time
 
 import pytest
-from bench.hostile_mime import finding3_exact, finding4_exact
 
 from tests.support import Running
+from tests.support.hostile_mime import finding3_exact, finding4_exact
 
 # (message, its subject, its attachments, seconds an API answer may take meanwhile)
 HOSTILE = {

@@ -24,16 +24,10 @@ from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.ingest import commit_process, frames
 from ephemail.store.ingest.rows import Rows
 from ephemail.store.models import Mailbox
-from tests.integration.test_cli import EPHEMAIL, ok
+from tests.support.cli import EPHEMAIL, ok
+from tests.support.service import free_port
 
 ADMIN = "admin@localhost.localdomain"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass
@@ -65,12 +59,12 @@ class Served:
 @contextmanager
 def served(tmp_path: Path, *args: str) -> Iterator[Served]:
     """`ephemail serve` in its own process group, answering SMTP; killed if a test fails."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "EPHEMAIL_DATA_DIR": str(tmp_path),
         "EPHEMAIL_SMTP_PORT": str(port),
-        "EPHEMAIL_HTTP_PORT": str(_free_port()),
+        "EPHEMAIL_HTTP_PORT": str(free_port()),
     }
     env.pop("EPHEMAIL_DATABASE_URL", None)
     proc = subprocess.Popen(

@@ -22,7 +22,7 @@ from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.schema import attachments, message_raw, messages
 from tests.support import Running
 
-SNIPPETS = Path(__file__).parent.parent / "seed_clients"
+SNIPPETS = Path(__file__).resolve().parents[2] / "seed_clients"
 SEED_MESSAGE_ID = "ap94AWDg123ELQz07vrVB9dLXlbqZM5NGwYxOJKko8n6m1"
 STEPS = [
     "domains",

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 
 from ephemail.store import accounts
-from tests.contract import rate
 from tests.support import Running, make_settings, start_service
+from tests.support.contract import rate
 
 QUOTA = 5
 

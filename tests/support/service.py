@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import smtplib
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,6 @@ from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import migrate_async
 from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.models import Recipient
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 class RawMailWriter:
@@ -58,6 +53,14 @@ class RawMailWriter:
 def make_raw_writer(*args: Any, **kwargs: Any) -> RawMailWriter:
     """`store.ingest.make_writer`, wrapped in a RawMailWriter."""
     return RawMailWriter(make_writer(*args, **kwargs))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import smtplib
-from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select, update
 
 from ephemail.store.schema import attachments, mailboxes, messages
-from tests.contract import (
+from tests.support import Running
+from tests.support.contract import (
     DELETE_EMAIL_EXAMPLE,
     DELETE_MESSAGE_EXAMPLE,
     DOMAINS_EXAMPLE,
@@ -20,21 +20,7 @@ from tests.contract import (
     assert_shape,
     rate,
 )
-from tests.support import Running
-
-GREEK_NAME = "αρχείο αναφοράς.pdf"
-
-
-def rich_message(to: str, subject: str = "Welcome to Temp Mail") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Example Sender <hello@example.org>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content("Hello from the inbox.")
-    msg.add_alternative("<p>Hello from the inbox.</p>", subtype="html")
-    msg.add_attachment(b"x" * 91, maintype="text", subtype="plain", filename="file.txt")
-    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename=GREEK_NAME)
-    return msg.as_bytes()
+from tests.support.samples import GREEK_NAME, rich_message
 
 
 async def create_box(running: Running, key: str, **params: str) -> dict[str, object]:

@@ -1,0 +1,53 @@
+"""The operator CLI as a user runs it: the installed `ephemail` script, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+EPHEMAIL = shutil.which("ephemail", path=str(Path(sys.executable).parent)) or "ephemail"
+
+
+def environment(data_dir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment with `data_dir` and nothing of the machine's own setup
+    (database URL, secret key, config file), plus `extra`."""
+    env = {**os.environ, "EPHEMAIL_DATA_DIR": str(data_dir), "EPHEMAIL_LOG_LEVEL": "warning"}
+    for name in ("EPHEMAIL_DATABASE_URL", "EPHEMAIL_SECRET_KEY", "EPHEMAIL_CONFIG"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run(
+    data_dir: Path, *args: str, stdin: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """One `ephemail` command, with `extra` added to its environment."""
+    return subprocess.run(
+        [EPHEMAIL, *args],
+        env=environment(data_dir, **extra),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ok(data_dir: Path, *args: str, stdin: str | None = None) -> str:
+    """A command that must succeed; its standard output."""
+    result = run(data_dir, *args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(data_dir: Path, *args: str) -> str:
+    """A failing command: non-zero, one `error:` line on stderr, no traceback."""
+    result = run(data_dir, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]

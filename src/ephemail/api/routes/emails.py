@@ -13,6 +13,8 @@ from ephemail.api.errors import ApiError, json_response
 from ephemail.api.schemas import CreateMailboxBody, MailboxResponse, StatusMessage
 from ephemail.api.shapes import mailbox_data
 from ephemail.core.addresses import AddressError, normalise_address, validate_username
+from ephemail.events import Event
+from ephemail.events.model import MAILBOX_CREATED, MAILBOX_DELETED, MAILBOX_RENAMED
 from ephemail.store import mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
 
@@ -112,6 +114,7 @@ async def create_email(
             box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
+    ctx.events.publish_soon([Event(MAILBOX_CREATED, box.id, {"mailbox": box.address})])
     return json_response(
         {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )
@@ -142,6 +145,8 @@ async def rename_email(
             box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
+    renamed = {"mailbox": box.address, "previous": current}
+    ctx.events.publish_soon([Event(MAILBOX_RENAMED, box.id, renamed)])
     return json_response(
         {"status": True, "data": mailbox_data(box, ctx.tokens.seal(box.id, box.life_secret))}
     )
@@ -157,6 +162,7 @@ async def delete_email(request: Request, email: str) -> Response:
     address = _valid_address(email, "email")
     async with context(request).engine.begin() as conn:
         deleted = await mailboxes.delete_mailbox(conn, current_user(request).id, address)
-    if not deleted:
+    if deleted is None:
         raise ApiError(404, "Email not found.")
+    context(request).events.publish_soon([Event(MAILBOX_DELETED, deleted, {"mailbox": address})])
     return json_response({"status": True, "message": "Email has been successfully deleted."})

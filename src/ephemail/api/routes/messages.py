@@ -20,6 +20,8 @@ from ephemail.api.reading import (
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
+from ephemail.events import Event
+from ephemail.events.model import MESSAGE_DELETED
 from ephemail.store import messages as store
 from ephemail.store.models import AttachmentData
 
@@ -95,8 +97,9 @@ async def delete_message(request: Request, message_id: str) -> Response:
         raise ApiError(404, MESSAGE_NOT_FOUND)
     async with context(request).engine.begin() as conn:
         deleted = await store.delete_message(conn, message_id, user_id=current_user(request).id)
-    if not deleted:
+    if deleted is None:
         raise ApiError(404, MESSAGE_NOT_FOUND)
+    context(request).events.publish_soon([Event(MESSAGE_DELETED, deleted, {"id": message_id})])
     return json_response({"status": True, "message": "Message was deleted successfully."})
 
 

@@ -89,7 +89,10 @@ class Service:
         )
         await self.writer.start()
         self.bus = make_bus(
-            s.resolved_database_url(), redis_url=s.redis_url, redis_prefix=s.redis_prefix
+            s.resolved_database_url(),
+            redis_url=s.redis_url,
+            redis_prefix=s.redis_prefix,
+            writer=self.writer if self.shared else None,
         )
         await self.bus.start()
         self.gate = ConnectionGate(

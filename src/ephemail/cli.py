@@ -29,6 +29,8 @@ from ephemail.cli_help import (
 )
 from ephemail.config import Settings, SettingsError, load_settings
 from ephemail.core.tokens import TokenCodec
+from ephemail.events import Event, announce
+from ephemail.events.model import KEY_REVOKED
 from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.bootstrap import DEFAULT_PLAN, FirstStart, bootstrap, ensure_defaults
 from ephemail.store.db import create_engine, migrate
@@ -371,9 +373,17 @@ def key_list(email: str) -> None:
 
 @key_app.command("revoke", cls=PlainCommand)
 def key_revoke(key_id: int) -> None:
-    """Revoke a key; every node stops accepting it within the auth cache time."""
-    run_admin(lambda conn: accounts.revoke_key(conn, key_id))
+    """Revoke a key; every node stops accepting it at once (on PostgreSQL or with Redis;
+    with SQLite alone, within the auth cache time)."""
+    key_hash = run_admin(lambda conn: accounts.revoke_key(conn, key_id))
+    s = settings()
+    revoked = [Event(KEY_REVOKED, 0, {"key": key_hash})]
     typer.echo(f"revoked key {key_id}")
+    url = s.resolved_database_url()
+    try:
+        asyncio.run(announce(url, revoked, redis_url=s.redis_url, redis_prefix=s.redis_prefix))
+    except Exception as exc:  # the revocation stands; the nodes' caches run out by themselves
+        typer.echo(f"warning: could not tell the running nodes at once: {exc}", err=True)
 
 
 # ---- domains -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from ephemail.app import Service
 from ephemail.config import Settings
 from ephemail.events import Event, make_bus
-from ephemail.events.model import MAILBOX_CREATED
+from ephemail.events.model import MAILBOX_CREATED, received
 from ephemail.mail.smtp import bind_socket
 from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import migrate_async
@@ -119,6 +119,19 @@ async def test_a_bus_delivers_between_two_connections(backend: str, pg_url: str)
             got = await sub.next(5)
             assert got == Event(MAILBOX_CREATED, 42, {"mailbox": "a@b.test"})
             assert await elsewhere.next(0.2) is None  # another mailbox hears nothing
+            # the longest summary still fits (NOTIFY refuses more than 8000 bytes)
+            huge = received(
+                mailbox_id=42,
+                address="a@b.test",
+                message_id="m" * 46,
+                seq=7,
+                from_name="𝔑" * 5000,
+                from_email="x" * 320,
+                subject="𝔖" * 5000,
+                received_at=0,
+            )
+            await sender.publish(huge)
+            assert await sub.next(5) == huge
     finally:
         await sender.close()
         await receiver.close()

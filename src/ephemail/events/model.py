@@ -31,8 +31,10 @@ KINDS = frozenset(
 # After one of these the mailbox (or the life a token names) is gone: a stream ends on it.
 ENDINGS = frozenset({MAILBOX_DELETED, MAILBOX_EXPIRED})
 
-# PostgreSQL's NOTIFY takes at most 8000 bytes; a subject is cut well below that.
-SUBJECT_CHARS = 998
+# PostgreSQL's NOTIFY takes at most 8000 bytes: the event carries a summary, cut so that
+# even four-byte characters stay below that; the message itself has them whole.
+SUBJECT_CHARS = 500
+NAME_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,8 @@ def received(
         {
             "mailbox": address,
             "id": message_id,
-            "from": from_name,
-            "from_email": from_email,
+            "from": from_name[:NAME_CHARS],
+            "from_email": from_email[:320],
             "subject": subject[:SUBJECT_CHARS],
             "receivedAt": received_at_text(received_at),
         },

@@ -177,3 +177,32 @@ async def test_a_key_revoked_by_the_cli_is_refused_by_every_node_at_once(
                         break
                     await asyncio.sleep(0.05)
                 assert refused.status_code == 401
+
+
+async def test_the_postgresql_bus_listens_again_after_its_session_is_killed(pg_url: str) -> None:
+    import asyncpg
+
+    from ephemail.events.pg_bus import PgNotifyBus, asyncpg_dsn
+
+    sender, receiver = PgNotifyBus(pg_url), PgNotifyBus(pg_url)
+    await sender.start()
+    await receiver.start()
+    try:
+        with receiver.subscribe(1) as sub:
+            admin = await asyncpg.connect(asyncpg_dsn(pg_url))
+            try:  # as a PostgreSQL restart or an administrator would
+                pid = receiver._listen.get_server_pid()
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                event = Event(MAILBOX_CREATED, 1, {"mailbox": "a@b.test"})
+                for _ in range(100):  # it comes back on its own, within a few seconds
+                    await sender.publish(event)
+                    got = await sub.next(0.1)
+                    if got is not None:
+                        break
+                assert got == event
+                assert receiver._listen.get_server_pid() != pid
+            finally:
+                await admin.close()
+    finally:
+        await sender.close()
+        await receiver.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -18,6 +19,7 @@ from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
 from ephemail.api.context import ApiContext, StreamLimits
 from ephemail.api.fragments import FragmentCache
+from ephemail.api.live import key_revoked
 from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
@@ -143,7 +145,7 @@ class Service:
             events=self.bus,
             streams=StreamLimits(s.events_heartbeat_seconds, s.events_max_streams),
         )
-        self.bus.listen(KEY_REVOKED, lambda event: ctx.auth.forget(str(event.data.get("key"))))
+        self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
         config = uvicorn.Config(
             create_api(ctx),
             http=protocol_class(s.http_read_timeout),

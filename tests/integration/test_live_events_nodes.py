@@ -143,9 +143,15 @@ async def test_a_key_revoked_by_the_cli_is_refused_by_every_node_at_once(
     settings = make_settings(tmp_path, database_url=pg_url, auth_cache_seconds=300)
     async with nodes(settings, 2) as (one, two):
         email, key = await one.new_user()
+        box = await one.new_mailbox(email)
         for node in (one, two):  # both nodes have the key in their caches now
             async with node.client(key) as client:
                 assert (await client.get("/api/domains")).status_code == 200
+        watcher = two.client(key)
+        stream_cm = watcher.stream("GET", "/api/events", params={"email": box})
+        response = await stream_cm.__aenter__()
+        stream = events(response)
+        await asyncio.wait_for(anext(stream), 5)
         from sqlalchemy import select
 
         from ephemail.store.schema import api_keys, users
@@ -177,6 +183,12 @@ async def test_a_key_revoked_by_the_cli_is_refused_by_every_node_at_once(
                         break
                     await asyncio.sleep(0.05)
                 assert refused.status_code == 401
+        # and the stream that key opened ends with a last event
+        last = await next_event(stream, within=2)
+        assert last["event"] == "key.revoked"
+        assert [item async for item in stream if "event" in item] == []
+        await stream_cm.__aexit__(None, None, None)
+        await watcher.aclose()
 
 
 async def test_the_postgresql_bus_listens_again_after_its_session_is_killed(pg_url: str) -> None:

@@ -10,7 +10,7 @@ from ephemail.api.auth import Authenticator
 from ephemail.api.fragments import FragmentCache
 from ephemail.core.singleflight import SingleFlight
 from ephemail.core.tokens import TokenCodec
-from ephemail.events import EventBus, LocalBus
+from ephemail.events import EventBus, LocalBus, Subscription
 from ephemail.store.quota import QuotaBackend
 from ephemail.store.reads import HotReads
 
@@ -22,6 +22,8 @@ class StreamLimits:
     heartbeat: float = 15.0  # seconds between heartbeat comments on an idle event stream
     per_user: int = 20  # event streams one account may hold open on this process
     open: dict[int, int] = field(default_factory=dict)  # account id → its open streams
+    # key hash → the subscriptions of streams that key opened: a revoked key ends them.
+    by_key: dict[str, set[Subscription]] = field(default_factory=dict)
 
 
 @dataclass

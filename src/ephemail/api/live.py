@@ -21,7 +21,7 @@ from ephemail.api.reading import MAILBOX_NOT_FOUND, message_reading
 from ephemail.core.ids import is_message_id
 from ephemail.events import ENDINGS, Event, Overflowed
 from ephemail.events.history import messages_since, seq_of
-from ephemail.events.model import MAILBOX_RENAMED, MESSAGE_RECEIVED
+from ephemail.events.model import KEY_REVOKED, MAILBOX_RENAMED, MESSAGE_RECEIVED
 from ephemail.store import mailboxes
 
 WAIT_MIN, WAIT_MAX = 1, 120
@@ -135,10 +135,14 @@ async def mailbox_events(
     resume: int | None,
     *,
     end_on_rename: bool,
+    key_hash: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The stream's bytes: missed messages first, then events as they come, heartbeats in
-    between, a last event when the mailbox ends. The caller has counted it (open_stream)."""
+    between, a last event when the mailbox ends (or the key that opened it is revoked).
+    The caller has counted it (open_stream)."""
     sub = ctx.events.subscribe(mailbox_id)
+    if key_hash is not None:
+        ctx.streams.by_key.setdefault(key_hash, set()).add(sub)
     try:
         async with ctx.engine.connect() as conn:
             box = await mailboxes.get_by_id(conn, mailbox_id)
@@ -175,6 +179,21 @@ async def mailbox_events(
             yield sse_frame(event, last)
             if event.kind in ENDINGS or (end_on_rename and event.kind == MAILBOX_RENAMED):
                 return
+            if event.kind == KEY_REVOKED:
+                return
     finally:
         sub.close()
         close_stream(ctx, user_id)
+        if key_hash is not None:
+            opened = ctx.streams.by_key.get(key_hash, set())
+            opened.discard(sub)
+            if not opened:
+                ctx.streams.by_key.pop(key_hash, None)
+
+
+def key_revoked(ctx: ApiContext, event: Event) -> None:
+    """A key was revoked (on any node): drop it from the key cache, end its streams here."""
+    key_hash = str(event.data.get("key", ""))
+    ctx.auth.forget(key_hash)
+    for sub in ctx.streams.by_key.pop(key_hash, set()):
+        sub.push(Event(KEY_REVOKED, sub.mailbox_id, {}))

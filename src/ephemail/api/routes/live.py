@@ -20,6 +20,7 @@ from ephemail.api.reading import MAILBOX_NOT_FOUND
 from ephemail.api.routes.token import INVALID_TOKEN, live_mailbox
 from ephemail.api.schemas import ErrorBody, MessageResponse
 from ephemail.core.addresses import AddressError, normalise_address
+from ephemail.store.accounts import hash_key
 from ephemail.store.models import Mailbox
 
 router = APIRouter()
@@ -92,7 +93,9 @@ def _stream(
     if not live.open_stream(ctx, user_id):
         return _too_many(ctx)
     resume = live.last_event_id(request.headers.get("last-event-id"))
-    body = live.mailbox_events(ctx, user_id, box_id, resume, end_on_rename=token)
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key_hash = hash_key(key.strip()) if not token and scheme.lower() == "bearer" else None
+    body = live.mailbox_events(ctx, user_id, box_id, resume, end_on_rename=token, key_hash=key_hash)
     return StreamingResponse(
         body,
         media_type="text/event-stream",

@@ -10,7 +10,7 @@ with `Last-Event-ID` replays exactly the messages the reader has not seen.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -111,26 +111,32 @@ def last_event_id(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 20 else None
 
 
-def open_stream(ctx: ApiContext, user_id: int) -> bool:
-    """Count a stream against its owner here; False past the limit (the route says 429)."""
+def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | None:
+    """Count a stream against its owner here: None past the limit (the route says 429), else
+    the one-shot release that uncounts it (safe to call more than once)."""
     limits = ctx.streams
     if limits.open.get(user_id, 0) >= limits.per_user:
-        return False
+        return None
     limits.open[user_id] = limits.open.get(user_id, 0) + 1
-    return True
+    released = False
 
+    def release() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        left = limits.open.get(user_id, 1) - 1
+        if left > 0:
+            limits.open[user_id] = left
+        else:
+            limits.open.pop(user_id, None)
 
-def close_stream(ctx: ApiContext, user_id: int) -> None:
-    left = ctx.streams.open.get(user_id, 1) - 1
-    if left > 0:
-        ctx.streams.open[user_id] = left
-    else:
-        ctx.streams.open.pop(user_id, None)
+    return release
 
 
 async def mailbox_events(
     ctx: ApiContext,
-    user_id: int,
+    release: Callable[[], None],
     mailbox_id: int,
     resume: int | None,
     *,
@@ -183,7 +189,7 @@ async def mailbox_events(
                 return
     finally:
         sub.close()
-        close_stream(ctx, user_id)
+        release()
         if key_hash is not None:
             opened = ctx.streams.by_key.get(key_hash, set())
             opened.discard(sub)

@@ -7,6 +7,7 @@ Events. The work is in api/live.py; this module is their HTTP face and their doc
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -90,12 +91,15 @@ async def _owned(ctx: ApiContext, user_id: int, email: str) -> int:
 def _stream(
     ctx: ApiContext, user_id: int, box_id: int, request: Request, *, token: bool
 ) -> Response:
-    if not live.open_stream(ctx, user_id):
+    release = live.open_stream(ctx, user_id)
+    if release is None:
         return _too_many(ctx)
     resume = live.last_event_id(request.headers.get("last-event-id"))
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key_hash = hash_key(key.strip()) if not token and scheme.lower() == "bearer" else None
-    body = live.mailbox_events(ctx, user_id, box_id, resume, end_on_rename=token, key_hash=key_hash)
+    body = live.mailbox_events(ctx, release, box_id, resume, end_on_rename=token, key_hash=key_hash)
+    # A stream whose client left before its first byte never runs its `finally`.
+    weakref.finalize(body, release)
     return StreamingResponse(
         body,
         media_type="text/event-stream",

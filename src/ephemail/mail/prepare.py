@@ -8,7 +8,6 @@ it happens here, before the store sees the message.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +20,20 @@ from ephemail.mail.parse import parse_message
 from ephemail.store.ingest import Rows
 from ephemail.store.models import Recipient
 
-_seq = itertools.count(time.time_ns())
+# Receipt order, also across processes and nodes: the wall clock in nanoseconds, never
+# repeating in this process. (A counter seeded once at start put every message of a node
+# started later after every message of one started earlier, whatever their real order, so
+# listings and event ids that resume by `seq` went wrong across nodes.)
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def next_seq() -> int:
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(time.time_ns(), _last_seq + 1)
+        return _last_seq
+
 
 # Messages up to this size are prepared right on the event loop (~0.1 ms for 1 KiB): a thread
 # hop costs more than that. Larger ones go to a thread so one big message cannot stall others.
@@ -54,7 +66,7 @@ def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> 
                 "id": message_id,
                 "mailbox_id": rcpt.mailbox_id,
                 "user_id": rcpt.user_id,
-                "seq": next(_seq),
+                "seq": next_seq(),
                 "to_address": rcpt.address,
                 "envelope_from": envelope_from[:320],
                 "subject": parsed.subject,

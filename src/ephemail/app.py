@@ -174,6 +174,7 @@ class Service:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.gate.idle.wait(), grace)
         await self.writer.stop()
+        self.bus.end_streams()
         if self._http is not None:
             self._http.should_exit = True
         for task in self._tasks[1:]:

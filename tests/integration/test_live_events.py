@@ -296,3 +296,31 @@ async def test_openapi_documents_the_live_routes(running: Running) -> None:
     stream = paths["/api/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
     assert "message.received" in stream["example"]
     assert "/api/token/{email_token}/events" in paths
+
+
+async def test_stopping_the_service_ends_open_streams_at_once(tmp_path: Path) -> None:
+    running = await start_service(make_settings(tmp_path))
+    stopped = False
+    try:
+        key, box = await user_box(running)
+        async with (
+            running.client(key) as client,
+            client.stream("GET", "/api/events", params={"email": box}) as response,
+        ):
+            stream = events(response)
+            await asyncio.wait_for(anext(stream), 5)
+            started = time.monotonic()
+            stopping = asyncio.create_task(running.service.stop(grace=1))
+            rest = await asyncio.wait_for(asyncio.shield(_drain(stream)), 5)
+            assert rest == []  # the stream ended cleanly, nothing more after it
+            await asyncio.wait_for(stopping, 5)
+            stopped = True
+            # uvicorn would otherwise wait 10 s for the stream before it gave up
+            assert time.monotonic() - started < 5
+    finally:
+        if not stopped:
+            await running.service.stop(grace=1)
+
+
+async def _drain(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item async for item in stream if "event" in item]

@@ -153,6 +153,14 @@ class EventBus(ABC):
             if not subs:
                 del self._subscribers[sub.mailbox_id]
 
+    def end_streams(self) -> None:
+        """Shutting down: every reader is told its subscription is over, so open streams end
+        now (their clients resume elsewhere with Last-Event-ID) rather than hold the stop."""
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.overflowed = True
+                sub._ready.set()
+
     def listen(self, kind: str, listener: Listener) -> None:
         self._listeners.setdefault(kind, []).append(listener)
 

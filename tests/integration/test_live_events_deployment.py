@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from ephemail.store import accounts, mailboxes
 from ephemail.store.bootstrap import ensure_defaults
 from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.schema import api_keys
-from tests.conftest import REDIS_URL, require_service
+from tests.conftest import REDIS_URL
 from tests.integration.test_live_events import events, mail, next_event
+from tests.integration.test_live_events_nodes import redis_prefix  # noqa: F401 - fixture
 
 EPHEMAIL = str(Path(sys.executable).parent / "ephemail")
 DOMAIN = "ephemail.test"
@@ -94,8 +94,19 @@ def send(port: int, to: str, subject: str) -> None:
         assert smtp.sendmail("a@example.org", [to], mail(to, subject)) == {}
 
 
-@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "postgresql-alone"])
-async def test_three_nodes(tmp_path: Path, pg_url: str, with_redis: bool) -> None:
+async def test_three_nodes_with_redis(
+    tmp_path: Path,
+    pg_url: str,
+    redis_prefix: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    await three_nodes(tmp_path, pg_url, redis_prefix)
+
+
+async def test_three_nodes_on_postgresql_alone(tmp_path: Path, pg_url: str) -> None:
+    await three_nodes(tmp_path, pg_url, None)
+
+
+async def three_nodes(tmp_path: Path, pg_url: str, prefix: str | None) -> None:
     env = {
         **os.environ,
         "EPHEMAIL_DATABASE_URL": pg_url,
@@ -104,10 +115,9 @@ async def test_three_nodes(tmp_path: Path, pg_url: str, with_redis: bool) -> Non
         "EPHEMAIL_AUTH_CACHE_SECONDS": "300",  # a revocation must not wait for the cache
         "EPHEMAIL_LOG_LEVEL": "warning",
     }
-    if with_redis:
-        require_service("Redis")
+    if prefix is not None:
         env["EPHEMAIL_REDIS_URL"] = REDIS_URL
-        env["EPHEMAIL_REDIS_PREFIX"] = f"ephemail-test-{secrets.token_hex(4)}"
+        env["EPHEMAIL_REDIS_PREFIX"] = prefix
     else:
         env["EPHEMAIL_QUOTA_BACKEND"] = "sql"  # several processes: one count in the database
     await migrate_async(pg_url)

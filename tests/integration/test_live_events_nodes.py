@@ -28,6 +28,23 @@ from tests.integration.test_live_events import events, mail, next_event
 from tests.support import Running, make_settings
 
 
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A Redis prefix of this test's own; its keys (quota counters) are deleted after it."""
+    require_service("Redis")
+    import redis.asyncio as aioredis
+
+    prefix = f"ephemail-events-test-{secrets.token_hex(4)}"
+    yield prefix
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 @asynccontextmanager
 async def nodes(settings: Settings, count: int) -> AsyncIterator[list[Running]]:
     """`count` services on one database, as `serve --workers` or several machines run them."""
@@ -90,9 +107,10 @@ async def test_postgresql_nodes_hear_each_other_through_notify(tmp_path: Path, p
         await mail_on_one_is_pushed_by_the_other(one, two)
 
 
-async def test_redis_nodes_hear_each_other_through_pub_sub(tmp_path: Path, pg_url: str) -> None:
-    require_service("Redis")
-    prefix = f"ephemail-test-{secrets.token_hex(4)}"
+async def test_redis_nodes_hear_each_other_through_pub_sub(
+    tmp_path: Path, pg_url: str, redis_prefix: str
+) -> None:
+    prefix = redis_prefix
     settings = make_settings(
         tmp_path, database_url=pg_url, redis_url=REDIS_URL, redis_prefix=prefix
     )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import Running, make_settings, service, start_service
-from tests.support.databases import skipped_service_notes, temporary_pg_database
+from tests.support.databases import (
+    REDIS_URL,
+    require_service,
+    skipped_service_notes,
+    temporary_pg_database,
+)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -50,3 +56,20 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 @pytest.fixture
 def free_port() -> int:
     return service.free_port()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A Redis prefix of this test's own; its keys (quota counters) are deleted after it."""
+    require_service("Redis")
+    import redis.asyncio as aioredis
+
+    prefix = f"ephemail-events-test-{secrets.token_hex(4)}"
+    yield prefix
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

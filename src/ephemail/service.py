@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -16,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
-from ephemail.api.context import ApiContext
+from ephemail.api.context import ApiContext, StreamLimits
 from ephemail.api.fragments import FragmentCache
+from ephemail.api.live import key_revoked
 from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
+from ephemail.events import EventBus, make_bus
+from ephemail.events.model import KEY_REVOKED
 from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
 from ephemail.store.db import create_engine
@@ -63,6 +67,7 @@ class Service:
     gate: ConnectionGate = field(init=False)
     api_context: ApiContext = field(init=False)
     reads: HotReads = field(init=False)
+    bus: EventBus = field(init=False)
     smtp_port: int = 0
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
@@ -85,6 +90,13 @@ class Service:
             log_level=s.log_level,
         )
         await self.writer.start()
+        self.bus = make_bus(
+            s.resolved_database_url(),
+            redis_url=s.redis_url,
+            redis_prefix=s.redis_prefix,
+            writer=self.writer if self.shared else None,
+        )
+        await self.bus.start()
         self.gate = ConnectionGate(
             limit=s.max_smtp_connections,
             per_client=s.max_smtp_connections_per_client,
@@ -110,7 +122,7 @@ class Service:
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
         self.reads = make_reads(s.resolved_database_url())
-        factory = smtp_factory(Delivery(self.reads, self.writer), limits, self.gate)
+        factory = smtp_factory(Delivery(self.reads, self.writer, self.bus), limits, self.gate)
         self._smtp = await loop.create_server(factory, sock=smtp_sock)
 
         self.quota = make_quota(
@@ -130,7 +142,10 @@ class Service:
             quota=self.quota,
             auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
             fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
+            events=self.bus,
+            streams=StreamLimits(s.events_heartbeat_seconds, s.events_max_streams),
         )
+        self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
         config = uvicorn.Config(
             create_api(ctx),
             http=protocol_class(s.http_read_timeout),
@@ -143,7 +158,7 @@ class Service:
         self._http = _EmbeddedServer(config)
         self._tasks.append(asyncio.create_task(self._http.serve(sockets=[http_sock])))
         self._tasks.append(
-            asyncio.create_task(run_sweeper(self.engine, s.sweep_interval, s.sweep_batch))
+            asyncio.create_task(run_sweeper(self.engine, s.sweep_interval, s.sweep_batch, self.bus))
         )
         while not self._http.started:
             await asyncio.sleep(0.01)
@@ -159,11 +174,13 @@ class Service:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.gate.idle.wait(), grace)
         await self.writer.stop()
+        self.bus.end_streams()
         if self._http is not None:
             self._http.should_exit = True
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
         await self.quota.close()
         await self.reads.close()
         await self.engine.dispose()

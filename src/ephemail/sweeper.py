@@ -7,13 +7,15 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.events import Event, EventBus
+from ephemail.events.model import MAILBOX_EXPIRED
 from ephemail.store.mailboxes import delete_ids, expired_ids
 
 log = logging.getLogger(__name__)
 _SWEEP_LOCK = 7412
 
 
-async def sweep_once(engine: AsyncEngine, batch: int) -> int:
+async def sweep_once(engine: AsyncEngine, batch: int, bus: EventBus | None = None) -> int:
     """Delete every expired mailbox (messages and attachments cascade), one batch per commit.
 
     Short transactions keep the writer and the API unblocked; on PostgreSQL an advisory
@@ -28,15 +30,19 @@ async def sweep_once(engine: AsyncEngine, batch: int) -> int:
                     return removed
             ids = await expired_ids(conn, batch)
             removed += await delete_ids(conn, ids)
+        if bus is not None:  # committed: streams of these mailboxes end
+            bus.publish_soon([Event(MAILBOX_EXPIRED, box) for box in ids])
         if len(ids) < batch:
             return removed
         await asyncio.sleep(0)
 
 
-async def run_sweeper(engine: AsyncEngine, interval: float, batch: int) -> None:
+async def run_sweeper(
+    engine: AsyncEngine, interval: float, batch: int, bus: EventBus | None = None
+) -> None:
     while True:
         try:
-            removed = await sweep_once(engine, batch)
+            removed = await sweep_once(engine, batch, bus)
             if removed:
                 log.info("swept %d expired mailboxes", removed)
         except asyncio.CancelledError:

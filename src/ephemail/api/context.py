@@ -10,8 +10,20 @@ from ephemail.api.auth import Authenticator
 from ephemail.api.fragments import FragmentCache
 from ephemail.core.singleflight import SingleFlight
 from ephemail.core.tokens import TokenCodec
+from ephemail.events import EventBus, LocalBus, Subscription
 from ephemail.store.quota import QuotaBackend
 from ephemail.store.reads import HotReads
+
+
+@dataclass
+class StreamLimits:
+    """Per-process bounds of the live routes (api/live.py); the settings fill them."""
+
+    heartbeat: float = 15.0  # seconds between heartbeat comments on an idle event stream
+    per_user: int = 20  # event streams one account may hold open on this process
+    open: dict[int, int] = field(default_factory=dict)  # account id → its open streams
+    # key hash → the subscriptions of streams that key opened: a revoked key ends them.
+    by_key: dict[str, set[Subscription]] = field(default_factory=dict)
 
 
 @dataclass
@@ -26,3 +38,6 @@ class ApiContext:
     # Messages being marked seen now: readers of the same message wait for that one write
     # instead of queueing writes of their own on the database's single write lock.
     marking_seen: SingleFlight[str, None] = field(default_factory=SingleFlight)
+    # Live events: what the wait and event-stream routes sleep on (api/live.py).
+    events: EventBus = field(default_factory=LocalBus)
+    streams: StreamLimits = field(default_factory=StreamLimits)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ephemail.cli.common import PLAIN, fail, run_admin, when
+from ephemail.cli.common import PLAIN, fail, run_admin, settings, when
 from ephemail.cli.help import PlainCommand
+from ephemail.events import Event, announce
+from ephemail.events.model import KEY_REVOKED
 from ephemail.store import accounts
 from ephemail.store.bootstrap import DEFAULT_PLAN
 from ephemail.store.models import User
@@ -92,6 +95,14 @@ def key_list(email: str) -> None:
 
 @key_app.command("revoke", cls=PlainCommand)
 def key_revoke(key_id: int) -> None:
-    """Revoke a key; every node stops accepting it within the auth cache time."""
-    run_admin(lambda conn: accounts.revoke_key(conn, key_id))
+    """Revoke a key; every node stops accepting it at once (on PostgreSQL or with Redis;
+    with SQLite alone, within the auth cache time)."""
+    key_hash = run_admin(lambda conn: accounts.revoke_key(conn, key_id))
+    s = settings()
+    revoked = [Event(KEY_REVOKED, 0, {"key": key_hash})]
     typer.echo(f"revoked key {key_id}")
+    url = s.resolved_database_url()
+    try:
+        asyncio.run(announce(url, revoked, redis_url=s.redis_url, redis_prefix=s.redis_prefix))
+    except Exception as exc:  # the revocation stands; the nodes' caches run out by themselves
+        typer.echo(f"warning: could not tell the running nodes at once: {exc}", err=True)

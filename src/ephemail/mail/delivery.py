@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from ephemail.core.addresses import delivery_address
+from ephemail.events import EventBus, LocalBus
+from ephemail.events.model import Event, received
 from ephemail.mail.prepare import INLINE_PREPARE_BYTES, prepare
 from ephemail.store.ingest import MessageWriter
 from ephemail.store.models import Recipient
@@ -20,9 +23,10 @@ from ephemail.store.reads import HotReads
 class Delivery:
     """Recipient lookup and durable storing of received mail."""
 
-    def __init__(self, reads: HotReads, writer: MessageWriter) -> None:
+    def __init__(self, reads: HotReads, writer: MessageWriter, bus: EventBus | None = None) -> None:
         self._reads = reads
         self._writer = writer
+        self._bus = bus or LocalBus()
 
     async def resolve(self, address: str) -> Recipient | None:
         """The live mailbox for a RCPT address, straight from the database.
@@ -45,4 +49,24 @@ class Delivery:
             rows = prepare(envelope_from, recipients, raw)
         else:
             rows = await asyncio.to_thread(prepare, envelope_from, recipients, raw)
-        return await self._writer.store(rows)
+        stored = await self._writer.store(rows)
+        # Committed: only now may anyone hear of it (message.received, one per copy stored).
+        self._bus.publish_soon(_received(rows.messages, set(stored)))
+        return stored
+
+
+def _received(messages: list[dict[str, Any]], stored: set[str]) -> list[Event]:
+    return [
+        received(
+            mailbox_id=m["mailbox_id"],
+            address=m["to_address"],
+            message_id=m["id"],
+            seq=m["seq"],
+            from_name=m["from_name"],
+            from_email=m["from_email"],
+            subject=m["subject"],
+            received_at=m["received_at"],
+        )
+        for m in messages
+        if m["id"] in stored
+    ]

@@ -24,12 +24,14 @@ _seq_lock = threading.Lock()
 _last_seq = 0
 
 
-def _next_seq() -> int:
-    """Receipt order: the wall clock in ns, never the same twice in this process.
+def next_seq() -> int:
+    """Receipt order, also across processes and nodes: the wall clock in ns, never the same
+    twice in this process.
 
     A counter started at import starts from the same value in every forked worker of
-    `serve --workers N`, so a mailbox's mail was ordered by how much each worker had taken,
-    not by when it came: a new message through a quiet worker listed below older ones.
+    `serve --workers N` (and from the start time on each node), so a mailbox's mail was
+    ordered by how much each process had taken, not by when it came, and event ids that
+    resume by `seq` went wrong across nodes.
     """
     global _last_seq
     with _seq_lock:  # large messages are prepared in threads
@@ -68,7 +70,7 @@ def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> 
                 "id": message_id,
                 "mailbox_id": rcpt.mailbox_id,
                 "user_id": rcpt.user_id,
-                "seq": _next_seq(),
+                "seq": next_seq(),
                 "to_address": rcpt.address,
                 "envelope_from": envelope_from[:320],
                 "subject": parsed.subject,

@@ -205,12 +205,13 @@ async def rename_mailbox(
     return found
 
 
-async def delete_mailbox(conn: AsyncConnection, user_id: int, address: str) -> bool:
+async def delete_mailbox(conn: AsyncConnection, user_id: int, address: str) -> int | None:
+    """The id of the mailbox deleted (for its mailbox.deleted event), or None."""
     box_id = await owned_id(conn, user_id, address)
     if box_id is None:
-        return False
+        return None
     await conn.execute(delete(mailboxes).where(mailboxes.c.id == box_id))
-    return True
+    return box_id
 
 
 async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Mailbox]:

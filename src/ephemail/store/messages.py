@@ -33,19 +33,20 @@ async def mark_seen(conn: AsyncConnection, message_id: str) -> None:
     )
 
 
-async def delete_message(conn: AsyncConnection, message_id: str, *, user_id: int) -> bool:
+async def delete_message(conn: AsyncConnection, message_id: str, *, user_id: int) -> int | None:
+    """The id of the message's mailbox (for its message.deleted event), or None."""
     found = (await conn.execute(_live_owned(user_id).where(messages.c.id == message_id))).first()
     if found is None:
-        return False
+        return None
     deleted = await conn.execute(delete(messages).where(messages.c.id == message_id))
     if deleted.rowcount != 1:  # a concurrent delete got there first: only one may succeed
-        return False
+        return None
     await conn.execute(
         update(mailboxes)
         .where(mailboxes.c.id == found.mailbox_id)
         .values(message_count=mailboxes.c.message_count - 1)
     )
-    return True
+    return int(found.mailbox_id)
 
 
 async def get_attachment(

@@ -16,6 +16,8 @@ from ephemail.api.respond import json_response
 from ephemail.api.schemas import CreateMailboxBody, MailboxResponse, StatusMessage
 from ephemail.api.shapes import mailbox_data
 from ephemail.core.addresses import AddressError, validate_username
+from ephemail.events import Event
+from ephemail.events.model import MAILBOX_CREATED, MAILBOX_DELETED, MAILBOX_RENAMED
 from ephemail.store import mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
 from ephemail.store.models import Mailbox
@@ -116,6 +118,7 @@ async def create_email(
             box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
+    ctx.events.publish_soon([Event(MAILBOX_CREATED, box.id, {"mailbox": box.address})])
     return _mailbox_answer(ctx, box)
 
 
@@ -143,6 +146,8 @@ async def rename_email(
             box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
+    renamed = {"mailbox": box.address, "previous": current}
+    ctx.events.publish_soon([Event(MAILBOX_RENAMED, box.id, renamed)])
     return _mailbox_answer(ctx, box)
 
 
@@ -156,6 +161,7 @@ async def delete_email(request: Request, email: str) -> Response:
     address = valid_address(email, "email")
     async with context(request).engine.begin() as conn:
         deleted = await mailboxes.delete_mailbox(conn, current_user(request).id, address)
-    if not deleted:
+    if deleted is None:
         raise ApiError(404, MAILBOX_NOT_FOUND)
+    context(request).events.publish_soon([Event(MAILBOX_DELETED, deleted, {"mailbox": address})])
     return json_response({"status": True, "message": "Email has been successfully deleted."})

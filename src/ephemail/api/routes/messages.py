@@ -22,6 +22,8 @@ from ephemail.api.respond import json_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
+from ephemail.events import Event
+from ephemail.events.model import MESSAGE_DELETED
 from ephemail.store import messages as store
 
 router = APIRouter()
@@ -114,8 +116,9 @@ async def delete_message(request: Request, message_id: str) -> Response:
         raise ApiError(404, MESSAGE_NOT_FOUND)
     async with context(request).engine.begin() as conn:
         deleted = await store.delete_message(conn, message_id, user_id=current_user(request).id)
-    if not deleted:
+    if deleted is None:
         raise ApiError(404, MESSAGE_NOT_FOUND)
+    context(request).events.publish_soon([Event(MESSAGE_DELETED, deleted, {"id": message_id})])
     return json_response({"status": True, "message": "Message was deleted successfully."})
 
 

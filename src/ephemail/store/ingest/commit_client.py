@@ -16,10 +16,11 @@ import pickle
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ephemail.store.ingest.frames import FRAME_HEADER, READY, frame
+from ephemail.store.ingest.frames import FRAME_HEADER, READY, Relay, frame
 from ephemail.store.ingest.rows import Outcome, Rows
 from ephemail.store.ingest.writer import MessageWriter
 
@@ -90,6 +91,8 @@ class CommitProcessWriter(MessageWriter):
         self._answers: asyncio.Task[None] | None = None
         self._waiting: collections.deque[asyncio.Future[Outcome]] = collections.deque()
         self._last_commit = 0
+        # Events relayed by the commit process from every worker (events/relay_bus.py).
+        self.on_relay: Callable[[bytes], None] | None = None
 
     async def start(self) -> None:
         self._sock.setblocking(False)
@@ -116,6 +119,10 @@ class CommitProcessWriter(MessageWriter):
         try:
             while True:
                 answer = await self._read()
+                if isinstance(answer, Relay):
+                    if self.on_relay is not None:
+                        self.on_relay(answer.payload)
+                    continue
                 if not (isinstance(answer, tuple) and self._waiting):
                     raise RuntimeError(f"an answer without a request: {answer!r}")
                 ok, detail = answer
@@ -147,6 +154,13 @@ class CommitProcessWriter(MessageWriter):
         self._writer.write(frame(rows))
         await self._writer.drain()
         return await future
+
+    async def relay(self, payload: bytes) -> None:
+        """Have the commit process send an event to every worker of the node (this one too)."""
+        if self._writer is None or self.lost.is_set() or self._writer.is_closing():
+            raise CommitProcessLost("not connected to the commit process")
+        self._writer.write(frame(Relay(payload)))
+        await self._writer.drain()
 
     async def _close(self) -> None:
         if self._writer is not None:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ephemail.store.ingest.frames import READY, frame, unframe
+from ephemail.store.ingest.frames import READY, Relay, frame, unframe
 from ephemail.store.ingest.rows import Outcome, Rows, insert_sqlite
 from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
@@ -114,6 +114,7 @@ def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats
         selector.register(sock, selectors.EVENT_READ, _Peer(sock))
     while selector.get_map():
         requests: list[tuple[_Peer, Rows]] = []
+        relays = bytearray()
         for key, _ in selector.select():
             peer: _Peer = key.data
             try:
@@ -125,17 +126,24 @@ def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats
                 peer.sock.close()
                 continue
             peer.buffer += data
-            requests.extend((peer, rows) for rows in unframe(peer.buffer))
+            for item in unframe(peer.buffer):
+                if isinstance(item, Relay):
+                    relays += frame(item)
+                else:
+                    requests.append((peer, item))
+        answers: dict[_Peer, bytearray] = {}
         if requests:
-            answers: dict[_Peer, bytearray] = {}
             for (peer, _), reply in zip(
                 requests, _commit_requests(db, requests, stats), strict=True
             ):
                 answers.setdefault(peer, bytearray()).extend(frame(reply))
-            for peer, outgoing in answers.items():
-                # A worker gone meanwhile is closed at its next read.
-                with contextlib.suppress(OSError):
-                    peer.sock.sendall(outgoing)
+        if relays:  # every worker hears every event, after the answers of this round
+            for key in selector.get_map().values():
+                answers.setdefault(key.data, bytearray()).extend(relays)
+        for peer, outgoing in answers.items():
+            # A worker gone meanwhile is closed at its next read.
+            with contextlib.suppress(OSError):
+                peer.sock.sendall(outgoing)
     return stats
 
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import pickle
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 FRAME_HEADER = struct.Struct("!I")  # the length of the pickle that follows
 READY = "ready"
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """An event one worker publishes (encoded, after its commit): the commit process sends
+    it on to every worker of the node, the sender too. Not a request: it gets no answer."""
+
+    payload: bytes
 
 
 def frame(obj: Any) -> bytes:

@@ -1,0 +1,50 @@
+"""Reading live events in tests: a short mail to send, and the SSE stream as events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import orjson
+
+
+def mail(
+    to: str, subject: str = "Your code", sender: str = "Shop <no-reply@shop.example>"
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content("Your code is 123456")
+    return msg.as_bytes()
+
+
+async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Each SSE event as {"id", "event", "data"}; comments as {"comment"}."""
+    current: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if current:
+                yield current
+            current = {}
+        elif line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            current[field] = orjson.loads(value) if field == "data" else value
+
+
+async def next_event(stream: AsyncIterator[dict[str, Any]], within: float = 5.0) -> dict[str, Any]:
+    """The next real event (comments skipped), or fail if none comes `within` seconds."""
+
+    async def first() -> dict[str, Any]:
+        async for item in stream:
+            if "event" in item:
+                return item
+        raise AssertionError("the stream ended")
+
+    return await asyncio.wait_for(first(), within)

@@ -22,7 +22,8 @@ from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.mail.delivery import Delivery
-from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
+from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
+from ephemail.mail.smtp.server import bind_socket, smtp_factory
 from ephemail.store.db import create_engine
 from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota

@@ -11,7 +11,7 @@ from ephemail.mail.smtp.gate import REPLY_SHUTDOWN, ConnectionGate, SmtpLimits
 from ephemail.store.ingest import NotStored, WriterClosed
 from ephemail.store.models import Recipient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ephemail.mail.smtp")  # the whole SMTP front logs under one name
 
 
 class DeliveryHandler:

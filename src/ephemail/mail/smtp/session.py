@@ -22,7 +22,7 @@ from ephemail.mail.smtp.protocol import ServerConnection
 from ephemail.mail.smtp.tls import TlsContexts
 from ephemail.store.models import Recipient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ephemail.mail.smtp")  # the whole SMTP front logs under one name
 
 BACKLOG_LIMIT = 64 * 1024  # pipelined input held behind a pending decision before we stop reading
 

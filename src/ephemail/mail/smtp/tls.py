@@ -6,7 +6,7 @@ import logging
 import ssl
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ephemail.mail.smtp")  # the whole SMTP front logs under one name
 
 
 class TlsContexts:

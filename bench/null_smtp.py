@@ -2,7 +2,7 @@
 """An SMTP server that stores nothing: the protocol cost alone, for the ingest bench's
 reference rows.
 
-`--impl ours` runs ephemail's SMTP front (mail/smtp.py around mail/smtp_protocol.py) with
+`--impl ours` runs ephemail's SMTP front (the mail/smtp package) with
 every recipient accepted without a look-up and every message answered `250` without being
 parsed or stored; `--impl aiosmtpd` runs aiosmtpd (the library ephemail used before) with a
 handler that does the same. Both on uvloop, one process, one event loop, as a worker runs.
@@ -20,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
+from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
+from ephemail.mail.smtp.server import bind_socket, smtp_factory
 from ephemail.store.models import Recipient
 
 MAX_SIZE = 10 * 1024 * 1024

@@ -26,7 +26,8 @@ from ephemail.core.tokens import TokenCodec
 from ephemail.events import EventBus, make_bus
 from ephemail.events.model import KEY_REVOKED
 from ephemail.mail.delivery import Delivery
-from ephemail.mail.smtp import ConnectionGate, SmtpLimits, bind_socket, smtp_factory
+from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
+from ephemail.mail.smtp.server import bind_socket, smtp_factory
 from ephemail.store.db import create_engine
 from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota

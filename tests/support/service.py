@@ -16,7 +16,7 @@ import httpx
 from ephemail.api.auth import Authenticator
 from ephemail.config import Settings
 from ephemail.mail.prepare import prepare
-from ephemail.mail.smtp import bind_socket
+from ephemail.mail.smtp.server import bind_socket
 from ephemail.service import Service
 from ephemail.store import accounts, mailboxes
 from ephemail.store.bootstrap import bootstrap

@@ -14,17 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ephemail.mail.smtp_protocol import (
+from ephemail.mail.smtp.events import (
     COMMAND_LINE_LIMIT,
     ESMTP_LINE_LIMIT,
     MailFrom,
     Message,
     ProtocolLimits,
     RcptTo,
-    ServerConnection,
     StartTls,
     State,
 )
+from ephemail.mail.smtp.protocol import ServerConnection
 
 REPLY = re.compile(rb"^[2-5]\d\d[ -][\x20-\x7e]*\r\n$")
 LIMITS = ProtocolLimits(

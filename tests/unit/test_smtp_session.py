@@ -7,14 +7,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from ephemail.mail.smtp import (
-    BACKLOG_LIMIT,
-    ConnectionGate,
-    DeliveryHandler,
-    SmtpLimits,
-    SmtpSession,
-)
-from ephemail.mail.smtp_protocol import ProtocolLimits
+from ephemail.mail.smtp.decisions import DeliveryHandler
+from ephemail.mail.smtp.events import ProtocolLimits
+from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
+from ephemail.mail.smtp.session import BACKLOG_LIMIT, SmtpSession
 from ephemail.store.models import Recipient
 
 

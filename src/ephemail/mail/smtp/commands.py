@@ -1,0 +1,246 @@
+"""What each SMTP command means: the handlers behind ServerConnection's command table.
+
+A mixin rather than a module of functions so that each handler stays one bound call from
+the command loop, as it was before the machine was split: `COMMANDS[verb](self, arg)`.
+Handlers change the session's state and queue replies; they never read input (DATA is read
+in protocol.py) and never do I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic
+
+from ephemail.mail.smtp.events import (
+    MAX_ADDRESS,
+    REPLY_NO_TLS,
+    REPLY_PROBING,
+    REPLY_TOO_BIG,
+    REPLY_TOO_MANY_RCPT,
+    MailFrom,
+    Message,
+    ProtocolLimits,
+    R,
+    RcptTo,
+    StartTls,
+    State,
+    Transaction,
+)
+from ephemail.mail.smtp.syntax import ehlo_reply, encoded, path_and_params
+
+
+class Commands(Generic[R]):
+    """The command handlers and the primitives they share with the rest of the machine.
+
+    The state below is set by ServerConnection.__init__; it is declared here because the
+    handlers read and change it.
+    """
+
+    limits: ProtocolLimits
+    state: State
+    tls: bool
+    extended: bool
+    closing: bool
+    pending: MailFrom | RcptTo | Message[R] | StartTls | None
+    _in: bytearray
+    _pos: int
+    _out: list[bytes]
+    _tx: Transaction[R]
+    _unknown_rcpts: int
+    _body: bytearray
+    _dots: int
+    _line: int
+    _too_big: bool
+    _too_long: bool
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _ehlo(self, arg: str) -> None:
+        if not arg:
+            self._reply("501 5.5.4 Syntax: EHLO hostname")
+            return
+        self._hello()
+        self.extended = True
+        self._out.append(ehlo_reply(self.limits, self.limits.tls_available and not self.tls))
+
+    def _helo(self, arg: str) -> None:
+        if not arg:
+            self._reply("501 5.5.4 Syntax: HELO hostname")
+            return
+        self._hello()
+        self.extended = False
+        self._reply(f"250 {self.limits.hostname}")
+
+    def _hello(self) -> None:
+        self._end_transaction()
+        self.state = State.READY
+
+    def _mail(self, arg: str) -> None:
+        if self.state is State.GREETING:
+            self._reply("503 5.5.1 Error: send HELO first")
+            return
+        if self.state is State.MAIL:
+            self._reply("503 5.5.1 Error: nested MAIL command")
+            return
+        if arg[:5].upper() != "FROM:":
+            self._reply("501 5.5.4 Syntax: MAIL FROM:<address>")
+            return
+        parsed = path_and_params(arg[5:])
+        if parsed is None:
+            self._reply("501 5.1.7 Bad sender address syntax")
+            return
+        address, params = parsed
+        if len(address) > MAX_ADDRESS:
+            self._reply("553 5.1.7 Sender address too long")
+            return
+        size: int | None = None
+        for key, value in params.items():
+            if not self.extended:
+                self._reply("555 5.5.4 MAIL parameters need EHLO")
+                return
+            if key == "SIZE":
+                if not value.isdigit() or len(value) > 20:
+                    self._reply("501 5.5.4 Syntax: SIZE=<octets>")
+                    return
+                size = int(value)
+                if size > self.limits.max_message_size:
+                    self._reply(REPLY_TOO_BIG)
+                    return
+            elif key == "BODY":
+                if value.upper() not in ("7BIT", "8BITMIME"):
+                    self._reply("501 5.5.4 BODY must be 7BIT or 8BITMIME")
+                    return
+            elif key == "SMTPUTF8":
+                if value:
+                    self._reply("501 5.5.4 SMTPUTF8 takes no value")
+                    return
+            else:
+                self._reply("555 5.5.4 MAIL parameter not recognized")
+                return
+        self.pending = MailFrom(address, size, params)
+
+    def _rcpt(self, arg: str) -> None:
+        if self.state is not State.MAIL:
+            self._reply("503 5.5.1 Error: need MAIL command")
+            return
+        if arg[:3].upper() != "TO:":
+            self._reply("501 5.5.4 Syntax: RCPT TO:<address>")
+            return
+        parsed = path_and_params(arg[3:])
+        if parsed is None or not parsed[0]:
+            self._reply("501 5.1.3 Bad recipient address syntax")
+            return
+        address, params = parsed
+        if params:
+            self._reply("555 5.5.4 RCPT parameters not recognized")
+            return
+        if len(address) > MAX_ADDRESS:
+            self._reply("553 5.1.3 Recipient address too long")
+            return
+        if self._unknown_rcpts >= self.limits.max_unknown_recipients:
+            # Recipient probing (username enumeration): no more look-ups in this session.
+            self._reply(REPLY_PROBING)
+            self._close()
+            return
+        if self._tx.accepted >= self.limits.max_recipients:
+            self._reply(REPLY_TOO_MANY_RCPT)  # no look-up: says nothing about the mailbox
+            return
+        self.pending = RcptTo(address)
+
+    def _data_command(self, arg: str) -> None:
+        if arg:
+            self._reply("501 5.5.4 Syntax: DATA")
+        elif self.state is not State.MAIL:
+            self._reply("503 5.5.1 Error: need MAIL command")
+        elif not self._tx.recipients:
+            self._reply("503 5.5.1 Error: need RCPT command")
+        else:
+            self.state = State.DATA
+            self._body = bytearray(b"\r\n")  # DATA starts at a line start
+            self._dots = 0
+            self._line = 0
+            self._too_big = self._too_long = False
+            self._reply("354 End data with <CR><LF>.<CR><LF>")
+
+    def _rset(self, arg: str) -> None:
+        if arg:
+            self._reply("501 5.5.4 Syntax: RSET")
+            return
+        self._end_transaction()
+        self._reply("250 2.0.0 OK")
+
+    def _noop(self, arg: str) -> None:
+        self._reply("250 2.0.0 OK")
+
+    def _quit(self, arg: str) -> None:
+        if arg:
+            self._reply("501 5.5.4 Syntax: QUIT")
+            return
+        self._reply("221 2.0.0 Bye")
+        self._close()
+
+    def _vrfy(self, arg: str) -> None:
+        if not arg:
+            self._reply("501 5.5.4 Syntax: VRFY <address>")
+        else:
+            self._reply("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery")
+
+    def _help(self, arg: str) -> None:
+        self._reply(
+            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+            + (" STARTTLS" if self.limits.tls_available else "")
+        )
+
+    def _not_implemented(self, arg: str) -> None:
+        self._reply("502 5.5.1 Command not implemented")
+
+    def _starttls(self, arg: str) -> None:
+        if arg:
+            self._reply("501 5.5.4 Syntax: STARTTLS")
+        elif not self.limits.tls_available:
+            self._reply(REPLY_NO_TLS)
+        elif self.tls:
+            self._reply("503 5.5.1 Error: TLS already active")
+        else:
+            # RFC 3207 5: anything pipelined after STARTTLS was sent in the clear and must
+            # not be taken as sent under TLS.
+            self._in.clear()
+            self._pos = 0
+            self._reply("220 2.0.0 Ready to start TLS")
+            self.pending = StartTls()
+
+    # --- primitives -------------------------------------------------------------------
+
+    def _end_transaction(self) -> None:
+        self._tx = Transaction()
+        if self.state in (State.MAIL, State.DATA):
+            self.state = State.READY
+
+    def _reply(self, line: str) -> None:
+        if line.startswith("421"):
+            self._close()
+        self._out.append(encoded(line))
+
+    def _close(self) -> None:
+        self.state = State.CLOSED
+        self.closing = True
+        self._in.clear()
+        self._pos = 0
+        self._body = bytearray()
+
+
+COMMANDS: dict[bytes, Callable[[Commands[Any], str], None]] = {
+    b"EHLO": Commands._ehlo,
+    b"HELO": Commands._helo,
+    b"MAIL": Commands._mail,
+    b"RCPT": Commands._rcpt,
+    b"DATA": Commands._data_command,
+    b"RSET": Commands._rset,
+    b"NOOP": Commands._noop,
+    b"QUIT": Commands._quit,
+    b"VRFY": Commands._vrfy,
+    b"HELP": Commands._help,
+    b"STARTTLS": Commands._starttls,
+    b"EXPN": Commands._not_implemented,
+    b"AUTH": Commands._not_implemented,
+}

@@ -31,6 +31,8 @@ class NullDelivery:
     """Every address is a live, empty mailbox (no database); `deliver` answers at once:
     nothing parsed, compressed or committed."""
 
+    eager = True  # nothing here waits: decide in the protocol callback
+
     async def resolve(self, recipient: str) -> Recipient | None:
         return Recipient(1, 1, recipient, 0, "")
 

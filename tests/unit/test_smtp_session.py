@@ -49,6 +49,8 @@ class Transport(asyncio.Transport):
 class SlowDelivery:
     """Addresses @live.test receive; a commit takes as long as the test wants."""
 
+    eager = True
+
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.submitted: list[bytes] = []
@@ -124,4 +126,30 @@ async def test_a_client_that_does_not_read_its_replies_is_not_read_either() -> N
     assert transport.paused
     smtp.resume_writing()
     assert not transport.paused
+    smtp.connection_lost(None)
+
+
+class TaskBoundDelivery(SlowDelivery):
+    """Reads like asyncpg's: they need a current Task (asyncio.timeout refuses otherwise)."""
+
+    eager = False
+
+    async def resolve(self, address: str) -> Recipient | None:
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0)
+        return await super().resolve(address)
+
+
+async def test_a_store_whose_reads_need_a_task_gets_its_decisions_in_one() -> None:
+    delivery = TaskBoundDelivery()
+    smtp, transport, _ = session(delivery)
+    loop = asyncio.get_running_loop()
+    # As a transport does: data arrives in a loop callback, outside any Task.
+    loop.call_soon(smtp.data_received, b"EHLO c\r\nMAIL FROM:<a@example.org>\r\n")
+    loop.call_soon(smtp.data_received, b"RCPT TO:<b@live.test>\r\n")
+    await settle()
+    assert transport.written.endswith(b"250 2.1.5 OK\r\n")
+    loop.call_soon(smtp.data_received, b"RCPT TO:<nobody@else.test>\r\n")
+    await settle()
+    assert transport.written.endswith(b"550 5.1.1 No such mailbox here\r\n")
     smtp.connection_lost(None)

@@ -27,6 +27,8 @@ class Delivery:
         self._reads = reads
         self._writer = writer
         self._bus = bus or LocalBus()
+        # Whether a session may start a decision in its protocol callback, outside a Task.
+        self.eager = reads.inline
 
     async def resolve(self, address: str) -> Recipient | None:
         """The live mailbox for a RCPT address, straight from the database.

@@ -84,6 +84,10 @@ def _index(rows: Sequence[Sequence[Any]]) -> dict[str, list[AttachmentInfo]]:
 
 
 class HotReads(Protocol):
+    # True when a read never suspends (SQLite, read on the loop): a caller may then run it
+    # outside any asyncio Task. asyncpg needs a current Task for its timeouts.
+    inline: bool
+
     async def live_recipient(self, address: str) -> Recipient | None:
         """The live mailbox at an address, of an account not disabled: what RCPT needs."""
 
@@ -115,6 +119,8 @@ class HotReads(Protocol):
 
 class SqliteReads:
     """Inline reads over one connection that only ever reads."""
+
+    inline = True
 
     def __init__(self, path: str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -182,6 +188,8 @@ def numbered(sql: str) -> str:
 
 class PostgresReads:
     """The same SQL through an asyncpg pool (created on first use, inside the running loop)."""
+
+    inline = False
 
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
         self._dsn = dsn

@@ -26,6 +26,7 @@ class DeliveryHandler:
         self._delivery = delivery
         self._limits = limits
         self._gate = gate
+        self.eager = delivery.eager
 
     def mail(self, event: MailFrom) -> str:
         if self._gate.closing:

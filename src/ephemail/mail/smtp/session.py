@@ -158,6 +158,11 @@ class SmtpSession(asyncio.Protocol):
                 self._loop.create_task(self._run_later(self._start_tls()))
                 break
             decision = self._decide(event)
+            if not self._handler.eager:  # its first await may need a current Task
+                self._busy = True
+                lookup = isinstance(event, RcptTo)
+                self._loop.create_task(self._run_later(decision))
+                break
             try:
                 yielded = decision.send(None)
             except StopIteration:

@@ -270,8 +270,11 @@ def make_quota(
     flush_seconds: float = 1.0,
     redis_prefix: str = "ephemail",
 ) -> QuotaBackend:
-    """`auto`: Redis when configured, SQL when several processes share the database."""
+    """`auto`: Redis when configured; SQL when several processes share the database, as the
+    workers of one node do and as any node on PostgreSQL may (another node can start on it
+    at any time, and a per-process memory count would then be exact for no one)."""
     if kind == "auto":
+        shared = shared or engine.dialect.name != "sqlite"
         kind = "redis" if redis_url else ("sql" if shared else "memory")
     if kind == "redis":
         if not redis_url:

@@ -66,11 +66,15 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
                                         (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     "DELETE /api/emails/{email}":       (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     "GET /api/messages?email=":         (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    "GET /api/messages/wait?email=":    (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    # A stream that opens stays open, so its 200 cells are tested in test_live_events.py.
+    "GET /api/events?email=":           (None, 404, 404,  404,  401,  401,  401,  401,  404,  404),
     "GET /api/messages/{id}":           (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
     "DELETE /api/messages/{id}":        (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
     "GET /api/messages/{id}/attachments/{name}":
                                         (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
     "GET /api/token/{token}/messages":  (200, None, None, 404,  200,  200,  404,  404,  404,  404),
+    "GET /api/token/{token}/events":    (None, None, None, 404, None, None, 404,  404,  404,  404),
     "GET /api/token/{token}/messages/{id}":
                                         (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
     "GET /api/token/{token}/messages/{id}/attachments/{name}":
@@ -191,12 +195,15 @@ def request_for(endpoint: str, box: Box) -> tuple[str, str]:
         ),
         "DELETE /api/emails/{email}": f"/api/emails/{box.address}",
         "GET /api/messages?email=": f"/api/messages?email={quote(box.address)}",
+        "GET /api/messages/wait?email=": f"/api/messages/wait?email={quote(box.address)}&timeout=1",
+        "GET /api/events?email=": f"/api/events?email={quote(box.address)}",
         "GET /api/messages/{id}": f"/api/messages/{box.message_id}",
         "DELETE /api/messages/{id}": f"/api/messages/{box.message_id}",
         "GET /api/messages/{id}/attachments/{name}": (
             f"/api/messages/{box.message_id}/attachments/{name}"
         ),
         "GET /api/token/{token}/messages": f"/api/token/{box.token}/messages",
+        "GET /api/token/{token}/events": f"/api/token/{box.token}/events",
         "GET /api/token/{token}/messages/{id}": (
             f"/api/token/{box.token}/messages/{box.message_id}"
         ),

@@ -114,11 +114,9 @@ async def three_nodes(tmp_path: Path, pg_url: str, prefix: str | None) -> None:
         "EPHEMAIL_AUTH_CACHE_SECONDS": "300",  # a revocation must not wait for the cache
         "EPHEMAIL_LOG_LEVEL": "warning",
     }
-    if prefix is not None:
+    if prefix is not None:  # without it, `auto` must pick the SQL quota on PostgreSQL
         env["EPHEMAIL_REDIS_URL"] = REDIS_URL
         env["EPHEMAIL_REDIS_PREFIX"] = prefix
-    else:
-        env["EPHEMAIL_QUOTA_BACKEND"] = "sql"  # several processes: one count in the database
     await migrate_async(pg_url)
     engine = create_engine(pg_url)
     try:

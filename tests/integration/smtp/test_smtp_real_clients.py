@@ -29,11 +29,15 @@ SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTFIX_DAEMONS = Path("/usr/lib/postfix/sbin")
 
+# A laptop without Postfix skips these; under CI they run, and fail if `make test` did not
+# install it, as a missing PostgreSQL or Redis fails there.
+ON_CI = os.environ.get("CI") == "true"
 needs_smtp_source = pytest.mark.skipif(
-    not os.access(SMTP_SOURCE, os.X_OK), reason="Postfix smtp-source not installed (apt postfix)"
+    not ON_CI and not os.access(SMTP_SOURCE, os.X_OK),
+    reason="Postfix smtp-source not installed (apt postfix)",
 )
 needs_postfix = pytest.mark.skipif(
-    not os.access(POSTFIX, os.X_OK) or os.geteuid() != 0,
+    not ON_CI and (not os.access(POSTFIX, os.X_OK) or os.geteuid() != 0),
     reason="a private Postfix instance needs the postfix package and root",
 )
 

@@ -31,11 +31,21 @@ class _HeadTooLarge(Exception):
 class EnvelopeProtocol(HttpToolsProtocol):
     read_timeout = 5.0  # set per service by protocol_class()
 
-    _read_timer: asyncio.TimerHandle | None = None
+    # One timer per connection, re-aimed lazily: a request moves `_deadline` (a float) and
+    # the timer, when it fires early, sleeps again until the deadline. A TimerHandle made and
+    # cancelled twice per request cost more than the rest of this class on the hot reads.
+    _deadline: float | None = None
+    _timer: asyncio.TimerHandle | None = None
     _began = False  # a request's first bytes have arrived and its headers have not ended
     _in_head = True  # the bytes arriving now belong to a request line or headers
-    _head_bytes = 0  # received while in the head
-    _parsed_head = 0  # of the current head, handed over by the parser
+    # Sizes, counted per chunk rather than per parser callback: `_head_bytes` is what whole
+    # chunks added to the head (a lower bound: refusing on it is never wrong), `_carry` the
+    # chunk in which the head began after another request ended (its share is unknown, so
+    # it counts whole in the upper bound), `_chunk` the chunk being parsed now.
+    _head_bytes = 0
+    _carry = 0
+    _chunk = 0
+    _began_mid_chunk = False
     _head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -43,31 +53,24 @@ class EnvelopeProtocol(HttpToolsProtocol):
         self._arm(IDLE_FACTOR)  # a connection that never sends a request line is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_bytes += len(data)
+        self._chunk = len(data)
+        self._began_mid_chunk = False
         super().data_received(data)  # headers that end in this chunk reset the count
-        # Still in the head past the bound: memory held is at most MAX_HEAD and one chunk.
-        if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
-            self._refuse(431)
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def _count_head(self, size: int) -> None:
-        """A whole head can arrive in one chunk: count what the parser hands over too."""
-        self._parsed_head += size
-        if self._parsed_head > MAX_HEAD:
-            self._head_too_large = True
-            raise _HeadTooLarge  # the parser stops; uvicorn calls send_400_response
+        if self._in_head:
+            if self._began_mid_chunk:
+                self._carry = self._chunk
+            else:
+                self._head_bytes += self._chunk
+            # Still in the head past the bound: memory held is at most MAX_HEAD and a chunk.
+            if self._head_bytes > MAX_HEAD and not self.transport.is_closing():
+                self._refuse(431)
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(431 if self._head_too_large else 400)
@@ -83,14 +86,24 @@ class EnvelopeProtocol(HttpToolsProtocol):
         self._arm()
 
     def on_headers_complete(self) -> None:
+        # A whole head can arrive in one chunk; only when this chunk and the earlier ones
+        # could hold more than the bound is the head measured exactly.
+        bound = self._head_bytes + self._carry + self._chunk
+        if bound > MAX_HEAD and self._exact_head_size() > MAX_HEAD:
+            self._head_too_large = True
+            raise _HeadTooLarge  # the parser stops; uvicorn calls send_400_response
         self._began = self._in_head = False
-        self._head_bytes = self._parsed_head = 0
+        self._head_bytes = self._carry = 0
         super().on_headers_complete()
         if not self.pipeline:  # a queued request is not read until its turn
             self._arm()  # now the body's turn; disarmed when the message completes
 
+    def _exact_head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
     def on_message_complete(self) -> None:
         self._in_head = True  # whatever comes next on this connection is the next request
+        self._began_mid_chunk = True
         self._disarm()
         super().on_message_complete()
 
@@ -99,17 +112,30 @@ class EnvelopeProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def _arm(self, factor: float = 1.0) -> None:
-        self._disarm()
-        self._read_timer = self.loop.call_later(self.read_timeout * factor, self._read_timed_out)
+        deadline = self._deadline = self.loop.time() + self.read_timeout * factor
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return  # it fires first and sleeps on until the deadline
+            timer.cancel()
+        self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _disarm(self) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
+        self._deadline = None  # the timer, if any, finds nothing to do when it fires
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = None
+        self._read_timed_out()
 
     def _read_timed_out(self) -> None:
         """Headers or body stalled: answer 408 unless a response is already under way."""
-        self._read_timer = None
         if self.transport.is_closing():
             return
         cycle = self.cycle

@@ -78,7 +78,19 @@ async def listing_json(
     last: str | None = None
     for start in range(0, min(len(versions), page.limit), _LOAD_CHUNK):
         chunk = versions[start : min(start + _LOAD_CHUNK, page.limit)]
-        for mid, part in await _fragments(ctx, chunk, base):
+        found = await _fragments(ctx, chunk, base)
+        if not found:
+            continue
+        parts = [part for _, part in found]
+        whole = sum(map(len, parts)) + len(parts)
+        if size + whole <= LISTING_MAX_BYTES:  # the usual case: the chunk fits as one piece
+            if last is not None:
+                pieces.append(b",")
+            pieces.append(b",".join(parts))
+            size += whole
+            last = found[-1][0]
+            continue
+        for mid, part in found:
             if last is not None:
                 if size + len(part) + 1 > LISTING_MAX_BYTES:
                     return _close(pieces, last)

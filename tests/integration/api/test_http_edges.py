@@ -100,6 +100,25 @@ async def test_an_oversized_head_is_refused_in_the_envelope(running: Running, ra
     assert took < 2.0, took
 
 
+async def test_a_head_begun_after_another_request_is_bounded_across_chunks(
+    running: Running,
+) -> None:
+    """The second head starts in the chunk that ended the first request and runs on."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(running))
+    try:
+        first = b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+        writer.write(first + b"GET /api/domains HTTP/1.1\r\nX-Big: " + b"b" * 40_000)
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the server parses that chunk on its own
+        writer.write(b"b" * 40_000 + b"\r\n\r\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert parse(data)[0] == 200  # the first request is answered
+    assert_envelope(data[data.index(b"HTTP/1.1 431") :], 431)
+
+
 async def test_a_head_under_the_bound_is_served(running: Running) -> None:
     raw = b"GET /api/openapi.json?q=" + b"a" * 30_000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n"
     data, _ = await exchange(running, raw)

@@ -41,6 +41,9 @@ test-tools:
 	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null || \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
 	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix)
+	## a Redis server of their own for the outage and restart tests (not started as a service)
+	command -v redis-server >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server)
 
 lint: $(VENV)/.testdeps
 	$(BIN)/ruff check src tests bench

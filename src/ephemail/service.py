@@ -144,7 +144,9 @@ class Service:
             auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
             fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
             events=self.bus,
-            streams=StreamLimits(s.events_heartbeat_seconds, s.events_max_streams),
+            streams=StreamLimits(
+                s.events_heartbeat_seconds, s.events_max_streams, s.events_max_streams_total
+            ),
         )
         self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
         config = uvicorn.Config(

@@ -113,13 +113,18 @@ def last_event_id(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 20 else None
 
 
-def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | None:
-    """Count a stream against its owner here: None past the limit (the route says 429), else
-    the one-shot release that uncounts it (safe to call more than once)."""
+def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | ApiError:
+    """Count a stream against its owner and this process: the one-shot release that uncounts
+    it (safe to call more than once), or the refusal to answer when a limit is reached."""
     limits = ctx.streams
     if limits.open.get(user_id, 0) >= limits.per_user:
-        return None
+        return ApiError(
+            429, f"Too many open event streams for this account (at most {limits.per_user})."
+        )
+    if limits.opened >= limits.total:
+        return ApiError(503, "This server holds all the event streams it can; try again shortly.")
     limits.open[user_id] = limits.open.get(user_id, 0) + 1
+    limits.opened += 1
     released = False
 
     def release() -> None:
@@ -127,6 +132,7 @@ def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | None:
         if released:
             return
         released = True
+        limits.opened -= 1
         left = limits.open.get(user_id, 1) - 1
         if left > 0:
             limits.open[user_id] = left

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ephemail.events import Event, make_bus
+from ephemail.events import Event, Overflowed, make_bus
 from ephemail.events.model import MAILBOX_CREATED, received
 from tests.support import Running, make_settings
 from tests.support.databases import REDIS_URL, require_service
@@ -173,7 +173,11 @@ async def test_the_postgresql_bus_listens_again_after_its_session_is_killed(pg_u
                 event = Event(MAILBOX_CREATED, 1, {"mailbox": "a@b.test"})
                 for _ in range(100):  # it comes back on its own, within a few seconds
                     await sender.publish(event)
-                    got = await sub.next(0.1)
+                    try:
+                        got = await sub.next(0.1)
+                    except Overflowed:  # told that events may have been missed: read on
+                        sub.overflowed = False
+                        got = None
                     if got is not None:
                         break
                 assert got == event

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-tools lock lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
+.PHONY: run test test-tools lock lint typecheck pytest bench-tools bench-smtp bench-api bench-live crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ bench-smtp: $(VENV)/.testdeps bench-tools
 
 bench-api: $(VENV)/.testdeps bench-tools
 	$(BIN)/python bench/api_load.py --write-doc
+
+## one node on SQLite, then 1,000 open streams; three nodes need a PostgreSQL database:
+## bench/live_events.py --nodes 3 --database-url postgresql+asyncpg://… --redis-url redis://…
+bench-live: $(VENV)/.testdeps
+	$(BIN)/python bench/live_events.py
+	$(BIN)/python bench/live_events.py --streams 1000
 
 crash: $(VENV)/.testdeps
 	$(BIN)/python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc

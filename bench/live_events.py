@@ -26,8 +26,10 @@ import contextlib
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import time
+from asyncio.subprocess import Process
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -245,32 +247,76 @@ async def ingest(server: Server, boxes: list[str], count: int, connections: int)
     return count / (time.perf_counter() - started)
 
 
+async def _holding(server: Server, key: str, count: int, boxes: list[str]) -> Process:
+    """`count` streams on `boxes`, held by a process of their own (reading them must not slow
+    the SMTP client down: what changes is only the server's work); returns once all are open."""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--hold",
+        f"{server.http_port}:{key}:{count}:{','.join(boxes)}",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    line = await asyncio.wait_for(holder.stdout.readline(), 300)
+    if not line.startswith(b"ready"):
+        raise SystemExit(f"the stream holder failed: {line!r}")
+    return holder
+
+
+async def _release(holder: Process) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    await holder.wait()
+
+
 async def streams(args: argparse.Namespace) -> None:
+    """Ingest without streams; with N idle streams (mailboxes that get no mail); with N
+    streams on the mailboxes the mail goes to (each message told to N/100 streams)."""
     extra = {"EPHEMAIL_EVENTS_MAX_STREAMS": str(args.streams + 10)}
     with nodes(1, args.database_url, args.redis_url, extra) as servers:
         server = servers[0]
         raise_limits(server)
-        boxes = server.create_mailboxes(min(args.streams, 100))
+        boxes = server.create_mailboxes(200)
+        busy, idle = boxes[:100], boxes[100:]
         key = server.admin_key
-        await ingest(server, boxes, 200, 8)  # warm up
-        without = await ingest(server, boxes, args.messages, 8)
+        await ingest(server, busy, 200, 8)  # warm up
+        without = await ingest(server, busy, args.messages, 8)
         before = server.rss()[0]
-        seen: dict[str, float] = {}
-        readers = [SseReader(server, boxes[i % len(boxes)], key, seen) for i in range(args.streams)]
-        for chunk in range(0, len(readers), 100):
-            await asyncio.gather(*(r.open() for r in readers[chunk : chunk + 100]))
+        holder = await _holding(server, key, args.streams, idle)
         await asyncio.sleep(1.0)
         after = server.rss()[0]
-        with_streams = await ingest(server, boxes, args.messages, 8)
-        for reader in readers:
-            reader.close()
+        with_idle = await ingest(server, busy, args.messages, 8)
+        await _release(holder)
+        await asyncio.sleep(1.0)
+        holder = await _holding(server, key, args.streams, busy)
+        with_busy = await ingest(server, busy, args.messages, 8)
+        await _release(holder)
     per_stream = (after - before) / max(1, args.streams)
-    change = (with_streams - without) / without * 100
     print(
         f"RESULT streams={args.streams} rss_before_mib={before / 1024:.1f} "
         f"rss_after_mib={after / 1024:.1f} kib_per_stream={per_stream:.1f} "
-        f"ingest_without={without:.0f} ingest_with={with_streams:.0f} change_pct={change:+.1f}"
+        f"ingest_without={without:.0f} ingest_idle_streams={with_idle:.0f} "
+        f"({(with_idle - without) / without * 100:+.1f}%) "
+        f"ingest_watched={with_busy:.0f} ({(with_busy - without) / without * 100:+.1f}%, "
+        f"{args.streams / len(busy):g} streams per mailbox)"
     )
+
+
+async def hold(spec: str) -> None:
+    """The stream-holding process: open the streams, say `ready`, read until stdin closes."""
+    port, key, count, boxes = spec.split(":", 3)
+    server = Server(Path("."), 0, int(port), None, {})  # type: ignore[arg-type]
+    names = boxes.split(",")
+    seen: dict[str, float] = {}
+    readers = [SseReader(server, names[i % len(names)], key, seen) for i in range(int(count))]
+    for chunk in range(0, len(readers), 100):
+        await asyncio.gather(*(r.open() for r in readers[chunk : chunk + 100]))
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for reader in readers:
+        reader.close()
 
 
 def main() -> None:
@@ -288,7 +334,11 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=0, help="measure N open streams instead")
     parser.add_argument("--messages", type=int, default=3000, help="ingest run size (streams)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s at 50/s, 50 streams")
+    parser.add_argument("--hold", help=argparse.SUPPRESS)  # the stream-holding child process
     args = parser.parse_args()
+    if args.hold:
+        asyncio.run(hold(args.hold))
+        return
     if args.nodes > 1 and not args.database_url:
         parser.error("several nodes need --database-url (PostgreSQL)")
     # A `wait` answers one message: each mailbox gets few enough that a new wait is always

@@ -73,6 +73,15 @@ def nodes(
         for server in servers:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+        if redis_url:  # leave a shared Redis as it was: this run's quota counters go
+            import redis
+
+            client = redis.Redis.from_url(redis_url)
+            prefix = shared["EPHEMAIL_REDIS_PREFIX"]
+            keys = list(client.scan_iter(f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
 
 
 class SseReader:

@@ -100,3 +100,12 @@ async def test_the_create_body_refuses_unknown_keys_in_the_document_too(running:
     schema = resolve(spec, body["schema"])
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"domain", "username"}
+
+
+async def test_every_operation_documents_the_503_of_a_store_away(running: Running) -> None:
+    spec = await spec_of(running)
+    for path, method, op in operations(spec):
+        unavailable = op["responses"]["503"]
+        assert unavailable["headers"]["Retry-After"]["required"], (path, method)
+        schema = unavailable["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, method)

@@ -2,7 +2,7 @@
 
 No bus reaches them from a process that serves nothing (the commit process talks only to
 the workers it started). So each serving process binds a Unix datagram socket in a
-directory beside the database, `<database>.events/<pid>.sock` (0700 directory, 0600
+directory beside the database, `<database>.events/<pid>-<random>.sock` (0700 directory, 0600
 socket); the CLI sends its event to every socket there, and removes the ones nobody
 listens on (a process that died). Only `key.revoked` is taken from this path: all it can
 do is make a process forget a cached key, which then is read from the database again.
@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,14 +56,14 @@ class LocalInbox:
     """This process's socket in the database's inbox directory."""
 
     def __init__(self, database_file: str, on_event: Callable[[Event], None]) -> None:
-        self.path = inbox_dir(database_file) / f"{os.getpid()}.sock"
+        # The process id names it for an operator; the random part keeps two services of one
+        # process (tests run several) from taking each other's socket.
+        self.path = inbox_dir(database_file) / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._on_event = on_event
         self._transport: asyncio.BaseTransport | None = None
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a process of the same id that died
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         with _short(self.path) as address:
             sock.bind(address)

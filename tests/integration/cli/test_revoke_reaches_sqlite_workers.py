@@ -5,9 +5,6 @@ the event stream it opened ends. With several workers, every worker hears it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.config import Settings
 from ephemail.store.schema import api_keys, users
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, cli, make_settings, start_service
 from tests.support.events import events, next_event
 from tests.support.nodes import nodes
 
@@ -27,18 +24,13 @@ async def revoke_by_cli(settings: Settings, engine: AsyncEngine, email: str) -> 
         key_id = (
             await conn.execute(select(api_keys.c.id).join(users).where(users.c.email == email))
         ).scalar_one()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("EPHEMAIL_")},
-        "EPHEMAIL_DATA_DIR": str(settings.data_dir),
-        "EPHEMAIL_SECRET_KEY": settings.secret_key,
-    }
     done = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).parent / "ephemail"), "key", "revoke", str(key_id)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        cli.run,
+        settings.data_dir,
+        "key",
+        "revoke",
+        str(key_id),
+        EPHEMAIL_SECRET_KEY=settings.secret_key,
     )
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr

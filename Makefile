@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-tools lock lint typecheck pytest bench-tools bench-smtp bench-api crash fuzz api-fuzz soak clean
+.PHONY: run test test-tools lock lint typecheck pytest bench-tools bench-smtp bench-api bench-live crash fuzz api-fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ test-tools:
 	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null || \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
 	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix)
+	## a Redis server of their own for the outage and restart tests (not started as a service)
+	command -v redis-server >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server)
 
 lint: $(VENV)/.testdeps
 	$(BIN)/ruff check src tests bench
@@ -64,6 +67,12 @@ bench-smtp: $(VENV)/.testdeps bench-tools
 
 bench-api: $(VENV)/.testdeps bench-tools
 	$(BIN)/python bench/api_load.py --write-doc
+
+## one node on SQLite, then 1,000 open streams; three nodes need a PostgreSQL database:
+## bench/live_events.py --nodes 3 --database-url postgresql+asyncpg://… --redis-url redis://…
+bench-live: $(VENV)/.testdeps
+	$(BIN)/python bench/live_events.py
+	$(BIN)/python bench/live_events.py --streams 1000
 
 crash: $(VENV)/.testdeps
 	$(BIN)/python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc

@@ -124,6 +124,8 @@ def run_wrk(
 
 def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
     env = {"EPHEMAIL_MAILBOX_MESSAGE_CAP": "1000"}
+    if args.database_url:
+        env["EPHEMAIL_DATABASE_URL"] = args.database_url
     if workers > 1 or args.quota == "redis":
         env.update(
             EPHEMAIL_REDIS_URL=REDIS_URL,
@@ -134,6 +136,7 @@ def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
     try:
         with running_server(workers, env) as server:
             raise_limits(server)
+            server.ensure_key()
             address, message_id = fill_mailbox(server, 20)
             endpoints = {
                 "GET /api/messages?email=": f"{server.base_url}/api/messages?email={address}",
@@ -208,6 +211,11 @@ def main() -> None:
         choices=["auto", "redis"],
         default="auto",
         help="quota backend for one worker (several workers always use Redis)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="serve from this PostgreSQL database (postgresql+asyncpg://…) instead of SQLite",
     )
     parser.add_argument("--quick", action="store_true", help="3 s, one worker")
     parser.add_argument("--write-doc", action="store_true", help="update docs/benchmarks.md")

@@ -244,6 +244,8 @@ def run_ephemail(
         env["PYTHONPATH"] = str(args.snapshot_src)
     if args.writer_batch:
         env["EPHEMAIL_WRITER_BATCH"] = str(args.writer_batch)
+    if args.database_url:
+        env["EPHEMAIL_DATABASE_URL"] = args.database_url
     try:
         with running_server(workers, env, args.start_timeout) as server:
             try:
@@ -261,6 +263,7 @@ def measure(server: Server, result: RunResult, args: argparse.Namespace) -> None
     """One load against a started server, then its CPU, memory, stored rows and exit code."""
     label = f"ephemail-{result.tool}-{result.size}-{result.workers}w-{result.mode}"
     boxes = server.create_mailboxes(args.mailboxes)
+    stored_before = server.stored()  # a PostgreSQL database may hold earlier runs' mail
     profiler = start_profiler(args.profile, server.process.pid, label)
     try:
         pids = server.pids()
@@ -274,7 +277,7 @@ def measure(server: Server, result: RunResult, args: argparse.Namespace) -> None
         cpu_us = 1e6 * result.server_cpu / result.delivered if result.delivered else None
         print(summarise_profile(Path(args.profile) / f"{label}.txt", cpu_us))
     result.rss_kib, result.rss_per_process = server.rss()
-    result.stored = server.stored()
+    result.stored = server.stored() - stored_before
     code = server.stop()
     if code not in (0, None):
         result.note = f"server exit {code}"
@@ -722,6 +725,11 @@ def build_parser() -> argparse.ArgumentParser:
         "print where the time goes",
     )
     parser.add_argument("--json", metavar="FILE", default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="serve from this PostgreSQL database (postgresql+asyncpg://…) instead of SQLite",
+    )
     parser.add_argument(
         "--write-doc",
         action="store_true",

@@ -125,12 +125,18 @@ class Server:
         """`count` mailboxes made over the API (`POST /api/emails`) under a roomy plan."""
         raise_limits(self)
         if not self.admin_key:  # not a fresh directory: make a key
-            self.admin_key = self.cli("key", "create", ADMIN).strip().splitlines()[-1]
+            self.ensure_key()
         with self.api() as http:
             return [
                 str(http.post("/api/emails").raise_for_status().json()["data"]["email"])
                 for _ in range(count)
             ]
+
+    def ensure_key(self) -> None:
+        """An admin key, made with the CLI when this start printed none (a database that
+        was not fresh, such as a PostgreSQL one shared by several runs)."""
+        if not self.admin_key:
+            self.admin_key = self.cli("key", "create", ADMIN).strip().splitlines()[-1]
 
     def pids(self) -> list[int]:
         """The server and its descendants (workers, commit process)."""
@@ -145,7 +151,21 @@ class Server:
         return self.rss()[0] / 1024
 
     def stored(self) -> int:
-        """Messages in the SQLite database."""
+        """Messages in the database (SQLite, or the PostgreSQL one of EPHEMAIL_DATABASE_URL)."""
+        url = self.env.get("EPHEMAIL_DATABASE_URL", "")
+        if url.startswith("postgresql"):
+            import asyncio
+
+            import asyncpg
+
+            async def count() -> int:
+                conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql", 1))
+                try:
+                    return int(await conn.fetchval("SELECT count(*) FROM messages"))
+                finally:
+                    await conn.close()
+
+            return asyncio.run(count())
         conn = sqlite3.connect(self.data_dir / "ephemail.db", timeout=30)
         try:
             return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])

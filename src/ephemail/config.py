@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     json_cache_mib: int = Field(32, ge=0)
     events_heartbeat_seconds: float = Field(15.0, gt=0)  # comment on an idle event stream
     events_max_streams: int = Field(20, gt=0)  # open event streams per account and worker
+    events_max_streams_total: int = Field(10_000, gt=0)  # open event streams per worker
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
 

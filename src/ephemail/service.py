@@ -24,6 +24,7 @@ from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.events import EventBus, make_bus
+from ephemail.events.local_inbox import LocalInbox
 from ephemail.events.model import KEY_REVOKED
 from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
@@ -32,6 +33,7 @@ from ephemail.store.db import create_engine
 from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
+from ephemail.store.sqlite_setup import sqlite_database
 from ephemail.sweeper import run_sweeper
 
 log = logging.getLogger("ephemail")
@@ -73,6 +75,7 @@ class Service:
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
     _http: _EmbeddedServer | None = None
+    _inbox: LocalInbox | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -144,9 +147,15 @@ class Service:
             auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
             fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
             events=self.bus,
-            streams=StreamLimits(s.events_heartbeat_seconds, s.events_max_streams),
+            streams=StreamLimits(
+                s.events_heartbeat_seconds, s.events_max_streams, s.events_max_streams_total
+            ),
         )
         self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
+        database = sqlite_database(s.resolved_database_url())
+        if database and not s.redis_url:  # `ephemail key revoke` reaches us through this
+            self._inbox = LocalInbox(database, functools.partial(key_revoked, ctx))
+            await self._inbox.start()
         config = uvicorn.Config(
             create_api(ctx),
             http=protocol_class(s.http_read_timeout),
@@ -181,6 +190,8 @@ class Service:
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inbox is not None:
+            self._inbox.close()
         await self.bus.close()
         await self.quota.close()
         await self.reads.close()

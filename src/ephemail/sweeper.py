@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.events import Event, EventBus
 from ephemail.events.model import MAILBOX_EXPIRED
-from ephemail.store.mailboxes import delete_ids, expired_ids
+from ephemail.store.mailboxes import delete_expired
 
 log = logging.getLogger(__name__)
 _SWEEP_LOCK = 7412
@@ -18,8 +18,10 @@ _SWEEP_LOCK = 7412
 async def sweep_once(engine: AsyncEngine, batch: int, bus: EventBus | None = None) -> int:
     """Delete every expired mailbox (messages and attachments cascade), one batch per commit.
 
-    Short transactions keep the writer and the API unblocked; on PostgreSQL an advisory
-    lock lets only one node sweep at a time.
+    Short transactions keep the writer and the API unblocked. On PostgreSQL an advisory
+    lock lets only one node sweep at a time (the others return at once and try again at
+    their next interval); the DELETE … RETURNING claims its rows besides, so even sweepers
+    that do race (the workers of a SQLite node) tell each expiry exactly once.
     """
     removed = 0
     while True:
@@ -28,8 +30,8 @@ async def sweep_once(engine: AsyncEngine, batch: int, bus: EventBus | None = Non
                 got = await conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({_SWEEP_LOCK})")
                 if not got.scalar():
                     return removed
-            ids = await expired_ids(conn, batch)
-            removed += await delete_ids(conn, ids)
+            ids = await delete_expired(conn, batch)
+            removed += len(ids)
         if bus is not None:  # committed: streams of these mailboxes end
             bus.publish_soon([Event(MAILBOX_EXPIRED, box) for box in ids])
         if len(ids) < batch:

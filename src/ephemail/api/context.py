@@ -21,7 +21,9 @@ class StreamLimits:
 
     heartbeat: float = 15.0  # seconds between heartbeat comments on an idle event stream
     per_user: int = 20  # event streams one account may hold open on this process
+    total: int = 10_000  # event streams this process holds open, all accounts together
     open: dict[int, int] = field(default_factory=dict)  # account id → its open streams
+    opened: int = 0  # open streams of all accounts
     # key hash → the subscriptions of streams that key opened: a revoked key ends them.
     by_key: dict[str, set[Subscription]] = field(default_factory=dict)
 

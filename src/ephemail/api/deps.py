@@ -34,6 +34,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid parameter",
         429: "Monthly quota used up",
         500: "Unexpected fault (the body carries a request id)",
+        503: "Temporarily unavailable (a store cannot be reached); retry after a moment",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
 

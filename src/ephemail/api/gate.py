@@ -8,6 +8,10 @@ Token routes (`/api/token/{email_token}/…`) carry no key: they count against t
 the token's mailbox, in the same way. A token that opens nothing goes on to the route, which
 answers 404 unmetered; a disabled owner's token answers that same 404, so whoever holds a
 web-inbox link learns nothing about the account behind it.
+
+A store that cannot be reached (the database for the key, Redis or the database for the
+quota, or anything the route reads) answers 503 with the envelope (api/outage.py), before
+or after the key was checked, as long as no answer has started.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ephemail.api import outage
 from ephemail.api.auth import Authenticator
 from ephemail.api.reading import MAILBOX_NOT_FOUND
 from ephemail.api.respond import (
@@ -94,6 +99,23 @@ class AuthAndQuotaMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._gate(path, scope, receive, tracked)
+        except Exception as exc:
+            if started or not outage.is_outage(exc):
+                raise
+            log.warning("503 for %s: a store is unreachable (%s)", path, exc)
+            await send_json(send, 503, outage.BODY, outage.HEADERS)
+
+    async def _gate(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         if path.startswith(TOKEN_PREFIX):
             await self._by_token(path, scope, receive, send)
             return
@@ -143,7 +165,7 @@ class AuthAndQuotaMiddleware:
                 if 200 <= status < 300:
                     state["kept"] = True
                 else:
-                    await self.quota.release(user.id, period.key)
+                    await self._give_back(user.id, period.key)
                     used = reserved - 1
                 message["headers"] = [
                     *message.get("headers", []),
@@ -155,14 +177,18 @@ class AuthAndQuotaMiddleware:
             await self.app(scope, receive, metered_send)
         except ClientDisconnect:  # gone mid-body, or timed out by the protocol: nobody to answer
             if not state["started"]:
-                await self.quota.release(user.id, period.key)
+                await self._give_back(user.id, period.key)
             return
-        except Exception:
+        except Exception as exc:
+            if outage.is_outage(exc):  # a 503 (above), and the unit back if it can be
+                if not state["started"]:
+                    await self._give_back(user.id, period.key)
+                raise
             request_id = new_request_id()
             log.exception("unhandled error, request_id=%s path=%s", request_id, path_of(scope))
             if state["started"]:
                 raise
-            await self.quota.release(user.id, period.key)
+            await self._give_back(user.id, period.key)
             await send_json(
                 send,
                 500,
@@ -174,7 +200,17 @@ class AuthAndQuotaMiddleware:
             )
             return
         if not state["started"]:  # the app sent nothing at all: never keep the unit
-            await self.quota.release(user.id, period.key)
+            await self._give_back(user.id, period.key)
+
+    async def _give_back(self, user_id: int, period: str) -> None:
+        """Release a unit; when the quota store is away the unit stays counted (the answer
+        matters more than a unit of quota)."""
+        try:
+            await self.quota.release(user_id, period)
+        except Exception as exc:
+            if not outage.is_outage(exc):
+                raise
+            log.warning("could not give back a quota unit: %s", exc)
 
 
 def path_of(scope: Scope) -> str:

@@ -3,9 +3,16 @@
 FastAPI registers only the methods a route names, so `HEAD /api/domains` answered 405.
 The request runs as a GET (auth, quota and the hot path included); uvicorn sees the
 original HEAD and sends the headers, `Content-Length` of the GET included, and no body.
+
+A streamed answer (the event streams) would never end by itself: once its headers are
+out, the body it would have sent is cut off, the response is finished, and the route is
+cancelled, so `HEAD /api/events` answers its headers and ends.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,10 +25,28 @@ class HeadAsGetMiddleware:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        streamed = asyncio.Event()
 
         async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif streamed.is_set():
+                return
+            elif message.get("more_body", False):  # a stream: finish it here, once
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                streamed.set()
+            else:
+                await send({**message, "body": b""})
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        app = asyncio.ensure_future(self.app({**scope, "method": "GET"}, receive, without_body))
+        cut = asyncio.ensure_future(streamed.wait())
+        try:
+            await asyncio.wait([app, cut], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cut.cancel()
+            if not app.done():
+                app.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await app
+        if not app.cancelled():
+            app.result()  # its failure, if any, is raised as it would have been

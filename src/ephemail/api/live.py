@@ -9,6 +9,7 @@ with `Last-Event-ID` replays exactly the messages the reader has not seen.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ import orjson
 
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
+from ephemail.api.outage import is_outage
 from ephemail.api.reading import MAILBOX_NOT_FOUND, message_reading, messages_base
 from ephemail.core.ids import is_message_id
-from ephemail.events import ENDINGS, Event, Overflowed
+from ephemail.events import ENDINGS, Event, Overflowed, Subscription
 from ephemail.events.history import messages_since, seq_of
 from ephemail.events.model import KEY_REVOKED, MAILBOX_RENAMED, MESSAGE_RECEIVED
 from ephemail.store import mailboxes
 
+log = logging.getLogger("ephemail.api")
 WAIT_MIN, WAIT_MAX = 1, 120
 INVALID = "The given data was invalid."
 
@@ -113,13 +116,18 @@ def last_event_id(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 20 else None
 
 
-def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | None:
-    """Count a stream against its owner here: None past the limit (the route says 429), else
-    the one-shot release that uncounts it (safe to call more than once)."""
+def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | ApiError:
+    """Count a stream against its owner and this process: the one-shot release that uncounts
+    it (safe to call more than once), or the refusal to answer when a limit is reached."""
     limits = ctx.streams
     if limits.open.get(user_id, 0) >= limits.per_user:
-        return None
+        return ApiError(
+            429, f"Too many open event streams for this account (at most {limits.per_user})."
+        )
+    if limits.opened >= limits.total:
+        return ApiError(503, "This server holds all the event streams it can; try again shortly.")
     limits.open[user_id] = limits.open.get(user_id, 0) + 1
+    limits.opened += 1
     released = False
 
     def release() -> None:
@@ -127,6 +135,7 @@ def open_stream(ctx: ApiContext, user_id: int) -> Callable[[], None] | None:
         if released:
             return
         released = True
+        limits.opened -= 1
         left = limits.open.get(user_id, 1) - 1
         if left > 0:
             limits.open[user_id] = left
@@ -152,43 +161,14 @@ async def mailbox_events(
     if key_hash is not None:
         ctx.streams.by_key.setdefault(key_hash, set()).add(sub)
     try:
-        async with ctx.engine.connect() as conn:
-            box = await mailboxes.get_by_id(conn, mailbox_id)
-        if box is None:
-            return
-        last = resume or 0
-        told: set[str] = set()
-        yield b": stream of " + box.address.encode() + b"\nretry: 2000\n\n"
-        if resume is not None:
-            for event in await messages_since(ctx.engine, mailbox_id, resume):
-                told.add(str(event.data["id"]))
-                last = max(last, event.seq)
-                yield sse_frame(event, last)
-        while True:
-            left = box.expire_at - time.time()
-            if left <= 0:
-                ending = Event("mailbox.expired", mailbox_id, {"mailbox": box.address})
-                yield sse_frame(ending, last)
-                return
-            try:
-                got = await sub.next(min(ctx.streams.heartbeat, left))
-            except Overflowed:
-                return  # too slow: the reader resumes with its Last-Event-ID
-            if got is None:
-                yield b": heartbeat\n\n"
-                continue
-            event = got
-            if event.kind == MESSAGE_RECEIVED:
-                if str(event.data.get("id")) in told:
-                    continue
-                last = max(last, event.seq)
-            elif "mailbox" not in event.data:
-                event = Event(event.kind, mailbox_id, {"mailbox": box.address, **event.data})
-            yield sse_frame(event, last)
-            if event.kind in ENDINGS or (end_on_rename and event.kind == MAILBOX_RENAMED):
-                return
-            if event.kind == KEY_REVOKED:
-                return
+        async for chunk in _stream_body(ctx, sub, mailbox_id, resume, end_on_rename):
+            yield chunk
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The store went away mid-stream: end it cleanly; the client resumes with its
+        # Last-Event-ID once the store is back.
+        log.warning("event stream ended: a store is unreachable (%s)", exc)
     finally:
         sub.close()
         release()
@@ -197,6 +177,48 @@ async def mailbox_events(
             opened.discard(sub)
             if not opened:
                 ctx.streams.by_key.pop(key_hash, None)
+
+
+async def _stream_body(
+    ctx: ApiContext, sub: Subscription, mailbox_id: int, resume: int | None, end_on_rename: bool
+) -> AsyncIterator[bytes]:
+    async with ctx.engine.connect() as conn:
+        box = await mailboxes.get_by_id(conn, mailbox_id)
+    if box is None:
+        return
+    last = resume or 0
+    told: set[str] = set()
+    yield b": stream of " + box.address.encode() + b"\nretry: 2000\n\n"
+    if resume is not None:
+        for event in await messages_since(ctx.engine, mailbox_id, resume):
+            told.add(str(event.data["id"]))
+            last = max(last, event.seq)
+            yield sse_frame(event, last)
+    while True:
+        left = box.expire_at - time.time()
+        if left <= 0:
+            ending = Event("mailbox.expired", mailbox_id, {"mailbox": box.address})
+            yield sse_frame(ending, last)
+            return
+        try:
+            got = await sub.next(min(ctx.streams.heartbeat, left))
+        except Overflowed:
+            return  # too slow: the reader resumes with its Last-Event-ID
+        if got is None:
+            yield b": heartbeat\n\n"
+            continue
+        event = got
+        if event.kind == MESSAGE_RECEIVED:
+            if str(event.data.get("id")) in told:
+                continue
+            last = max(last, event.seq)
+        elif "mailbox" not in event.data:
+            event = Event(event.kind, mailbox_id, {"mailbox": box.address, **event.data})
+        yield sse_frame(event, last)
+        if event.kind in ENDINGS or (end_on_rename and event.kind == MAILBOX_RENAMED):
+            return
+        if event.kind == KEY_REVOKED:
+            return
 
 
 def key_revoked(ctx: ApiContext, event: Event) -> None:

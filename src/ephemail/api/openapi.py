@@ -24,6 +24,12 @@ RATE_HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 RETRY_AFTER = {"description": "Seconds until the quota resets", "schema": {"type": "integer"}}
+RETRY_SOON = {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+UNAVAILABLE = {
+    "description": "Temporarily unavailable: the database or Redis cannot be reached (or, "
+    "for an event stream, this server holds all the streams it can); retry after a moment",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
 REQUEST_ID = {"description": "The id the fault was logged under", "schema": {"type": "string"}}
 WWW_AUTHENTICATE = {"description": "Always `Bearer`", "schema": {"type": "string"}}
 _FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")
@@ -45,6 +51,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 # The gate (api/gate.py) checks the key: a FastAPI security dependency would
                 # only repeat that work on every request.
                 operation["security"] = [{"bearer": []}]
+            # Every route reads a store, and any store may be away for a moment.
+            operation["responses"].setdefault("503", {**UNAVAILABLE})
             _document_responses(operation["responses"], keyed)
     schemas = schema["components"].get("schemas", {})
     for name in _FASTAPI_ONLY:
@@ -68,10 +76,12 @@ def _document_responses(responses: dict[str, Any], keyed: bool) -> None:
             headers["X-Request-ID"] = {**REQUEST_ID, "required": False}
         # A fault before the key was checked (the database unreachable) has no counters, and
         # neither has a token that opens no mailbox: it names no account to count against.
-        required = keyed and code != "500"
+        required = keyed and code not in ("500", "503")
         for name, header in RATE_HEADERS.items():
             headers[name] = {**header, "required": required}
         if code == "429":
             headers["Retry-After"] = {**RETRY_AFTER, "required": True}
+        if code == "503":
+            headers["Retry-After"] = {**RETRY_SOON, "required": True}
         if not headers:
             del response["headers"]

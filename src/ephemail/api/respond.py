@@ -32,6 +32,7 @@ STATUS_MESSAGES = {
     429: "Monthly quota exceeded.",
     431: "The request line and headers are too large.",
     500: "Internal server error.",
+    503: "The service is temporarily unavailable; try again shortly.",
 }
 """The message for a code when nothing more precise is known."""
 

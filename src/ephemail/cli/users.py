@@ -95,8 +95,8 @@ def key_list(email: str) -> None:
 
 @key_app.command("revoke", cls=PlainCommand)
 def key_revoke(key_id: int) -> None:
-    """Revoke a key; every node stops accepting it at once (on PostgreSQL or with Redis;
-    with SQLite alone, within the auth cache time)."""
+    """Revoke a key; every serving process stops accepting it at once (on PostgreSQL or
+    with Redis through the bus; with SQLite alone through each process's local inbox)."""
     key_hash = run_admin(lambda conn: accounts.revoke_key(conn, key_id))
     s = settings()
     revoked = [Event(KEY_REVOKED, 0, {"key": key_hash})]

@@ -48,11 +48,15 @@ def make_bus(
 async def announce(
     database_url: str, events: list[Event], *, redis_url: str, redis_prefix: str
 ) -> bool:
-    """Publish from a process that serves nothing (the CLI revoking a key). False when no bus
-    reaches the serving processes from here (SQLite without Redis)."""
+    """Publish from a process that serves nothing (the CLI revoking a key). On SQLite without
+    Redis, through the serving processes' local inboxes (local_inbox.py); False when none
+    of them was reached."""
     bus = make_bus(database_url, redis_url=redis_url, redis_prefix=redis_prefix)
     if isinstance(bus, LocalBus):
-        return False
+        from ephemail.events.local_inbox import send_to_inboxes
+
+        database = sqlite_database(database_url)
+        return bool(database) and send_to_inboxes(str(database), events) > 0
     await bus.start()
     try:
         for event in events:

@@ -156,6 +156,13 @@ class EventBus(ABC):
     def end_streams(self) -> None:
         """Shutting down: every reader is told its subscription is over, so open streams end
         now (their clients resume elsewhere with Last-Event-ID) rather than hold the stop."""
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """The transport lost events, or may have (its connection dropped, or came back):
+        every reader is treated as overflowed. A stream ends and its client resumes with
+        Last-Event-ID (the database replays what it missed); a wait reads the database
+        again. Nothing is missed silently."""
         for subs in self._subscribers.values():
             for sub in subs:
                 sub.overflowed = True

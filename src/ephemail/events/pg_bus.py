@@ -52,7 +52,10 @@ class PgNotifyBus(EventBus):
     def _on_lost(self, _conn: Any) -> None:
         """The listening session ended (a restart, a killed backend): listen again. Events
         sent meanwhile are missed live; readers get them back by resuming (history.py)."""
-        if not self._closing and (self._relisten is None or self._relisten.done()):
+        if self._closing:
+            return
+        self.interrupt()  # readers resume from the database, missing nothing
+        if self._relisten is None or self._relisten.done():
             self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
 
     async def _listen_again(self) -> None:
@@ -61,6 +64,7 @@ class PgNotifyBus(EventBus):
             try:
                 await self._open_listener()
                 log.warning("listening for events again")
+                self.interrupt()  # whoever resumed while we were away may have missed events
                 return
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("cannot listen for events yet (%s); retrying in %.1f s", exc, delay)

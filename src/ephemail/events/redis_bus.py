@@ -38,13 +38,27 @@ class RedisBus(EventBus):
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
                         self._dispatch_raw(message["data"])
+                raise ConnectionError("no longer subscribed")  # listen() ends unsubscribed
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis event subscription lost; subscribing again")
-                await asyncio.sleep(1.0)  # back off before reconnecting, not a poll
-                with contextlib.suppress(Exception):
-                    await self._pubsub.subscribe(self.channel)
+            except Exception as exc:
+                log.warning("redis event subscription lost (%s); subscribing again", exc)
+                self.interrupt()  # readers resume from the database, missing nothing
+                await self._subscribe_again()
+
+    async def _subscribe_again(self) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)  # back off between attempts to reconnect, not a poll
+            try:
+                await self._pubsub.subscribe(self.channel)
+            except Exception as exc:
+                log.warning("cannot subscribe to events yet (%s); retrying", exc)
+                delay = min(delay * 2, 2.0)
+                continue
+            log.warning("subscribed to events again")
+            self.interrupt()  # whoever resumed while we were away may have missed events
+            return
 
     async def publish(self, event: Event) -> None:
         await self._client.publish(self.channel, event.encode())

@@ -230,8 +230,16 @@ async def expired_ids(conn: AsyncConnection, limit: int) -> list[int]:
     return [int(r.id) for r in rows]
 
 
-async def delete_ids(conn: AsyncConnection, ids: list[int]) -> int:
-    if not ids:
-        return 0
-    result = await conn.execute(delete(mailboxes).where(mailboxes.c.id.in_(ids)))
-    return int(result.rowcount)
+async def delete_expired(conn: AsyncConnection, limit: int) -> list[int]:
+    """Delete up to `limit` expired mailboxes; the ids this statement deleted.
+
+    One statement claims the rows: when two sweepers race (workers of a SQLite node, or
+    nodes on PostgreSQL whose advisory lock was not taken), a row deleted by one is not
+    returned to the other, so each expiry is told once."""
+    claim = select(mailboxes.c.id).where(mailboxes.c.expire_at <= now_epoch()).limit(limit)
+    rows = await conn.execute(
+        delete(mailboxes)
+        .where(mailboxes.c.id.in_(claim.scalar_subquery()))
+        .returning(mailboxes.c.id)
+    )
+    return [int(r.id) for r in rows]

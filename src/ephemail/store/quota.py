@@ -4,7 +4,8 @@
 `used`; a non-2xx answer gives the unit back with `release`. Backends:
 - memory: exact within one process, written behind to the database every second or so;
 - sql: `UPDATE … WHERE used < limit RETURNING used`, exact across processes and nodes;
-- redis: one Lua script, exact across processes and nodes, and the fastest of the shared ones.
+- redis: one Lua script, exact across processes and nodes, and the fastest of the shared
+  ones; written back to the database so a Redis restart loses no count (quota_redis.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class QuotaBackend(Protocol):
     async def close(self) -> None: ...
 
 
-async def _load_used(engine: AsyncEngine, user_id: int, period: str) -> int:
+async def load_used(engine: AsyncEngine, user_id: int, period: str) -> int:
     async with engine.connect() as conn:
         value = (
             await conn.execute(
@@ -67,7 +68,7 @@ class MemoryQuota:
             self._task = asyncio.create_task(self._flush_loop())
 
     async def _load(self, key: tuple[int, str]) -> None:
-        self._counts[key] = await _load_used(self._engine, *key)
+        self._counts[key] = await load_used(self._engine, *key)
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
         key = (user_id, period)
@@ -194,71 +195,10 @@ class SqlQuota:
             )
 
     async def used(self, user_id: int, period: str) -> int:
-        return await _load_used(self._engine, user_id, period)
+        return await load_used(self._engine, user_id, period)
 
     async def close(self) -> None:
         return None
-
-
-_RESERVE = """
-local used = redis.call('GET', KEYS[1])
-if not used then return -2 end
-if tonumber(used) >= tonumber(ARGV[1]) then return -1 end
-return redis.call('INCR', KEYS[1])
-"""
-_RELEASE = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used > 0 then return redis.call('DECR', KEYS[1]) end
-return 0
-"""
-_TTL_SECONDS = 40 * 24 * 3600
-
-
-REDIS_MAX_CONNECTIONS = 64  # per process; a command takes well under a millisecond
-REDIS_POOL_WAIT_SECONDS = 10.0
-
-
-class RedisQuota:
-    """Redis counters, seeded from the database when a period first appears."""
-
-    def __init__(self, engine: AsyncEngine, url: str, prefix: str = "ephemail") -> None:
-        import redis.asyncio as aioredis
-
-        self._engine = engine
-        # A bounded pool that makes callers wait for a free connection: redis-py's default
-        # pool raises "Too many connections" past 100 concurrent commands (redis-py 8), which
-        # turned a burst of requests into 500s.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
-        self._prefix = f"{prefix}:quota"
-        self._reserve = self._redis.register_script(_RESERVE)
-        self._release = self._redis.register_script(_RELEASE)
-
-    def _key(self, user_id: int, period: str) -> str:
-        return f"{self._prefix}:{user_id}:{period}"
-
-    async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
-        key = self._key(user_id, period)
-        result = int(await self._reserve(keys=[key], args=[limit]))
-        if result == -2:
-            seed = await _load_used(self._engine, user_id, period)
-            await self._redis.set(key, seed, nx=True, ex=_TTL_SECONDS)
-            result = int(await self._reserve(keys=[key], args=[limit]))
-        return None if result < 0 else result
-
-    async def release(self, user_id: int, period: str) -> None:
-        await self._release(keys=[self._key(user_id, period)])
-
-    async def used(self, user_id: int, period: str) -> int:
-        value = await self._redis.get(self._key(user_id, period))
-        if value is None:
-            return await _load_used(self._engine, user_id, period)
-        return int(value)
-
-    async def close(self) -> None:
-        await self._redis.aclose(close_connection_pool=True)
 
 
 def make_quota(
@@ -279,7 +219,9 @@ def make_quota(
     if kind == "redis":
         if not redis_url:
             raise ValueError("The redis quota backend needs EPHEMAIL_REDIS_URL.")
-        return RedisQuota(engine, redis_url, redis_prefix)
+        from ephemail.store.quota_redis import RedisQuota
+
+        return RedisQuota(engine, redis_url, redis_prefix, flush_seconds)
     if kind == "sql":
         return SqlQuota(engine)
     if kind == "memory":

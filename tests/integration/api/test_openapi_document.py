@@ -67,8 +67,8 @@ async def test_rate_headers_are_documented_where_they_are_sent(running: Running)
                 assert not set(RATE) & set(headers) and headers["WWW-Authenticate"]["required"]
             else:
                 assert set(RATE) <= set(headers), (path, method, code)
-                assert all(headers[h]["required"] for h in RATE) == (code != "500")
-            assert ("Retry-After" in headers) == (code == "429")
+                assert all(headers[h]["required"] for h in RATE) == (code not in ("500", "503"))
+            assert ("Retry-After" in headers) == (code in ("429", "503"))
 
 
 async def test_a_429_carries_what_the_document_promises(running: Running) -> None:
@@ -100,3 +100,12 @@ async def test_the_create_body_refuses_unknown_keys_in_the_document_too(running:
     schema = resolve(spec, body["schema"])
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"domain", "username"}
+
+
+async def test_every_operation_documents_the_503_of_a_store_away(running: Running) -> None:
+    spec = await spec_of(running)
+    for path, method, op in operations(spec):
+        unavailable = op["responses"]["503"]
+        assert unavailable["headers"]["Retry-After"]["required"], (path, method)
+        schema = unavailable["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, method)

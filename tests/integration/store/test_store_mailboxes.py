@@ -144,6 +144,6 @@ async def test_delete_and_sweep(store: Store) -> None:
         assert await mailboxes.get_by_id(conn, expired.id) is None
         assert await mailboxes.get_by_id(conn, deleted.id) is None
         assert await mailboxes.get_by_id(conn, kept.id) == kept
-        assert await mailboxes.delete_ids(conn, []) == 0
+        assert await mailboxes.delete_expired(conn, 10) == []
     assert await store.reads.messages_by_ids([gone_message]) == {}  # mail went with it
     assert await store.reads.list_versions(deleted.id) == []

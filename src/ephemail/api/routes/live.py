@@ -70,11 +70,12 @@ _WAIT_EXAMPLE = {
 }
 
 
-def _too_many(ctx: ApiContext) -> Response:
+def _refused(ctx: ApiContext, refusal: ApiError) -> Response:
+    """429 (this account's streams) or 503 (this process's): the envelope, and when to retry."""
     return error_response(
-        429,
-        f"Too many open event streams for this account (at most {ctx.streams.per_user}).",
-        headers={"Retry-After": str(int(ctx.streams.heartbeat))},
+        refusal.status_code,
+        refusal.message,
+        headers={"Retry-After": str(max(1, int(ctx.streams.heartbeat)))},
     )
 
 
@@ -93,8 +94,8 @@ def _stream(
     ctx: ApiContext, user_id: int, box_id: int, request: Request, *, token: bool
 ) -> Response:
     release = live.open_stream(ctx, user_id)
-    if release is None:
-        return _too_many(ctx)
+    if isinstance(release, ApiError):
+        return _refused(ctx, release)
     resume = live.last_event_id(request.headers.get("last-event-id"))
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key_hash = hash_key(key.strip()) if not token and scheme.lower() == "bearer" else None

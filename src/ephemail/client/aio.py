@@ -1,0 +1,138 @@
+"""`AsyncClient`: the asyncio client. Each method runs one flow of endpoints.py."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Self, TypeVar, Unpack
+
+import httpx
+
+from ephemail.client import endpoints as api
+from ephemail.client.core import Answer, Call, Core, Flow, Stepper
+from ephemail.client.endpoints import MessageFilters, WaitOptions
+from ephemail.client.errors import EphemailError
+from ephemail.client.models import (
+    ACTION_KINDS,
+    DomainList,
+    Extraction,
+    Mailbox,
+    Message,
+    RateLimit,
+)
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """An asyncio client of one ephemail service; the same methods as `Client`, awaited.
+
+    `base_url` and `api_key` default to `EPHEMAIL_BASE_URL` and `EPHEMAIL_API_KEY`. Errors
+    are `EphemailError` subclasses; `rate_limit` holds the latest `X-RateLimit-*` values.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._core = Core(base_url, api_key, timeout)
+        self._http = httpx.AsyncClient(transport=transport, **self._core.client_options())
+        self.clock = time.monotonic
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        return self._core.rate_limit
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, call: Call) -> Answer | EphemailError:
+        try:
+            response = await self._http.send(self._core.build(self._http, call))
+        except httpx.HTTPError as exc:
+            return self._core.unreachable(exc)
+        return self._core.receive(response)
+
+    async def _run(self, flow: Flow[T]) -> T:
+        stepper = Stepper(flow)
+        step = stepper.start()
+        while isinstance(step, Call):
+            step = stepper.advance(await self._send(step))
+        return step.value
+
+    # The endpoints, in the order of the contract, then the extensions.
+
+    async def domains(self, type: str | None = None) -> DomainList:
+        return await self._run(api.domains(type))
+
+    async def create_mailbox(
+        self, domain: str | None = None, username: str | None = None
+    ) -> Mailbox:
+        return await self._run(api.create_mailbox(domain, username))
+
+    async def rename_mailbox(self, email: str, new_username: str, domain: str) -> Mailbox:
+        return await self._run(api.rename_mailbox(email, new_username, domain))
+
+    async def delete_mailbox(self, email: str) -> None:
+        await self._run(api.delete_mailbox(email))
+
+    async def messages(self, email: str, **filters: Unpack[MessageFilters]) -> list[Message]:
+        return await self._run(api.messages(email, **filters))
+
+    async def message(self, message_id: str) -> Message:
+        return await self._run(api.message(message_id))
+
+    async def delete_message(self, message_id: str) -> None:
+        await self._run(api.delete_message(message_id))
+
+    async def download_attachment(self, message_id: str, name: str) -> bytes:
+        return await self._run(api.download_attachment(message_id, name))
+
+    async def token_messages(self, email_token: str) -> list[Message]:
+        return await self._run(api.token_messages(email_token))
+
+    async def token_message(self, email_token: str, message_id: str) -> Message:
+        return await self._run(api.token_message(email_token, message_id))
+
+    async def token_attachment(self, email_token: str, message_id: str, name: str) -> bytes:
+        return await self._run(api.token_attachment(email_token, message_id, name))
+
+    async def extend_mailbox(self, email: str) -> Mailbox:
+        return await self._run(api.extend_mailbox(email))
+
+    async def raw(self, message_id: str) -> bytes:
+        return await self._run(api.raw(message_id))
+
+    async def extract(self, message_id: str) -> Extraction:
+        return await self._run(api.extract(message_id))
+
+    async def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> Message:
+        return await self._run(api.wait_for_message(email, self.clock, **options))
+
+    async def wait_for_code(self, email: str, **options: Unpack[WaitOptions]) -> str:
+        """The code of the first message after `since` that has one."""
+        flow = api.wait_for_extraction(email, api.code_of, self.clock, **options)
+        return (await self._run(flow))[1]
+
+    async def wait_for_link(
+        self, email: str, kinds: tuple[str, ...] = ACTION_KINDS, **options: Unpack[WaitOptions]
+    ) -> str:
+        """The first link of `kinds` in the first message after `since` that has one."""
+        found = api.link_finder(kinds)
+        return (await self._run(api.wait_for_extraction(email, found, self.clock, **options)))[1]

@@ -23,6 +23,7 @@ from ephemail.client.errors import (
     ValidationFailed,
     WaitTimedOut,
 )
+from ephemail.client.inbox import Inbox
 from ephemail.client.models import (
     ACTION_KINDS,
     Attachment,
@@ -51,6 +52,7 @@ __all__ = [
     "EphemailError",
     "Extraction",
     "Forbidden",
+    "Inbox",
     "Link",
     "Mailbox",
     "Message",

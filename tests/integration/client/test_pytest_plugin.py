@@ -4,6 +4,8 @@ service, with mail sent by real SMTP."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ephemail.client import Client, NotFound
@@ -96,3 +98,9 @@ def test_the_plugin_does_nothing_unless_its_fixtures_are_used(
     failed = pytester.runpytest_subprocess("test_mail.py", "-p", "no:cacheprovider")
     failed.assert_outcomes(errors=1)  # a service that is not there is a setup error, said once
     failed.stdout.fnmatch_lines(["*ConnectionFailed*"])
+
+
+def test_the_docs_page_shows_the_example_the_suite_runs() -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    example = (docs / "examples" / "test_signup.py").read_text()
+    assert f"```python\n{example}```" in (docs / "pytest-plugin.md").read_text()

@@ -64,6 +64,12 @@ class ServiceThread:
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as smtp:
             smtp.sendmail(sender, [to], raw)
 
+    def __enter__(self) -> ServiceThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         try:
             self.call(self.running.service.stop(grace=1))

@@ -16,21 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ephemail.client import (
-    AsyncClient,
-    BadRequest,
-    Client,
-    Conflict,
-    ConnectionFailed,
-    EphemailError,
-    Forbidden,
-    NotFound,
-    QuotaExceeded,
-    ServerError,
-    Unauthenticated,
-    ValidationFailed,
-    WaitTimedOut,
-)
+from ephemail.client import AsyncClient, Client, Mailbox, Message, errors
 from ephemail.client.core import resolve_base_url
 
 MESSAGE_ID = "ap94AWDg123ELQz07vrVB9dLXlbqZM5NGwYxOJKko8n6m1"
@@ -229,8 +215,6 @@ def test_search_filters_become_the_query_and_only_given_ones(kind: str) -> None:
 
 
 def test_a_dump_by_alias_is_the_contract_json_again() -> None:
-    from ephemail.client import Mailbox, Message
-
     assert Message.model_validate(MESSAGE).model_dump(by_alias=True) == MESSAGE
     assert Mailbox.model_validate(MAILBOX).model_dump(by_alias=True) == MAILBOX
 
@@ -238,21 +222,21 @@ def test_a_dump_by_alias_is_the_contract_json_again() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, BadRequest),
-        (401, Unauthenticated),
-        (403, Forbidden),
-        (404, NotFound),
-        (405, EphemailError),
-        (408, WaitTimedOut),
-        (409, Conflict),
-        (422, ValidationFailed),
-        (429, QuotaExceeded),
-        (500, ServerError),
-        (503, ServerError),
+        (400, errors.BadRequest),
+        (401, errors.Unauthenticated),
+        (403, errors.Forbidden),
+        (404, errors.NotFound),
+        (405, errors.EphemailError),
+        (408, errors.WaitTimedOut),
+        (409, errors.Conflict),
+        (422, errors.ValidationFailed),
+        (429, errors.QuotaExceeded),
+        (500, errors.ServerError),
+        (503, errors.ServerError),
     ],
 )
 def test_each_error_status_is_its_exception_with_the_message(
-    kind: str, status: int, cls: type[EphemailError]
+    kind: str, status: int, cls: type[errors.EphemailError]
 ) -> None:
     sdk = make(kind, lambda _: failed(status, "Said the service."))
     with pytest.raises(cls) as caught:
@@ -264,11 +248,11 @@ def test_each_error_status_is_its_exception_with_the_message(
 def test_422_carries_its_fields_and_500_its_request_id(kind: str) -> None:
     problems = {"type": ["must be free, premium, custom or all"]}
     sdk = make(kind, lambda _: failed(422, "The given data was invalid.", errors=problems))
-    with pytest.raises(ValidationFailed) as invalid:
+    with pytest.raises(errors.ValidationFailed) as invalid:
         sdk.domains("x")
     assert invalid.value.errors == problems
     sdk = make(kind, lambda _: failed(500, "Internal server error.", request_id="abc123"))
-    with pytest.raises(ServerError) as fault:
+    with pytest.raises(errors.ServerError) as fault:
         sdk.domains()
     assert fault.value.request_id == "abc123"
 
@@ -286,7 +270,7 @@ def test_429_gives_retry_after_and_the_reset(kind: str) -> None:
         )
 
     sdk = make(kind, refuse)
-    with pytest.raises(QuotaExceeded) as caught:
+    with pytest.raises(errors.QuotaExceeded) as caught:
         sdk.domains()
     assert caught.value.retry_after == 3600
     assert caught.value.reset == datetime.fromisoformat("2026-05-01T00:00:00+05:00")
@@ -295,7 +279,7 @@ def test_429_gives_retry_after_and_the_reset(kind: str) -> None:
 
 def test_an_error_body_that_is_not_the_envelope_still_raises_by_status(kind: str) -> None:
     sdk = make(kind, lambda _: httpx.Response(502, content=b"<html>bad gateway</html>"))
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(errors.ServerError) as caught:
         sdk.domains()
     assert caught.value.message == "HTTP 502" and caught.value.errors == {}
 
@@ -304,7 +288,7 @@ def test_no_answer_is_connection_failed(kind: str) -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with pytest.raises(ConnectionFailed) as caught:
+    with pytest.raises(errors.ConnectionFailed) as caught:
         make(kind, down).domains()
     assert caught.value.status is None and "http://svc.test" in caught.value.message
 
@@ -350,7 +334,7 @@ def test_a_wait_longer_than_the_service_bound_is_reissued_until_the_total(kind: 
     clock = FakeClock()
     sdk = make(kind, waiting_service(clock, iter([None] * 10)))
     sdk.client.clock = clock
-    with pytest.raises(WaitTimedOut):
+    with pytest.raises(errors.WaitTimedOut):
         sdk.wait_for_message(
             "box@example.com", timeout=300, sender="shop", subject="code", since=MESSAGE_ID
         )
@@ -393,7 +377,7 @@ def test_wait_for_link_times_out_when_no_message_has_one(kind: str) -> None:
     clock = FakeClock()
     sdk = make(kind, waiting_service(clock, iter([None] * 5)))
     sdk.client.clock = clock
-    with pytest.raises(WaitTimedOut):
+    with pytest.raises(errors.WaitTimedOut):
         sdk.wait_for_link("box@example.com", timeout=30)
 
 

@@ -107,30 +107,31 @@ def _summary(msg: Message) -> str:
     )
 
 
-@client_app.command("otp", cls=PlainCommand)
-def otp(
-    email: Email,
-    timeout: Timeout = 60,
-    sender: Sender = None,
-    subject: Subject = None,
-    since: Since = None,
-) -> None:
-    """Wait for a message with a one-time code; print only the code."""
-    options = _options(timeout, sender, subject, since)
-    typer.echo(_call("message with a code", lambda c: c.wait_for_code(email, **options)))
+def _printing(what: str, find: Callable[[Client, str, WaitOptions], str]) -> Callable[..., None]:
+    """A command that waits for the first message in which `find` finds something, and
+    prints only that: the `otp` and `link` commands."""
+
+    def command(
+        email: Email,
+        timeout: Timeout = 60,
+        sender: Sender = None,
+        subject: Subject = None,
+        since: Since = None,
+    ) -> None:
+        options = _options(timeout, sender, subject, since)
+        typer.echo(_call(what, lambda c: find(c, email, options)))
+
+    return command
 
 
-@client_app.command("link", cls=PlainCommand)
-def link(
-    email: Email,
-    timeout: Timeout = 60,
-    sender: Sender = None,
-    subject: Subject = None,
-    since: Since = None,
-) -> None:
-    """Wait for a message with a verify, reset or magic sign-in link; print only the link."""
-    options = _options(timeout, sender, subject, since)
-    typer.echo(_call("message with a link", lambda c: c.wait_for_link(email, **options)))
+client_app.command(
+    "otp", cls=PlainCommand, help="Wait for a message with a one-time code; print only the code."
+)(_printing("message with a code", lambda c, email, o: c.wait_for_code(email, **o)))
+client_app.command(
+    "link",
+    cls=PlainCommand,
+    help="Wait for a message with a verify, reset or magic sign-in link; print only the link.",
+)(_printing("message with a link", lambda c, email, o: c.wait_for_link(email, **o)))
 
 
 @client_app.command("delete", cls=PlainCommand)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -166,3 +167,39 @@ class Core:
     def unreachable(self, exc: httpx.HTTPError) -> EphemailError:
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
         return ConnectionFailed(f"request to {self.base_url} {kind}: {exc or type(exc).__name__}")
+
+
+Transport = httpx.BaseTransport | httpx.AsyncBaseTransport
+
+
+class ClientBase:
+    """What `Client` and `AsyncClient` share: settings, the latest rate limit, the clock.
+
+    `base_url` and `api_key` default to `EPHEMAIL_BASE_URL` and `EPHEMAIL_API_KEY`;
+    `timeout` is per request (a wait adds its own on top); `transport` replaces httpx's
+    (e.g. `httpx.MockTransport`, sync or async to match the client).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: Transport | None = None,
+    ) -> None:
+        self._core = Core(base_url, api_key, timeout)
+        self.clock = time.monotonic  # what the waits measure their total timeout by
+        self._connect(transport)
+
+    def _connect(self, transport: Transport | None) -> None:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The `X-RateLimit-*` values of the latest answer that carried them."""
+        return self._core.rate_limit

@@ -2,54 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
 import httpx
 
 from ephemail.client import endpoints as api
-from ephemail.client.core import Answer, Call, Core, Flow, Stepper
+from ephemail.client.core import Answer, Call, ClientBase, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import (
-    ACTION_KINDS,
-    DomainList,
-    Extraction,
-    Mailbox,
-    Message,
-    RateLimit,
-)
+from ephemail.client.models import ACTION_KINDS, DomainList, Extraction, Mailbox, Message
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """A blocking client of one ephemail service.
 
-    `base_url` and `api_key` default to `EPHEMAIL_BASE_URL` and `EPHEMAIL_API_KEY`. Errors
-    are `EphemailError` subclasses; `rate_limit` holds the latest `X-RateLimit-*` values.
+    Settings as in `ClientBase`. Errors are `EphemailError` subclasses; `rate_limit` holds
+    the latest `X-RateLimit-*` values.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._core = Core(base_url, api_key, timeout)
+    _http: httpx.Client
+
+    def _connect(self, transport: Transport | None) -> None:
+        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+            raise TypeError("Client takes an httpx.BaseTransport")
         self._http = httpx.Client(transport=transport, **self._core.client_options())
-        self.clock = time.monotonic
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        return self._core.rate_limit
 
     def close(self) -> None:
         self._http.close()

@@ -6,19 +6,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from ephemail.client import Client
 from tests.support.threaded import ServiceThread
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceThread]:
-    server = ServiceThread(tmp_path_factory.mktemp("served"))
-    try:
+    with ServiceThread(tmp_path_factory.mktemp("served")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def api_key(served: ServiceThread) -> str:
     """A fresh user's key: each test counts its own quota."""
     return served.new_user()
+
+
+@pytest.fixture
+def address(served: ServiceThread, api_key: str) -> str:
+    """A new mailbox of the `api_key` user."""
+    with Client(served.base_url, api_key) as client:
+        return client.create_mailbox().email

@@ -51,10 +51,9 @@ def test_new_prints_a_live_address(tmp_path: Path, served: ServiceThread, api_ke
 
 
 def test_wait_prints_the_message_that_arrives_as_the_api_json(
-    tmp_path: Path, served: ServiceThread, api_key: str
+    tmp_path: Path, served: ServiceThread, api_key: str, address: str
 ) -> None:
-    with Client(served.base_url, api_key) as client:
-        box = client.create_mailbox().email
+    box = address
     waiting = subprocess.Popen(
         [EPHEMAIL, "client", "wait", box, "--timeout", "30", "--subject", "code"],
         env=environment(tmp_path, **env(served, api_key)),
@@ -88,10 +87,9 @@ def test_wait_prints_the_message_that_arrives_as_the_api_json(
 
 
 def test_wait_exits_124_when_nothing_came(
-    tmp_path: Path, served: ServiceThread, api_key: str
+    tmp_path: Path, served: ServiceThread, api_key: str, address: str
 ) -> None:
-    with Client(served.base_url, api_key) as client:
-        box = client.create_mailbox().email
+    box = address
     result = run(tmp_path, "client", "wait", box, "--timeout", "1", **env(served, api_key))
     assert result.returncode == 124 and result.stdout == ""
     assert one_error_line(result) == "error: no message arrived in time"

@@ -58,6 +58,15 @@ def env(served: ServiceThread, key: str) -> dict[str, str]:
     return {"EPHEMAIL_BASE_URL": served.base_url, "EPHEMAIL_API_KEY": key}
 
 
+@pytest.fixture
+def user_env(monkeypatch: pytest.MonkeyPatch, served: ServiceThread, api_key: str) -> None:
+    """The environment of a user's pytest run: the service, the key, where SMTP is."""
+    smtp = str(served.smtp_port)
+    values = {**env(served, api_key), "SMTP_PORT": smtp, "APP_SMTP_PORT": smtp}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_extract_gives_the_code_and_the_verify_link_first(sdk: Any, served: ServiceThread) -> None:
     box = sdk.create_mailbox()
     served.send(sign_up_mail(box.email), box.email)
@@ -111,10 +120,9 @@ def test_extend_gives_a_later_expiry(sdk: Any) -> None:
 
 
 def test_cli_otp_and_link_print_only_the_code_and_the_link(
-    tmp_path: Path, served: ServiceThread, api_key: str
+    tmp_path: Path, served: ServiceThread, api_key: str, address: str
 ) -> None:
-    with make_client("sync", served.base_url, api_key) as client:
-        box = client.create_mailbox().email
+    box = address
     served.send(plain_mail(box, "Welcome"), box)
     served.send(sign_up_mail(box), box)
     otp = run(tmp_path, "client", "otp", box, "--timeout", "20", **env(served, api_key))
@@ -124,10 +132,9 @@ def test_cli_otp_and_link_print_only_the_code_and_the_link(
 
 
 def test_cli_otp_exits_124_when_no_mail_with_a_code_came(
-    tmp_path: Path, served: ServiceThread, api_key: str
+    tmp_path: Path, served: ServiceThread, api_key: str, address: str
 ) -> None:
-    with make_client("sync", served.base_url, api_key) as client:
-        box = client.create_mailbox().email
+    box = address
     served.send(plain_mail(box, "Welcome"), box)
     result: subprocess.CompletedProcess[str] = run(
         tmp_path, "client", "otp", box, "--timeout", "2", **env(served, api_key)
@@ -136,11 +143,7 @@ def test_cli_otp_exits_124_when_no_mail_with_a_code_came(
     assert result.stderr.strip() == "error: no message with a code arrived in time"
 
 
-def test_plugin_inbox_waits_for_code_and_link(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, served: ServiceThread, api_key: str
-) -> None:
-    for name, value in {**env(served, api_key), "SMTP_PORT": str(served.smtp_port)}.items():
-        monkeypatch.setenv(name, value)
+def test_plugin_inbox_waits_for_code_and_link(pytester: pytest.Pytester, user_env: None) -> None:
     pytester.makepyfile(
         test_codes=f"""
 import os
@@ -168,10 +171,6 @@ def test_code_then_link(ephemail_inbox):
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_the_docs_sign_up_example_passes(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, served: ServiceThread, api_key: str
-) -> None:
-    for name, value in {**env(served, api_key), "APP_SMTP_PORT": str(served.smtp_port)}.items():
-        monkeypatch.setenv(name, value)
+def test_the_docs_sign_up_example_passes(pytester: pytest.Pytester, user_env: None) -> None:
     pytester.makepyfile(test_signup=EXAMPLE.read_text())
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

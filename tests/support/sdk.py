@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ephemail.client import AsyncClient, Client
@@ -24,7 +25,23 @@ class BlockingAsync:
         attribute = getattr(self.client, name)
         if not callable(attribute):
             return attribute
-        return lambda *a, **k: self._runner.run(attribute(*a, **k))
+        return lambda *a, **k: self._settle(attribute(*a, **k))
+
+    def _settle(self, result: Any) -> Any:
+        """A coroutine's value; an async iterator as a blocking one."""
+        return (
+            self._iterate(result) if isinstance(result, AsyncIterator) else self._runner.run(result)
+        )
+
+    def _iterate(self, items: AsyncIterator[Any]) -> Iterator[Any]:
+        async def step() -> Any:
+            return await anext(items)
+
+        while True:
+            try:
+                yield self._runner.run(step())
+            except StopAsyncIteration:
+                return
 
     def close(self) -> None:
         self._runner.run(self.client.aclose())

@@ -100,7 +100,17 @@ class Sdk:
         method = getattr(self.client, name)
         if self.kind == "sync" or not callable(method):
             return method
-        return lambda *a, **k: asyncio.run(method(*a, **k))
+        return lambda *a, **k: self._settle(method(*a, **k))
+
+    @staticmethod
+    def _settle(result: Any) -> Any:
+        if not hasattr(result, "__anext__"):
+            return asyncio.run(result)
+
+        async def drain() -> list[Any]:
+            return [item async for item in result]
+
+        return asyncio.run(drain())
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -411,3 +421,54 @@ def test_async_client_closes_its_connections() -> None:
         return http.is_closed
 
     assert asyncio.run(go())
+
+
+STREAM = (
+    b": stream of box@example.com\nretry: 2000\n\n"
+    b"id: 17\nevent: message.received\n"
+    b'data: {"type":"message.received","id":"m1","subject":"Hi"}\n\n'
+    b": heartbeat\n\n"
+    b'id: 17\nevent: mailbox.deleted\ndata: {"type":"mailbox.deleted"}\n\n'
+)
+
+
+def test_events_are_read_from_the_stream_with_their_ids(kind: str) -> None:
+    def stream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=STREAM, headers={**RATE, "content-type": "text/event-stream"}
+        )
+
+    sdk = make(kind, stream)
+    received, deleted = list(sdk.events("box@example.com", last_event_id="12"))
+    assert (received.type, received.id, received.data["subject"]) == (
+        "message.received",
+        "17",
+        "Hi",
+    )
+    assert (deleted.type, deleted.id) == ("mailbox.deleted", "17")
+    list(sdk.token_events("tok"))
+    first, second = sdk.requests
+    assert first.url.raw_path == b"/api/events?email=box%40example.com"
+    assert (
+        first.headers["last-event-id"] == "12" and first.headers["authorization"] == "Bearer eph_k"
+    )
+    assert second.url.raw_path == b"/api/token/tok/events"
+    assert "last-event-id" not in second.headers and "authorization" not in second.headers
+    assert sdk.rate_limit is not None and sdk.rate_limit.used == 124
+
+
+def test_a_refused_stream_raises_its_error(kind: str) -> None:
+    sdk = make(kind, lambda _: failed(404, "Email not found."))
+    with pytest.raises(errors.NotFound):
+        list(sdk.events("nobody@example.com"))
+
+
+def test_event_reader_drops_an_oversized_event_and_keeps_going() -> None:
+    from ephemail.client.core import EventReader
+
+    reader = EventReader()
+    huge = "x" * 4096
+    lines = ["event: message.received", *[f"data: {huge}"] * 300, ""]
+    assert [reader.feed(line) for line in lines] == [None] * len(lines)
+    after = [reader.feed(line) for line in ("id: 5", "event: mailbox.deleted", "data: {}", "")]
+    assert after[-1] is not None and after[-1].type == "mailbox.deleted" and after[-1].id == "5"

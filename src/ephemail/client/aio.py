@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
 import httpx
 
 from ephemail.client import endpoints as api
-from ephemail.client.core import Answer, Call, ClientBase, Flow, Stepper, Transport
+from ephemail.client.core import Answer, Call, ClientBase, EventReader, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import ACTION_KINDS, DomainList, Extraction, Mailbox, Message
+from ephemail.client.models import ACTION_KINDS, DomainList, Event, Extraction, Mailbox, Message
 
 T = TypeVar("T")
 
@@ -50,6 +51,20 @@ class AsyncClient(ClientBase):
         while isinstance(step, Call):
             step = stepper.advance(await self._send(step))
         return step.value
+
+    async def _stream(self, call: Call) -> AsyncIterator[Event]:
+        try:
+            async with self._http.stream(**self._core.request_options(call)) as response:
+                if not response.is_success:
+                    await response.aread()
+                if error := self._core.check(response):
+                    raise error
+                reader = EventReader()
+                async for line in response.aiter_lines():
+                    if (event := reader.feed(line)) is not None:
+                        yield event
+        except httpx.HTTPError as exc:
+            raise self._core.unreachable(exc) from exc
 
     # The endpoints, in the order of the contract, then the extensions.
 
@@ -111,3 +126,12 @@ class AsyncClient(ClientBase):
         """The first link of `kinds` in the first message after `since` that has one."""
         found = api.link_finder(kinds)
         return (await self._run(api.wait_for_extraction(email, found, self.clock, **options)))[1]
+
+    def events(self, email: str, last_event_id: str | None = None) -> AsyncIterator[Event]:
+        """The mailbox's events as they happen; ends after mailbox.deleted or .expired."""
+        return self._stream(api.events(email, last_event_id))
+
+    def token_events(
+        self, email_token: str, last_event_id: str | None = None
+    ) -> AsyncIterator[Event]:
+        return self._stream(api.token_events(email_token, last_event_id))

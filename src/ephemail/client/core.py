@@ -20,7 +20,7 @@ import httpx
 
 from ephemail import __version__
 from ephemail.client.errors import ConnectionFailed, EphemailError, error_for
-from ephemail.client.models import RateLimit
+from ephemail.client.models import Event, RateLimit
 
 T = TypeVar("T")
 
@@ -41,6 +41,7 @@ class Call:
     json: Mapping[str, Any] | None = None
     wait: float = 0.0
     keyed: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,46 @@ class Stepper(Generic[T]):
             return Done(stop.value)
 
 
+class EventReader:
+    """Server-Sent Events, line by line, into `Event`s. An event's data is bounded: a
+    larger one is dropped whole rather than held."""
+
+    MAX_DATA = 1 << 20
+
+    def __init__(self) -> None:
+        self._type = ""
+        self._data: list[str] = []
+        self._size = 0
+        self.last_id: str | None = None
+
+    def feed(self, line: str) -> Event | None:
+        if line == "":
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment: the heartbeat
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self._type = value
+        elif name == "id":
+            self.last_id = value
+        elif name == "data":
+            self._size += len(value) + 1
+            self._data.append(value)
+        return None
+
+    def _dispatch(self) -> Event | None:
+        kind, data, size = self._type, "\n".join(self._data), self._size
+        self._type, self._data, self._size = "", [], 0
+        if not kind or size > self.MAX_DATA:
+            return None
+        try:
+            parsed = json.loads(data) if data else {}
+        except ValueError:
+            parsed = {"text": data}
+        return Event(kind, parsed if isinstance(parsed, dict) else {"value": parsed}, self.last_id)
+
+
 def resolve_base_url(base_url: str | None) -> str:
     """The service's root URL from the argument or the environment; `…/api` is accepted."""
     url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
@@ -133,25 +174,34 @@ class Core:
         }
 
     def build(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
-        headers = {}
+        return http.build_request(**self.request_options(call))
+
+    def request_options(self, call: Call) -> dict[str, Any]:
+        """The arguments of httpx's `build_request` and `stream` for `call`."""
+        headers = dict(call.headers)
         if call.keyed and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        return http.build_request(
-            call.method,
-            call.path,
-            params=dict(call.params),
-            json=call.json,
-            headers=headers,
-            timeout=httpx.Timeout(self.timeout, read=self.timeout + call.wait),
-        )
+        return {
+            "method": call.method,
+            "url": call.path,
+            "params": dict(call.params),
+            "json": call.json,
+            "headers": headers,
+            "timeout": httpx.Timeout(self.timeout, read=self.timeout + call.wait),
+        }
 
     def receive(self, response: httpx.Response) -> Answer | EphemailError:
         """The answer of a 2xx response, else its error; records the rate-limit headers."""
+        error = self.check(response)
+        return error or Answer(response.status_code, response.headers, response.content)
+
+    def check(self, response: httpx.Response) -> EphemailError | None:
+        """Records the rate-limit headers; the error of a non-2xx response (read already)."""
         limits = parse_rate_limit(response.headers)
         if limits is not None:
             self.rate_limit = limits
         if response.is_success:
-            return Answer(response.status_code, response.headers, response.content)
+            return None
         try:
             body = response.json()
         except ValueError:

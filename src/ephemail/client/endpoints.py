@@ -209,3 +209,14 @@ def code_of(extraction: Extraction) -> str | None:
 
 def link_finder(kinds: tuple[str, ...] = ACTION_KINDS) -> Finder:
     return lambda extraction: extraction.link(kinds)
+
+
+def events(email: str, last_event_id: str | None = None) -> Call:
+    """The stream call of a mailbox's events (read by the clients, not a flow)."""
+    resume = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    return Call("GET", "/api/events", {"email": email}, headers=resume)
+
+
+def token_events(email_token: str, last_event_id: str | None = None) -> Call:
+    resume = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    return Call("GET", f"/api/token/{_segment(email_token)}/events", keyed=False, headers=resume)

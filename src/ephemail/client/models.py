@@ -6,8 +6,9 @@ client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -118,3 +119,14 @@ class RateLimit:
     used: int
     remaining: int
     reset: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a mailbox's stream: `type` (message.received, message.deleted,
+    mailbox.renamed, mailbox.deleted, mailbox.expired), its JSON `data`, and the `id` to
+    resume from (`last_event_id`, or `since` of a wait)."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ephemail.client import (
+    Client,
     Conflict,
     ConnectionFailed,
     Forbidden,
@@ -195,3 +196,29 @@ def test_rate_limit_matches_the_headers(sdk: Any, served: ServiceThread, api_key
     with pytest.raises(NotFound):  # a 4xx does not count, and the headers say so
         sdk.message("x" * 46)
     assert sdk.rate_limit.used == after.used
+
+
+def test_events_tell_mail_as_it_arrives_and_end_with_the_mailbox(
+    kind: str, sdk: Any, served: ServiceThread, api_key: str
+) -> None:
+    box = sdk.create_mailbox()
+    later(0.5, lambda: served.send(mail(box.email, "live"), box.email))
+    stream = iter(sdk.events(box.email))
+    received = next(stream)
+    assert received.type == "message.received" and received.data["subject"] == "live"
+    keyless = make_client(kind, served.base_url, api_key=None)
+    try:  # an email token opens the stream without a key; Last-Event-ID 0 replays it all
+        replay = next(iter(keyless.token_events(box.email_token, last_event_id="0")))
+        assert (replay.type, replay.id) == ("message.received", received.id)
+    finally:
+        keyless.close()
+
+    def delete() -> None:
+        with Client(served.base_url, api_key) as other:
+            other.delete_mailbox(box.email)
+
+    later(0.3, delete)
+    assert next(stream).type == "mailbox.deleted"
+    assert list(stream) == []  # the stream ends with its mailbox
+    with pytest.raises(NotFound):
+        next(iter(sdk.events(box.email)))

@@ -472,3 +472,16 @@ def test_event_reader_drops_an_oversized_event_and_keeps_going() -> None:
     assert [reader.feed(line) for line in lines] == [None] * len(lines)
     after = [reader.feed(line) for line in ("id: 5", "event: mailbox.deleted", "data: {}", "")]
     assert after[-1] is not None and after[-1].type == "mailbox.deleted" and after[-1].id == "5"
+
+
+def test_no_value_climbs_out_of_its_path_segment(kind: str) -> None:
+    sdk = make(kind, routes)
+    sdk.message("..")
+    sdk.download_attachment("a/../b", "../../domains")
+    sdk.delete_mailbox("x@example.com/../../domains")
+    paths = [r.url.raw_path.decode() for r in sdk.requests]
+    assert paths == [
+        "/api/messages/%2E%2E",
+        "/api/messages/a%2F..%2Fb/attachments/..%2F..%2Fdomains",
+        "/api/emails/x@example.com%2F..%2F..%2Fdomains",
+    ]

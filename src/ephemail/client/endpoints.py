@@ -37,7 +37,10 @@ Finder = Callable[[Extraction], str | None]
 
 
 def _segment(value: str) -> str:
-    """One path segment, percent-encoded (an address keeps its `@`)."""
+    """One path segment, percent-encoded (an address keeps its `@`); `.` and `..` too, so
+    no value can climb out of its path."""
+    if value in {".", ".."}:
+        return value.replace(".", "%2E")
     return quote(value, safe="@")
 
 
@@ -128,7 +131,7 @@ def _bytes(call: Call) -> Flow[bytes]:
 
 
 def download_attachment(message_id: str, name: str) -> Flow[bytes]:
-    path = f"/api/messages/{_segment(message_id)}/attachments/{quote(name, safe='')}"
+    path = f"/api/messages/{_segment(message_id)}/attachments/{_segment(name)}"
     return _bytes(Call("GET", path))
 
 
@@ -153,7 +156,7 @@ def token_message(email_token: str, message_id: str) -> Flow[Message]:
 def token_attachment(email_token: str, message_id: str, name: str) -> Flow[bytes]:
     path = (
         f"/api/token/{_segment(email_token)}/messages/{_segment(message_id)}"
-        f"/attachments/{quote(name, safe='')}"
+        f"/attachments/{_segment(name)}"
     )
     return _bytes(Call("GET", path, keyed=False))
 

@@ -45,7 +45,18 @@ class ServiceThread:
         """The API key of a new user on `plan`."""
         return self.call(self.running.new_user(plan=plan))[1]
 
-    def new_plan(self, name: str, *, quota: int = 1000, types: tuple[str, ...] = ("free",)) -> None:
+    def new_plan(
+        self,
+        name: str,
+        *,
+        quota: int = 1000,
+        types: tuple[str, ...] = ("free",),
+        max_lifetime: int | None = None,
+    ) -> None:
+        """A plan of 600 s mailboxes; `max_lifetime` (what extending may reach) only when
+        given, as older stores do not know it."""
+        extra = {} if max_lifetime is None else {"max_lifetime_seconds": max_lifetime}
+
         async def go() -> None:
             async with self.running.engine.begin() as conn:
                 await accounts.set_plan(
@@ -55,6 +66,7 @@ class ServiceThread:
                     mailbox_lifetime=600,
                     max_mailboxes=50,
                     domain_types=types,
+                    **extra,
                 )
 
         self.call(go())

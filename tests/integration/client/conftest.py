@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ephemail.client import Client
+from tests.support.sdk import make_client
 from tests.support.threaded import ServiceThread
 
 
@@ -27,3 +29,19 @@ def address(served: ServiceThread, api_key: str) -> str:
     """A new mailbox of the `api_key` user."""
     with Client(served.base_url, api_key) as client:
         return client.create_mailbox().email
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which SDK client a test runs with: each test runs with both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sdk(kind: str, served: ServiceThread, api_key: str) -> Iterator[Any]:
+    """The `kind` client for the `api_key` user (the async one behind a blocking face)."""
+    client = make_client(kind, served.base_url, api_key)
+    try:
+        yield client
+    finally:
+        client.close()

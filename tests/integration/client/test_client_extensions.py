@@ -8,16 +8,16 @@ fail (404s); they are meant to pass once they are.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ephemail.client import Forbidden
 from tests.support.cli import run
 from tests.support.sdk import make_client
-from tests.support.threaded import ServiceThread
+from tests.support.threaded import ServiceThread, unique_plan
 
 CODE = "482913"
 LINK = "https://shop.example/account/verify?token=Zx81Yq"
@@ -43,15 +43,6 @@ def plain_mail(to: str, subject: str, sender: str = "Shop <hello@shop.example>")
     return (
         f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nNothing to click.\r\n"
     ).encode()
-
-
-@pytest.fixture(params=["sync", "async"])
-def sdk(request: pytest.FixtureRequest, served: ServiceThread, api_key: str) -> Iterator[Any]:
-    client = make_client(str(request.param), served.base_url, api_key)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def env(served: ServiceThread, key: str) -> dict[str, str]:
@@ -112,11 +103,22 @@ def test_search_and_filters_narrow_the_listing(sdk: Any, served: ServiceThread) 
     assert len(subjects()) == 3
 
 
-def test_extend_gives_a_later_expiry(sdk: Any) -> None:
-    box = sdk.create_mailbox()
-    longer = sdk.extend_mailbox(box.email)
-    assert longer.email == box.email and longer.expire_at > box.expire_at
-    assert longer.expires_in_seconds > box.expires_in_seconds
+def test_extend_gives_a_later_expiry_up_to_the_plan_maximum(
+    sdk: Any, kind: str, served: ServiceThread
+) -> None:
+    plan = unique_plan()
+    served.new_plan(plan, max_lifetime=1800)  # 600 s mailboxes, extended up to 1800 s
+    client = make_client(kind, served.base_url, served.new_user(plan=plan))
+    try:
+        box = client.create_mailbox()
+        longer = client.extend_mailbox(box.email)
+        assert longer.email == box.email and longer.expire_at > box.expire_at
+        assert longer.expires_in_seconds > box.expires_in_seconds
+        assert (longer.expire_at - box.created_at).total_seconds() <= 1800
+    finally:
+        client.close()
+    with pytest.raises(Forbidden):  # the default plan's mailboxes live only their lifetime
+        sdk.extend_mailbox(sdk.create_mailbox().email)
 
 
 def test_cli_otp_and_link_print_only_the_code_and_the_link(

@@ -7,7 +7,6 @@ tests/support/sdk.py), so both clients are shown to work end to end.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,20 +28,6 @@ from tests.support.samples import GREEK_NAME, rich_message
 from tests.support.sdk import make_client
 from tests.support.service import free_port
 from tests.support.threaded import ServiceThread, unique_plan
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sdk(kind: str, served: ServiceThread, api_key: str) -> Iterator[Any]:
-    client = make_client(kind, served.base_url, api_key)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def later(seconds: float, action: Any) -> threading.Timer:

@@ -16,6 +16,9 @@ from tests.support.databases import (
     temporary_pg_database,
 )
 
+# `pytester` runs small test files in a fresh pytest, for the SDK's pytest plugin.
+pytest_plugins = ("pytester",)
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for note in skipped_service_notes():

@@ -18,8 +18,11 @@ MAX_LINES = 400
 # Lowest first, as docs/architecture.md states it: a module may import its own layer and the
 # layers below it, never one above. `ephemail` itself is the (empty) root package. A new
 # top-level module or package fails the first test until it is given a layer here and there.
+# `ephemail.client` (the SDK users install and import) is a layer of its own below the
+# service: it may import only itself and the root, and only the CLI may import it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ephemail", "ephemail.core", "ephemail.config"),
+    ("ephemail", "ephemail.client"),
+    ("ephemail.core", "ephemail.config"),
     ("ephemail.store", "ephemail.events"),
     ("ephemail.mail",),
     ("ephemail.api",),
@@ -162,6 +165,21 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
         if layer_of(target) > layer_of(module) and (module, target) not in LAYER_EXCEPTIONS
     )
     assert upward == []
+
+
+def test_the_sdk_imports_nothing_of_the_service_and_only_the_cli_imports_it() -> None:
+    graph = _graph(module_level_only=False)
+    sdk = {m for m in MODULES if m == "ephemail.client" or m.startswith("ephemail.client.")}
+    outside = sorted((m, t) for m in sdk for t in graph[m] if t not in sdk and t != PACKAGE)
+    assert outside == []
+    users = sorted(
+        (m, t)
+        for m, targets in graph.items()
+        if m not in sdk and not m.startswith("ephemail.cli")
+        for t in targets & sdk
+    )
+    assert users == []
+    assert "ephemail.client" in graph["ephemail.cli.client"]  # the check sees the one user
 
 
 def test_no_import_circles() -> None:

@@ -1,7 +1,7 @@
 """The `ephemail` command: run the service and manage it from a shell.
 
 This module assembles the command tree; each area's commands live in their own module
-(serve.py, users.py, plans.py, inboxes.py) and what they share in common.py.
+(serve.py, users.py, plans.py, inboxes.py, client.py) and what they share in common.py.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from ephemail.cli.client import client_app
 from ephemail.cli.common import PLAIN, use_config
 from ephemail.cli.help import (
     ClickException,
@@ -38,6 +39,7 @@ for name, sub in (
     ("domain", domain_app),
     ("plan", plan_app),
     ("mailbox", mailbox_app),
+    ("client", client_app),
 ):
     app.add_typer(sub, name=name)
 

@@ -15,14 +15,11 @@ The longer run of the same thing is `bench/reliability/api_fuzz.py`.
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
-import threading
 from collections import Counter, defaultdict
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -30,10 +27,8 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events
 
-from tests.support import Running, make_settings, start_service
 from tests.support.samples import DRAWN_PARAMETERS, Seeds, draw, seed_message, seed_subject
-
-T = TypeVar("T")
+from tests.support.threaded import ServiceThread
 
 MAX_EXAMPLES = 25
 SEED = 20260628  # a fixed seed: the suite is reproducible; bench/reliability/api_fuzz.py varies it
@@ -80,39 +75,15 @@ CHECKS = {
 }
 
 
-# --- the service, on its own loop ---------------------------------------------------------
-
-
-class ServiceThread:
-    """`start_service` on an event loop of its own, so synchronous clients can call it."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.svc: Running = self.call(start_service(make_settings(tmp_path)))
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        try:
-            self.call(self.svc.service.stop(grace=1))
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
-
-
 def seed(live: ServiceThread) -> Seeds:
     """Room to work (a big quota, long-lived mailboxes), then mailboxes full of mail."""
 
-    live.call(live.svc.roomy_default_plan())
-    seeds = Seeds(key=live.svc.admin_key)
+    live.call(live.running.roomy_default_plan())
+    seeds = Seeds(key=live.running.admin_key)
     headers = {"Authorization": f"Bearer {seeds.key}", "Accept": "application/json"}
-    with httpx.Client(base_url=live.svc.base_url, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as http:
         boxes = [http.post("/api/emails").json()["data"] for _ in range(6)]
-        with smtplib.SMTP("127.0.0.1", live.svc.smtp_port, timeout=30) as smtp:
+        with smtplib.SMTP("127.0.0.1", live.smtp_port, timeout=30) as smtp:
             for box in boxes:
                 for number in range(2):
                     smtp.sendmail(
@@ -165,11 +136,8 @@ def fuzz_config(seeds: Seeds, **phases: Any) -> SchemathesisConfig:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceThread]:
-    service = ServiceThread(tmp_path_factory.mktemp("api-fuzz"))
-    try:
+    with ServiceThread(tmp_path_factory.mktemp("api-fuzz")) as service:
         yield service
-    finally:
-        service.close()
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +146,7 @@ def seeds(live: ServiceThread) -> Seeds:
 
 
 def load(live: ServiceThread, config: SchemathesisConfig) -> Any:
-    schema = schemathesis.openapi.from_url(f"{live.svc.base_url}/api/openapi.json", config=config)
+    schema = schemathesis.openapi.from_url(f"{live.base_url}/api/openapi.json", config=config)
     return schema.exclude(name=LIVE_OPERATIONS)
 
 
@@ -272,10 +240,10 @@ def test_stateful_links_hold(live: ServiceThread, seeds: Seeds) -> None:
 
 def test_service_still_works_after_fuzzing(live: ServiceThread, seeds: Seeds) -> None:
     headers = {"Authorization": f"Bearer {seeds.key}"}
-    with httpx.Client(base_url=live.svc.base_url, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as http:
         assert http.get("/api/domains").status_code == 200
         box = http.post("/api/emails").json()["data"]["email"]
-        with smtplib.SMTP("127.0.0.1", live.svc.smtp_port, timeout=30) as smtp:
+        with smtplib.SMTP("127.0.0.1", live.smtp_port, timeout=30) as smtp:
             smtp.sendmail("fuzz@example.org", [box], seed_message(box, 9).as_bytes())
         listing = http.get("/api/messages", params={"email": box})
         assert listing.status_code == 200
@@ -286,7 +254,7 @@ def test_service_still_works_after_fuzzing(live: ServiceThread, seeds: Seeds) ->
 
 
 def test_attachment_media_types_are_documented(live: ServiceThread) -> None:
-    spec = httpx.get(f"{live.svc.base_url}/api/openapi.json", timeout=30).json()
+    spec = httpx.get(f"{live.base_url}/api/openapi.json", timeout=30).json()
     for operation in ATTACHMENT_OPERATIONS:
         path = operation.split(" ", 1)[1]
         content = spec["paths"][path]["get"]["responses"]["200"]["content"]
@@ -295,7 +263,7 @@ def test_attachment_media_types_are_documented(live: ServiceThread) -> None:
 
 def test_405_lists_every_allowed_method(live: ServiceThread, seeds: Seeds) -> None:
     headers = {"Authorization": f"Bearer {seeds.key}"}
-    with httpx.Client(base_url=live.svc.base_url, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as http:
         response = http.put(f"/api/messages/{seeds.ids[0]}")
     assert response.status_code == 405
     allowed = {m.strip() for m in response.headers.get("allow", "").split(",")}

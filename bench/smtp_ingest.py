@@ -40,6 +40,7 @@ from typing import Any
 
 from lib.docs import BENCHMARKS, Doc, read_section, write_section
 from lib.machine import cpu_busy, loadavg, machine_info, wait_quiet
+from lib.options import add_choice_lists, add_options, add_switches, bounded
 from lib.procs import find_tool, proc_cpu_seconds, process_tree, terminate
 from lib.profile import start_profiler, stop_profiler, summarise_profile
 from lib.server import HOST, ROOT, Server, free_port, running_server, smtp_banner_ok
@@ -586,35 +587,45 @@ def parse_size(text: str) -> int:
     return value
 
 
-def bounded(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="SMTP ingest benchmark for ephemail (loopback only). With no options it "
         "runs the full matrix: 1 KiB and 50 KiB, 1 and 2 workers, reused and new connections, "
         "plus the same load against Postfix smtp-sink.",
     )
-    parser.add_argument(
-        "--messages",
-        "-n",
-        type=bounded(1, 1_000_000),
-        default=20_000,
-        help="messages per run (default 20000)",
-    )
-    parser.add_argument(
-        "--sessions",
-        "-s",
-        type=bounded(1, 500),
-        default=10,
-        help="concurrent SMTP sessions (default 10)",
+    add_options(
+        parser,
+        [
+            ("--messages -n", bounded(1, 1_000_000), 20_000, "messages per run (default 20000)"),
+            ("--sessions -s", bounded(1, 500), 10, "concurrent SMTP sessions (default 10)"),
+            (
+                "--mailboxes -k",
+                bounded(1, 1000),
+                20,
+                "recipient mailboxes, used round-robin (default 20)",
+            ),
+            (
+                "--writer-batch",
+                bounded(1, 100_000),
+                None,
+                "EPHEMAIL_WRITER_BATCH for the server (PostgreSQL only: on SQLite the commit "
+                "process takes everything waiting)",
+            ),
+            ("--time-limit", float, 600.0, "seconds at most per load run (default 600)"),
+            ("--op-timeout", float, 30.0, "seconds to wait for one SMTP reply (default 30)"),
+            (
+                "--start-timeout",
+                float,
+                60.0,
+                "seconds to wait for the server to answer (default 60)",
+            ),
+            (
+                "--quiet-max-wait",
+                float,
+                300.0,
+                "seconds at most to wait for --wait-quiet per run (default 300)",
+            ),
+        ],
     )
     parser.add_argument(
         "--size",
@@ -630,35 +641,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=[1, 2],
         help="server worker counts (default 1 2)",
     )
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        nargs="+",
-        default=list(MODES),
-        help="reuse: many messages per connection, lockstep; pipelined: the same with "
-        "PIPELINING; new: a connection per message (default all three)",
+    add_choice_lists(
+        parser,
+        [
+            (
+                "--mode",
+                MODES,
+                "reuse: many messages per connection, lockstep; pipelined: the same with "
+                "PIPELINING; new: a connection per message (default all three)",
+            ),
+            (
+                "--tool",
+                TOOLS,
+                "load generators: our asyncio client and/or Postfix smtp-source (which sends "
+                "to the first mailbox only and has no pipelined mode); default both",
+            ),
+        ],
     )
-    parser.add_argument(
-        "--mailboxes",
-        "-k",
-        type=bounded(1, 1000),
-        default=20,
-        help="recipient mailboxes, used round-robin (default 20)",
-    )
-    parser.add_argument(
-        "--tool",
-        choices=TOOLS,
-        nargs="+",
-        default=list(TOOLS),
-        help="load generators: our asyncio client and/or Postfix smtp-source (which sends to "
-        "the first mailbox only and has no pipelined mode); default both",
-    )
-    parser.add_argument("--no-sink", action="store_true", help="skip the smtp-sink comparison")
-    parser.add_argument(
-        "--no-reference",
-        action="store_true",
-        help="skip the two reference rows storing nothing: aiosmtpd, and our SMTP front "
-        "(bench/null_smtp.py)",
+    add_switches(
+        parser,
+        [
+            ("--no-sink", "skip the smtp-sink comparison"),
+            (
+                "--no-reference",
+                "skip the two reference rows storing nothing: aiosmtpd, and our SMTP front "
+                "(bench/null_smtp.py)",
+            ),
+            (
+                "--snapshot",
+                "run the server from src/ of the committed HEAD (git archive into a temp dir), "
+                "not from the working tree that others may be editing",
+            ),
+            ("--quick", "smoke test: 500 messages, 1 KiB, 1 worker, both modes, 5 mailboxes"),
+            ("--write-doc", "update the smtp-ingest section of docs/benchmarks.md"),
+        ],
     )
     parser.add_argument(
         "--synchronous",
@@ -667,37 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="EPHEMAIL_SQLITE_SYNCHRONOUS for the server (default FULL)",
     )
     parser.add_argument(
-        "--writer-batch",
-        type=bounded(1, 100_000),
-        default=None,
-        help="EPHEMAIL_WRITER_BATCH for the server (PostgreSQL only: on SQLite the commit "
-        "process takes everything waiting)",
-    )
-    parser.add_argument(
         "--server-log-level",
         default=None,
         help="EPHEMAIL_LOG_LEVEL for the server (default: server's, info)",
-    )
-    parser.add_argument(
-        "--time-limit", type=float, default=600.0, help="seconds at most per load run (default 600)"
-    )
-    parser.add_argument(
-        "--op-timeout",
-        type=float,
-        default=30.0,
-        help="seconds to wait for one SMTP reply (default 30)",
-    )
-    parser.add_argument(
-        "--start-timeout",
-        type=float,
-        default=60.0,
-        help="seconds to wait for the server to answer (default 60)",
-    )
-    parser.add_argument(
-        "--snapshot",
-        action="store_true",
-        help="run the server from src/ of the committed HEAD (git archive into a temp dir), "
-        "not from the working tree that others may be editing",
     )
     parser.add_argument(
         "--wait-quiet",
@@ -705,17 +693,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PCT",
         default=None,
         help="before each run, wait until other work keeps under PCT%% of the CPUs busy",
-    )
-    parser.add_argument(
-        "--quiet-max-wait",
-        type=float,
-        default=300.0,
-        help="seconds at most to wait for --wait-quiet per run (default 300)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke test: 500 messages, 1 KiB, 1 worker, both modes, 5 mailboxes",
     )
     parser.add_argument(
         "--profile",
@@ -729,11 +706,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default="",
         help="serve from this PostgreSQL database (postgresql+asyncpg://…) instead of SQLite",
-    )
-    parser.add_argument(
-        "--write-doc",
-        action="store_true",
-        help="update the smtp-ingest section of docs/benchmarks.md",
     )
     parser.add_argument("--doc", default=str(BENCHMARKS.path), help=argparse.SUPPRESS)
     return parser

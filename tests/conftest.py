@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Running, make_settings, service, start_service
+from tests.support import Running, make_settings, service, serving
 from tests.support.databases import (
     REDIS_URL,
     require_service,
@@ -49,11 +49,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     """The whole service (SMTP + HTTP + sweeper) on free ports over a fresh SQLite file."""
-    svc = await start_service(make_settings(tmp_path))
-    try:
+    async with serving(make_settings(tmp_path)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 @pytest.fixture

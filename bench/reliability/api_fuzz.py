@@ -45,6 +45,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # the root, for te
 
 from lib.docs import RELIABILITY, today, write_section
 from lib.machine import machine
+from lib.options import add_options, add_switches, script_parser
 from lib.server import BIN, HOST, Server, running_server
 from tests.support.samples import DRAWN_PARAMETERS, Seeds, draw, seed_message
 
@@ -481,39 +482,37 @@ def shown_arguments(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]) if __doc__ else None,
+    parser = script_parser(__doc__)
+    add_options(
+        parser,
+        [
+            ("--max-examples", int, 300, "cases per operation and phase"),
+            (
+                "--max-time",
+                int,
+                0,
+                "time budget in seconds (0: none); fuzzing and stateful repeat until it is spent",
+            ),
+            ("--workers", int, 2, "concurrent schemathesis workers"),
+            ("--max-steps", int, 20, "steps per stateful scenario"),
+            ("--seed", int, None, "schemathesis seed (default: random)"),
+            ("--request-timeout", float, 30.0, "seconds per request"),
+            ("--keep-boxes", int, 8, "seeded mailboxes the reads use"),
+            ("--spare-boxes", int, 30, "seeded mailboxes for DELETE and rename"),
+            ("--messages-per-box", int, 3, None),
+            ("--report-dir", Path, None, "keep schemathesis' reports here"),
+            ("--json", Path, None, "write the figures as JSON"),
+        ],
     )
-    parser.add_argument(
-        "--max-examples", type=int, default=300, help="cases per operation and phase"
+    add_switches(
+        parser,
+        [
+            ("--quick", "20 cases per operation, a smoke run"),
+            ("--strict", "exit 1 on schema violations too"),
+            ("--verbose", "print schemathesis' own output"),
+            ("--write-doc", "update docs/reliability.md"),
+        ],
     )
-    parser.add_argument(
-        "--max-time",
-        type=int,
-        default=0,
-        help="time budget in seconds (0: none); fuzzing and stateful repeat until it is spent",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="concurrent schemathesis workers")
-    parser.add_argument("--max-steps", type=int, default=20, help="steps per stateful scenario")
-    parser.add_argument(
-        "--seed", type=int, default=None, help="schemathesis seed (default: random)"
-    )
-    parser.add_argument("--request-timeout", type=float, default=30.0, help="seconds per request")
-    parser.add_argument("--keep-boxes", type=int, default=8, help="seeded mailboxes the reads use")
-    parser.add_argument(
-        "--spare-boxes", type=int, default=30, help="seeded mailboxes for DELETE and rename"
-    )
-    parser.add_argument("--messages-per-box", type=int, default=3)
-    parser.add_argument(
-        "--report-dir", type=Path, default=None, help="keep schemathesis' reports here"
-    )
-    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
-    parser.add_argument("--quick", action="store_true", help="20 cases per operation, a smoke run")
-    parser.add_argument("--strict", action="store_true", help="exit 1 on schema violations too")
-    parser.add_argument("--verbose", action="store_true", help="print schemathesis' own output")
-    parser.add_argument("--write-doc", action="store_true", help="update docs/reliability.md")
     args = parser.parse_args()
     if args.quick:
         args.max_examples, args.max_time, args.spare_boxes, args.workers = 20, 0, 8, 1

@@ -67,6 +67,7 @@ from ephemail.mail.parse import MAX_NAME, ParsedMessage, parse_message
 from ephemail.mail.prepare import INLINE_PREPARE_BYTES
 from lib.docs import RELIABILITY, today, write_section
 from lib.machine import machine
+from lib.options import add_options, script_parser
 from lib.server import ROOT, Server, raise_limits, running_server
 from lib.smtp_client import BlockingSmtp, SmtpReplyError
 from tests.support import smtp_hostile
@@ -624,6 +625,10 @@ class ParserStats:
     seconds: float = 0.0
     hostile: HostileStats = dataclasses.field(default_factory=HostileStats)
 
+    def findings(self) -> list[tuple[str, list[Failure]]]:
+        """Each kind of failure with its label, in the order reports list them."""
+        return [("crash", self.crashes), ("hang", self.hangs), ("violation", self.violations)]
+
 
 def _parse_one(seed: int, number: int, max_size: int, hang: float) -> dict[str, Any]:
     kind, data = generate(seed, number, max_size)
@@ -1073,12 +1078,7 @@ def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | Non
         f"bound; slowest {hostile.slowest * 1000:.1f} ms ({hostile.slowest_name}), worst "
         f"{hostile.worst_per_mib * 1000:.0f} ms/MiB ({hostile.worst_name})"
     )
-    for label, items in (
-        ("crash", parser.crashes),
-        ("hang", parser.hangs),
-        ("violation", parser.violations),
-        ("hostile over bound", hostile.over_bound),
-    ):
+    for label, items in [*parser.findings(), ("hostile over bound", hostile.over_bound)]:
         lines.extend(f"  {label} #{f.number} ({f.kind}): {f.what[:300]}" for f in items[:10])
     if smtp is not None:
         refused = ", ".join(f"{n} x {code}" for code, n in sorted(smtp.refused.items())) or "none"
@@ -1226,11 +1226,7 @@ def doc_section(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats |
     found = [
         f"- {label} #{f.number} ({f.kind}{f', {f.seconds:.2f} s' if f.seconds else ''}): "
         f"{f.what.strip().splitlines()[-1][:160] if f.what.strip() else label}"
-        for label, items in (
-            ("crash", parser.crashes),
-            ("hang", parser.hangs),
-            ("violation", parser.violations),
-        )
+        for label, items in parser.findings()
         for f in items[:15]
     ]
     if smtp is not None:
@@ -1345,37 +1341,22 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
-    )
-    parser.add_argument("--inputs", type=int, default=100_000, help="parser inputs (phase 1)")
-    parser.add_argument(
-        "--smtp-inputs", type=int, default=5_000, help="inputs sent over SMTP (phase 2; 0 skips)"
-    )
-    parser.add_argument("--seed", type=int, default=20_260_101, help="run seed")
-    parser.add_argument(
-        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parser worker processes"
-    )
-    parser.add_argument("--smtp-clients", type=int, default=4, help="concurrent SMTP clients")
-    parser.add_argument(
-        "--per-mailbox", type=int, default=250, help="messages per mailbox before a new one"
-    )
-    parser.add_argument(
-        "--hang-seconds", type=float, default=2.0, help="one input slower than this is a hang"
-    )
-    parser.add_argument(
-        "--kill-seconds", type=float, default=30.0, help="kill a worker stuck this long"
-    )
-    parser.add_argument(
-        "--max-size", type=int, default=4 * 2**20, help="largest parser input, bytes"
-    )
-    parser.add_argument(
-        "--smtp-max-size", type=int, default=512 * 2**10, help="largest SMTP input, bytes"
-    )
-    parser.add_argument(
-        "--memory-mib", type=int, default=2048, help="address-space limit per parser worker"
+    parser = script_parser(__doc__)
+    add_options(
+        parser,
+        [
+            ("--inputs", int, 100_000, "parser inputs (phase 1)"),
+            ("--smtp-inputs", int, 5_000, "inputs sent over SMTP (phase 2; 0 skips)"),
+            ("--seed", int, 20_260_101, "run seed"),
+            ("--jobs", int, min(2, os.cpu_count() or 1), "parser worker processes"),
+            ("--smtp-clients", int, 4, "concurrent SMTP clients"),
+            ("--per-mailbox", int, 250, "messages per mailbox before a new one"),
+            ("--hang-seconds", float, 2.0, "one input slower than this is a hang"),
+            ("--kill-seconds", float, 30.0, "kill a worker stuck this long"),
+            ("--max-size", int, 4 * 2**20, "largest parser input, bytes"),
+            ("--smtp-max-size", int, 512 * 2**10, "largest SMTP input, bytes"),
+            ("--memory-mib", int, 2048, "address-space limit per parser worker"),
+        ],
     )
     parser.add_argument("--write-doc", action="store_true", help="update docs/reliability.md")
     parser.add_argument("--replay", type=int, help="parse one input by number, in detail")

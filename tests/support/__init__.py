@@ -3,7 +3,9 @@
 - `service`: start a real service on free ports and drive it (`Running`, `start_service`);
 - `smtp`: a raw SMTP client and the checks the SMTP tests make through the API;
 - `databases`: a fresh PostgreSQL database per test, Redis, and skipping when one is missing;
-- `cli`: the installed `ephemail` script, run in a subprocess;
+- `cli`: the installed `ephemail` script (and `ephemail serve`), run in a subprocess;
+- `bench`: the bench harnesses under `bench/`, run in a subprocess;
+- `plans`: a plan for a test in one line;
 - `contract`: the API contract's example bodies and the shape checks against them;
 - `samples`: sample mail, the hand-written fixtures, and the API fuzzers' seeded data;
 - `hostile_mime`, `smtp_hostile`: the hostile corpora, shared with `bench/fuzz.py`.
@@ -16,6 +18,7 @@ from tests.support.service import (
     free_port,
     make_raw_writer,
     make_settings,
+    serving,
     start_service,
 )
 
@@ -27,5 +30,6 @@ __all__ = [
     "free_port",
     "make_raw_writer",
     "make_settings",
+    "serving",
     "start_service",
 ]

@@ -51,3 +51,42 @@ def refused(data_dir: Path, *args: str) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+def serve(
+    data_dir: Path, *args: str, smtp_port: int, http_port: int, stderr_apart: bool = False
+) -> subprocess.Popen[str]:
+    """`ephemail serve` on these loopback ports with its SQLite file in `data_dir`, in its own
+    process group so that a test can kill its workers and commit process with it. Standard
+    error joins standard output unless `stderr_apart`."""
+    env = environment(
+        data_dir,
+        EPHEMAIL_HTTP_HOST="127.0.0.1",
+        EPHEMAIL_SMTP_PORT=str(smtp_port),
+        EPHEMAIL_HTTP_PORT=str(http_port),
+    )
+    return subprocess.Popen(
+        [EPHEMAIL, "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def process_group(pgid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process in one process group."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ProcessLookupError):
+            continue
+        if command:
+            found.append((int(entry.name), command))
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -48,3 +49,12 @@ async def next_event(stream: AsyncIterator[dict[str, Any]], within: float = 5.0)
         raise AssertionError("the stream ended")
 
     return await asyncio.wait_for(first(), within)
+
+
+@asynccontextmanager
+async def box_stream(
+    client: httpx.AsyncClient, box: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.Response]:
+    """`GET /api/events?email=box` held open: the response whose lines are the stream."""
+    async with client.stream("GET", "/api/events", params={"email": box}, headers=headers) as r:
+        yield r

@@ -6,7 +6,8 @@ import asyncio
 import secrets
 import smtplib
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ephemail.store.bootstrap import bootstrap
 from ephemail.store.db import migrate_async
 from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.models import Recipient
+from tests.support.plans import put_plan
 
 
 class RawMailWriter:
@@ -104,13 +106,13 @@ class Running:
     async def roomy_default_plan(self) -> None:
         """Quota and limits that never get in the way of a test that makes many mailboxes."""
         async with self.engine.begin() as conn:
-            await accounts.set_plan(
+            await put_plan(
                 conn,
                 "default",
-                monthly_quota=100_000_000,
-                mailbox_lifetime=86_400,
-                max_mailboxes=100_000,
-                domain_types=("free", "premium", "custom"),
+                quota=100_000_000,
+                lifetime=86_400,
+                mailboxes=100_000,
+                types=("free", "premium", "custom"),
             )
         self.service_auth().clear()  # users cached with the old plan see the new one now
 
@@ -155,3 +157,13 @@ async def start_service(settings: Settings) -> Running:
         smtp_port=service.smtp_port,
         base_url=f"http://127.0.0.1:{service.http_port}",
     )
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Running]:
+    """A started service for the block, stopped when it ends, whatever happens in it."""
+    svc = await start_service(settings)
+    try:
+        yield svc
+    finally:
+        await svc.service.stop(grace=1)

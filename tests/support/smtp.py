@@ -184,8 +184,10 @@ async def wait_gate_idle(svc: Running, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def open_transaction(client: RawSMTP, box: str) -> None:
+def open_data(client: RawSMTP, box: str) -> None:
+    """A transaction to `box` past `354`: what the client sends next is the message."""
     assert client.greeting() == 220
     assert client.ehlo()[0] == 250
     assert client.command(b"MAIL FROM:<sender@example.org>") == 250
     assert client.command(f"RCPT TO:<{box}>".encode()) == 250
+    assert client.command(b"DATA") == 354

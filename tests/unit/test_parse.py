@@ -50,6 +50,16 @@ def names(message: ParsedMessage) -> list[str]:
     return [a.name for a in message.attachments]
 
 
+def sender(message: ParsedMessage) -> tuple[str, str]:
+    """(display name, address) of the sender, as the API shows them."""
+    return message.from_name, message.from_email
+
+
+def kind(attachment: ParsedAttachment) -> tuple[str, str, str]:
+    """(name, extension, content type) of an attachment."""
+    return attachment.name, attachment.extension, attachment.content_type
+
+
 def mail(*lines: str, body: bytes = b"") -> bytes:
     """A small inline message, for cases too specific to earn a fixture."""
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -202,21 +212,17 @@ def test_subject_and_sender_in_windows_1253_and_koi8_r() -> None:
     greek = load("windows1253.eml")
     assert (greek.subject, greek.from_name) == ("Καλημέρα", "Σέργιος")
     russian = load("koi8r.eml")
-    assert (russian.subject, russian.from_name, russian.from_email) == (
-        "Привет",
-        "Наташа",
-        "natasha@example.ru",
-    )
+    assert (russian.subject, *sender(russian)) == ("Привет", "Наташа", "natasha@example.ru")
 
 
 def test_encoded_display_name() -> None:
     message = load("subject_b_utf8.eml")
-    assert (message.from_name, message.from_email) == ("Zoë Dupré", "zoe@example.fr")
+    assert sender(message) == ("Zoë Dupré", "zoe@example.fr")
 
 
 def test_display_name_and_lowercased_domain() -> None:
     message = load("alternative.eml")
-    assert (message.from_name, message.from_email) == ("Alice Example", "alice@example.com")
+    assert sender(message) == ("Alice Example", "alice@example.com")
 
 
 def test_quoted_display_name_with_comma() -> None:
@@ -225,40 +231,34 @@ def test_quoted_display_name_with_comma() -> None:
 
 def test_from_with_only_an_address_uses_it_as_name() -> None:
     message = load("from_address_only.eml")
-    assert (message.from_name, message.from_email) == (
-        "bob.Smith@example.org",
-        "bob.Smith@example.org",
-    )
+    assert sender(message) == ("bob.Smith@example.org", "bob.Smith@example.org")
 
 
 def test_missing_from_uses_the_envelope_sender() -> None:
     message = load("no_from.eml", "<Bounce@Relay.Example>")
-    assert (message.from_name, message.from_email) == (
-        "Bounce@relay.example",
-        "Bounce@relay.example",
-    )
+    assert sender(message) == ("Bounce@relay.example", "Bounce@relay.example")
 
 
 def test_missing_from_and_no_envelope_sender_is_empty() -> None:
     message = load("no_from.eml")
-    assert (message.from_name, message.from_email) == ("", "")
+    assert sender(message) == ("", "")
     assert message.subject == "No sender here"
 
 
 def test_from_without_address_uses_the_envelope_sender() -> None:
     message = parse_message(mail("From: undisclosed-recipients:;"), "relay@example.net")
-    assert (message.from_name, message.from_email) == ("relay@example.net", "relay@example.net")
+    assert sender(message) == ("relay@example.net", "relay@example.net")
 
 
 def test_from_with_name_but_empty_address_keeps_the_name() -> None:
     message = parse_message(mail('From: "Alice" <>'), "alice@example.net")
-    assert (message.from_name, message.from_email) == ("Alice", "alice@example.net")
+    assert sender(message) == ("Alice", "alice@example.net")
 
 
 def test_raw_utf8_headers_come_out_as_text() -> None:
     message = load("raw_8bit_headers.eml")
     assert message.subject == "Grüße — привет 👋"
-    assert (message.from_name, message.from_email) == ("Jürgen Müller", "juergen@example.de")
+    assert sender(message) == ("Jürgen Müller", "juergen@example.de")
     assert message.content == "Schöne Grüße."
     assert names(message) == ["résumé.pdf"]
 
@@ -330,11 +330,7 @@ def test_rfc2047_encoded_file_names() -> None:
     assert docx.content_type == (
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     )
-    assert (csv.name, csv.extension, csv.content_type) == (
-        "München übersicht.csv",
-        "csv",
-        "text/csv",
-    )
+    assert kind(csv) == ("München übersicht.csv", "csv", "text/csv")
 
 
 def test_hostile_file_names_are_made_safe() -> None:
@@ -376,11 +372,7 @@ def test_attached_message_is_one_file_not_the_body() -> None:
     message = load("forwarded.eml")
     assert message.content == "See the message below."
     (eml,) = message.attachments
-    assert (eml.name, eml.extension, eml.content_type) == (
-        "attachment-1.eml",
-        "eml",
-        "message/rfc822",
-    )
+    assert kind(eml) == ("attachment-1.eml", "eml", "message/rfc822")
     assert b"Subject: lunch" in eml.data
     assert b"<p>Lunch at noon?</p>" in eml.data
 
@@ -449,11 +441,7 @@ def test_multipart_without_boundary_shows_the_raw_body() -> None:
 
 def test_headers_only_message() -> None:
     message = load("headers_only.eml")
-    assert (message.subject, message.from_name, message.from_email) == (
-        "Nothing below",
-        "Empty",
-        "empty@example.com",
-    )
+    assert (message.subject, *sender(message)) == ("Nothing below", "Empty", "empty@example.com")
     assert (message.content, message.is_html, message.attachments) == ("", False, ())
 
 
@@ -468,7 +456,7 @@ def test_parser_failure_falls_back_to_a_line_scan(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(parse.tree, "parse_tree", broken)
     message = parse_message(raw("subject_b_utf8.eml"))
     assert message.subject == "🎉 Fête de la musique — invitation"
-    assert (message.from_name, message.from_email) == ("Zoë Dupré", "zoe@example.fr")
+    assert sender(message) == ("Zoë Dupré", "zoe@example.fr")
     assert "You are invited." in message.content
 
 
@@ -662,7 +650,7 @@ def test_header_text_loses_exactly_the_control_characters() -> None:
 def test_encoded_word_with_raw_8bit_text_is_decoded_in_its_charset() -> None:
     message = load("rfc2047_raw_8bit.eml")
     assert message.subject == "Die Hasen und die Frösche"
-    assert (message.from_name, message.from_email) == ("Jürgen Fröhlich", "juergen@example.de")
+    assert sender(message) == ("Jürgen Fröhlich", "juergen@example.de")
 
 
 def test_broken_first_header_line_is_skipped_and_the_rest_kept() -> None:
@@ -691,7 +679,7 @@ def test_delimiters_in_another_case_and_an_unclosed_multipart_keep_every_part() 
 
 def test_from_without_a_domain_is_kept_as_the_header_says() -> None:
     message = load("from_without_domain.eml", "bounce@relay.example")
-    assert (message.from_name, message.from_email) == ("moderator", "moderator")
+    assert sender(message) == ("moderator", "moderator")
 
 
 # --- hostile input: every parse ends soon and says something sensible ---------------------------

@@ -14,20 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ephemail.mail.smtp.events import (
-    COMMAND_LINE_LIMIT,
-    ESMTP_LINE_LIMIT,
-    MailFrom,
-    Message,
-    ProtocolLimits,
-    RcptTo,
-    StartTls,
-    State,
-)
+from ephemail.mail.smtp import events as smtp
 from ephemail.mail.smtp.protocol import ServerConnection
 
 REPLY = re.compile(rb"^[2-5]\d\d[ -][\x20-\x7e]*\r\n$")
-LIMITS = ProtocolLimits(
+LIMITS = smtp.ProtocolLimits(
     hostname="mx.test",
     max_message_size=10_000,
     max_recipients=5,
@@ -38,7 +29,7 @@ LIMITS = ProtocolLimits(
 
 @dataclass
 class Driver:
-    limits: ProtocolLimits = LIMITS
+    limits: smtp.ProtocolLimits = LIMITS
     tls: bool = False
     conn: ServerConnection[str] = field(init=False)
     events: list[object] = field(default_factory=list)
@@ -59,14 +50,14 @@ class Driver:
     def run(self) -> None:
         while self.decide and (event := self.conn.next_event()) is not None:
             self.events.append(event)
-            if isinstance(event, MailFrom):
+            if isinstance(event, smtp.MailFrom):
                 self.conn.answer(self.mail_reply)
-            elif isinstance(event, RcptTo):
+            elif isinstance(event, smtp.RcptTo):
                 if event.address.endswith("@live.test"):
                     self.conn.accept_recipient(event.address)
                 else:
                     self.conn.answer("550 5.1.1 No such mailbox here")
-            elif isinstance(event, Message):
+            elif isinstance(event, smtp.Message):
                 self.conn.answer(self.message_reply)
             else:
                 break  # StartTls: the test completes it
@@ -84,8 +75,8 @@ class Driver:
     def codes(self, data: bytes) -> list[int]:
         return [int(line[:3]) for line in self.feed(data) if line[3:4] == b" "]
 
-    def messages(self) -> list[Message[str]]:
-        return [e for e in self.events if isinstance(e, Message)]
+    def messages(self) -> list[smtp.Message[str]]:
+        return [e for e in self.events if isinstance(e, smtp.Message)]
 
 
 def ready(**kwargs: object) -> Driver:
@@ -128,7 +119,7 @@ def test_a_whole_transaction_gives_the_message_unstuffed() -> None:
     (message,) = driver.messages()
     assert (message.sender, message.recipients) == ("a@example.org", ["box@live.test"])
     assert message.data == body
-    assert driver.conn.closing and driver.conn.state is State.CLOSED
+    assert driver.conn.closing and driver.conn.state is smtp.State.CLOSED
 
 
 def test_a_dot_at_the_very_start_of_data_is_unstuffed() -> None:
@@ -146,7 +137,7 @@ def test_an_empty_message_ends_at_once() -> None:
 def test_only_crlf_dot_crlf_ends_data() -> None:
     driver = ready()
     assert driver.codes(TRANSACTION + b"a\n.\nb\r.\rc\r\n.x\r\n") == [250, 250, 354]
-    assert driver.conn.state is State.DATA
+    assert driver.conn.state is smtp.State.DATA
     assert driver.codes(b".\r\n") == [250]
     assert driver.messages()[0].data == b"a\n.\nb\r.\rc\r\nx\r\n"
 
@@ -161,7 +152,7 @@ def test_mail_parameters() -> None:
     line = b"MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME SMTPUTF8\r\n"
     assert driver.codes(line) == [250]
     event = driver.events[-1]
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, smtp.MailFrom)
     assert event.size == 100 and event.params == {"SIZE": "100", "BODY": "8BITMIME", "SMTPUTF8": ""}
 
 
@@ -187,7 +178,7 @@ def test_mail_paths(arg: bytes, address: str) -> None:
     driver = ready()
     assert driver.codes(b"MAIL " + arg + b"\r\n") == [250]
     event = driver.events[-1]
-    assert isinstance(event, MailFrom) and event.address == address
+    assert isinstance(event, smtp.MailFrom) and event.address == address
 
 
 @pytest.mark.parametrize(
@@ -197,7 +188,7 @@ def test_mail_paths(arg: bytes, address: str) -> None:
 def test_bad_mail_syntax_is_501(arg: bytes) -> None:
     driver = ready()
     assert driver.codes(b"MAIL " + arg + b"\r\n") == [501]
-    assert driver.conn.state is State.READY
+    assert driver.conn.state is smtp.State.READY
 
 
 def test_sender_refused_by_the_service_keeps_no_transaction() -> None:
@@ -226,7 +217,7 @@ def test_rcpt_limits_and_syntax() -> None:
     assert driver.codes(b"RCPT TO:<>\r\nRCPT TO:<a@live.test> NOTIFY=NEVER\r\n") == [501, 555]
     codes = driver.codes(b"".join(b"RCPT TO:<b%d@live.test>\r\n" % i for i in range(7)))
     assert codes == [250] * 5 + [452] * 2
-    lookups = [e for e in driver.events if isinstance(e, RcptTo)]
+    lookups = [e for e in driver.events if isinstance(e, smtp.RcptTo)]
     assert len(lookups) == 5  # no look-up beyond the limit
 
 
@@ -236,7 +227,7 @@ def test_too_many_unknown_recipients_end_the_session_without_a_lookup() -> None:
     script = b"".join(b"RCPT TO:<u%d@dead.test>\r\n" % i for i in range(3))
     script += b"RCPT TO:<box@live.test>\r\nNOOP\r\n"
     assert driver.codes(script) == [550, 550, 550, 421]
-    assert len([e for e in driver.events if isinstance(e, RcptTo)]) == 3
+    assert len([e for e in driver.events if isinstance(e, smtp.RcptTo)]) == 3
     assert driver.conn.closing
 
 
@@ -261,11 +252,11 @@ def test_starttls_without_tls_and_with_arguments() -> None:
 
 
 def test_starttls_drops_pipelined_input_and_resets_the_session() -> None:
-    driver = ready(limits=ProtocolLimits("mx.test", 10_000, 5, tls_available=True))
+    driver = ready(limits=smtp.ProtocolLimits("mx.test", 10_000, 5, tls_available=True))
     assert b"250-STARTTLS" in driver.feed(b"EHLO again\r\n")
     # A command injected after STARTTLS, in the clear, must not run under TLS.
     assert driver.codes(b"STARTTLS\r\nMAIL FROM:<evil@example.org>\r\n") == [220]
-    assert isinstance(driver.conn.pending, StartTls)
+    assert isinstance(driver.conn.pending, smtp.StartTls)
     driver.conn.tls_started()
     assert driver.codes(b"MAIL FROM:<a@example.org>\r\n") == [503]  # EHLO first
     lines = driver.feed(b"EHLO c\r\nSTARTTLS\r\n")
@@ -276,7 +267,7 @@ def test_replies_are_one_line_of_ascii_whatever_the_service_says() -> None:
     driver = ready()
     driver.message_reply = "451 4.3.0 broken\r\nX-Injected: é"
     driver.codes(TRANSACTION + b"x\r\n.\r\n")
-    assert driver.conn.state is State.READY
+    assert driver.conn.state is smtp.State.READY
 
 
 def test_421_from_the_service_closes() -> None:
@@ -293,8 +284,8 @@ def test_command_line_limits() -> None:
     driver = Driver()
     driver.replies()
     # Before EHLO every command has 512 octets, CRLF included.
-    assert driver.codes(b"NOOP " + b"x" * (COMMAND_LINE_LIMIT - 7) + b"\r\n") == [250]
-    assert driver.codes(b"NOOP " + b"x" * (COMMAND_LINE_LIMIT - 6) + b"\r\n") == [500]
+    assert driver.codes(b"NOOP " + b"x" * (smtp.COMMAND_LINE_LIMIT - 7) + b"\r\n") == [250]
+    assert driver.codes(b"NOOP " + b"x" * (smtp.COMMAND_LINE_LIMIT - 6) + b"\r\n") == [500]
     driver.codes(b"EHLO c\r\n")
     long_mail = b"MAIL FROM:<a@example.org> " + b"X" * 600 + b"\r\n"
     assert driver.codes(long_mail) == [555]  # within the ESMTP limit: parsed, then refused
@@ -305,7 +296,7 @@ def test_an_endless_command_line_is_skipped_in_any_split_and_answered_once() -> 
     driver = ready()
     for _ in range(100):
         assert driver.feed(b"x" * 100_000) == []
-        assert driver.conn.buffered <= ESMTP_LINE_LIMIT + 100_000
+        assert driver.conn.buffered <= smtp.ESMTP_LINE_LIMIT + 100_000
     assert driver.codes(b"\r\nNOOP\r\n") == [500, 250]
 
 
@@ -358,19 +349,19 @@ def test_pipelined_group_waits_for_each_decision_in_order() -> None:
     script = TRANSACTION + b"hello\r\n.\r\nMAIL FROM:<b@example.org>\r\nNOOP\r\n"
     driver.feed(script)
     conn = driver.conn
-    assert isinstance(conn.pending, MailFrom)
+    assert isinstance(conn.pending, smtp.MailFrom)
     assert driver.replies() == []  # nothing is answered before the sender is decided
     conn.answer("250 2.1.0 OK")
     conn.next_event()
-    assert isinstance(conn.pending, RcptTo)
+    assert isinstance(conn.pending, smtp.RcptTo)
     conn.accept_recipient("box@live.test")
     conn.next_event()
-    assert isinstance(conn.pending, Message)  # the commit is pending ...
+    assert isinstance(conn.pending, smtp.Message)  # the commit is pending ...
     assert [line[:3] for line in driver.replies()] == [b"250", b"250", b"354"]
     assert conn.buffered > 0  # ... and the next commands wait behind it, unread
     conn.answer("250 2.0.0 queued")
     conn.next_event()
-    assert isinstance(conn.pending, MailFrom)
+    assert isinstance(conn.pending, smtp.MailFrom)
     conn.answer("250 2.1.0 OK")
     conn.next_event()
     assert [line[:3] for line in driver.replies()] == [b"250", b"250", b"250"]
@@ -434,7 +425,7 @@ STREAMS = st.lists(st.one_of(TOKENS, st.binary(max_size=200)), max_size=40).map(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=STREAMS, cuts=st.lists(st.integers(0, 20_000), max_size=10), tls=st.booleans())
 def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> None:
-    limits = ProtocolLimits("mx.test", 10_000, 5, max_unknown_recipients=3, tls_available=tls)
+    limits = smtp.ProtocolLimits("mx.test", 10_000, 5, max_unknown_recipients=3, tls_available=tls)
     driver = Driver(limits=limits)
     at = 0
     for cut in [*sorted(cuts), len(stream)]:
@@ -443,13 +434,13 @@ def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> No
         driver.conn.receive_data(stream[at:cut])
         at = cut
         driver.run()
-        if isinstance(driver.conn.pending, StartTls):
+        if isinstance(driver.conn.pending, smtp.StartTls):
             driver.conn.tls_started()
             driver.run()
         driver.replies()  # every line is a well-formed reply
         conn = driver.conn
         # Bounded: a command line, or the message so far, or what waits behind a decision.
-        assert conn.buffered <= ESMTP_LINE_LIMIT or conn.pending is not None
+        assert conn.buffered <= smtp.ESMTP_LINE_LIMIT or conn.pending is not None
         assert len(conn._body) <= 1.5 * limits.max_message_size + 2 + 4
     for message in driver.messages():
         assert len(message.data) <= limits.max_message_size

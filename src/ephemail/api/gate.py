@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -77,18 +78,14 @@ def rate_headers(limit: int, used: int, period: Period) -> list[tuple[bytes, byt
     ]
 
 
+@dataclass(eq=False)
 class AuthAndQuotaMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        auth: Authenticator,
-        quota: QuotaBackend,
-        token_owner: TokenOwner | None = None,
-    ) -> None:
-        self.app = app
-        self.auth = auth
-        self.quota = quota
-        self.token_owner = token_owner
+    """ASGI middleware around the app; Starlette builds it with the app and these options."""
+
+    app: ASGIApp
+    auth: Authenticator
+    quota: QuotaBackend
+    token_owner: TokenOwner | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 
+from ephemail.core.tasks import cancel_and_wait
 from ephemail.events.model import Event, decode
 
 log = logging.getLogger("ephemail.events")
@@ -96,10 +97,7 @@ class EventBus(ABC):
 
     async def close(self) -> None:
         """Send what is waiting (briefly), then let go of connections."""
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        await cancel_and_wait(self._sender)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), 2.0)
         await self._disconnect()

@@ -12,6 +12,7 @@ import logging
 
 import redis.asyncio as aioredis
 
+from ephemail.core.tasks import cancel_and_wait
 from ephemail.events.bus import EventBus
 from ephemail.events.model import Event
 
@@ -64,10 +65,7 @@ class RedisBus(EventBus):
         await self._client.publish(self.channel, event.encode())
 
     async def _disconnect(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await cancel_and_wait(self._reader)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()

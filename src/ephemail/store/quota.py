@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.singleflight import SingleFlight
+from ephemail.core.tasks import cancel_and_wait
 from ephemail.store.schema import quota_counters
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,7 @@ class MemoryQuota:
                 log.exception("quota write-behind failed; will retry")
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.flush()
 
 

@@ -13,6 +13,7 @@ import pytest
 from ephemail.store import accounts
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import RATE_HEADERS, assert_shape, rate
+from tests.support.plans import put_plan
 
 ENVELOPE = {"status": False, "message": "x"}
 LEAKS = re.compile(r"Traceback|File \"|sqlalchemy|SELECT |/work/|site-packages|\.py\b")
@@ -82,14 +83,7 @@ async def test_400_for_a_body_that_is_not_json(running: Running) -> None:
 
 async def test_403_for_a_type_or_domain_the_plan_does_not_allow(running: Running) -> None:
     async with running.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "freeonly",
-            monthly_quota=100,
-            mailbox_lifetime=600,
-            max_mailboxes=1,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "freeonly", quota=100, lifetime=600, mailboxes=1)
         from ephemail.store.domains import add_domain
 
         await add_domain(conn, "vip.example", type_="premium")

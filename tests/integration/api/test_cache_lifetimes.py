@@ -19,6 +19,7 @@ from ephemail.store.models import User
 from ephemail.store.schema import api_keys
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import rate
+from tests.support.plans import put_plan
 
 WINDOW = 0.5  # the key cache's lifetime in these tests
 
@@ -136,14 +137,7 @@ async def test_a_disabled_account_is_refused_after_the_window(svc: Running) -> N
 async def test_a_changed_plan_applies_after_the_window(svc: Running) -> None:
     email, key = await svc.new_user()
     async with svc.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "small",
-            monthly_quota=7,
-            mailbox_lifetime=600,
-            max_mailboxes=1,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "small", quota=7, lifetime=600, mailboxes=1)
     async with svc.client(key) as client:
         assert (await client.post("/api/emails")).status_code == 200
         assert (await client.post("/api/emails")).status_code == 200  # roomy plan: cached

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from ephemail.store import accounts
 from ephemail.store.domains import add_domain
 from ephemail.store.schema import mailboxes
 from tests.support import Running
+from tests.support.plans import put_plan
 
 SECRET_DOMAIN = "owned-by-someone.example"
 UNKNOWN_DOMAIN = "nobody-serves-this.example"
@@ -31,14 +31,7 @@ async def test_a_foreign_custom_domain_looks_unknown(
     owner, _ = await running.new_user()
     async with running.engine.begin() as conn:
         await add_domain(conn, SECRET_DOMAIN, type_="custom", owner_email=owner)
-        await accounts.set_plan(
-            conn,
-            "probe",
-            monthly_quota=10_000,
-            mailbox_lifetime=600,
-            max_mailboxes=10,
-            domain_types=types,
-        )
+        await put_plan(conn, "probe", quota=10_000, lifetime=600, mailboxes=10, types=types)
     _, key = await running.new_user(plan="probe")
     async with running.client(key) as client:
         created = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving, start_service
 
 READ_TIMEOUT = 1.0
 
@@ -18,11 +18,8 @@ READ_TIMEOUT = 1.0
 @pytest.fixture
 async def quick(tmp_path: Path) -> AsyncIterator[Running]:
     """A service that gives a stalled request one second."""
-    svc = await start_service(make_settings(tmp_path, http_read_timeout=READ_TIMEOUT))
-    try:
+    async with serving(make_settings(tmp_path, http_read_timeout=READ_TIMEOUT)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 def port_of(running: Running) -> int:

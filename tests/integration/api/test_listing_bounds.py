@@ -15,7 +15,7 @@ import pytest
 from ephemail.api.app import create_api
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.reading import LISTING_CONTENT_CHARS, LISTING_MAX_BYTES
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 
 
 def big_mail(to: str, lines: int, tag: str) -> bytes:
@@ -29,11 +29,8 @@ async def service(
     request: pytest.FixtureRequest, tmp_path: Path, pg_url: str
 ) -> AsyncIterator[Running]:
     overrides = {} if request.param == "sqlite" else {"database_url": pg_url}
-    svc = await start_service(make_settings(tmp_path, **overrides))
-    try:
+    async with serving(make_settings(tmp_path, **overrides)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 def route_only_client(running: Running, key: str) -> httpx.AsyncClient:

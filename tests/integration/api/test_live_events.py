@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.support import Running, make_settings, start_service
-from tests.support.events import events, mail, next_event
+from tests.support.events import box_stream, events, mail, next_event
 
 
 async def user_box(running: Running) -> tuple[str, str]:
@@ -115,10 +115,7 @@ async def test_stream_pushes_message_received_within_a_second_of_the_250(
     running: Running,
 ) -> None:
     key, box = await user_box(running)
-    async with (
-        running.client(key) as client,
-        client.stream("GET", "/api/events", params={"email": box}) as response,
-    ):
+    async with running.client(key) as client, box_stream(client, box) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         stream = events(response)
@@ -139,7 +136,7 @@ async def test_stream_pushes_message_received_within_a_second_of_the_250(
 async def test_stream_resumes_with_last_event_id(running: Running) -> None:
     key, box = await user_box(running)
     async with running.client(key) as client:
-        async with client.stream("GET", "/api/events", params={"email": box}) as response:
+        async with box_stream(client, box) as response:
             stream = events(response)
             await running.send(mail(box, "one"), [box])
             seen = await next_event(stream)
@@ -147,9 +144,7 @@ async def test_stream_resumes_with_last_event_id(running: Running) -> None:
         await running.send(mail(box, "two"), [box])  # while disconnected
         await running.send(mail(box, "three"), [box])
         headers = {"Last-Event-ID": seen["id"]}
-        async with client.stream(
-            "GET", "/api/events", params={"email": box}, headers=headers
-        ) as response:
+        async with box_stream(client, box, headers) as response:
             stream = events(response)
             missed = [await next_event(stream), await next_event(stream)]
             assert [e["data"]["subject"] for e in missed] == ["two", "three"]
@@ -162,10 +157,7 @@ async def test_stream_ends_with_a_last_event_when_the_mailbox_is_deleted(
     running: Running,
 ) -> None:
     key, box = await user_box(running)
-    async with (
-        running.client(key) as client,
-        client.stream("GET", "/api/events", params={"email": box}) as response,
-    ):
+    async with running.client(key) as client, box_stream(client, box) as response:
         stream = events(response)
         await asyncio.wait_for(anext(stream), 5)
         assert (await client.delete(f"/api/emails/{box}")).status_code == 200
@@ -191,10 +183,7 @@ async def test_stream_ends_when_the_mailbox_expires(running: Running) -> None:
             .where(mailboxes.c.address == box)
             .values(expire_at=int(time.time()) + 2)
         )
-    async with (
-        running.client(key) as client,
-        client.stream("GET", "/api/events", params={"email": box}) as response,
-    ):
+    async with running.client(key) as client, box_stream(client, box) as response:
         last = await next_event(events(response), within=10)
         assert last["event"] == "mailbox.expired"
 
@@ -223,8 +212,8 @@ async def test_heartbeats_and_a_limit_on_open_streams(tmp_path: Path) -> None:
         async with running.client(key) as client:
             before = await used(client)
             async with (
-                client.stream("GET", "/api/events", params={"email": box}) as one,
-                client.stream("GET", "/api/events", params={"email": box}) as two,
+                box_stream(client, box) as one,
+                box_stream(client, box) as two,
             ):
                 stream = events(one)
                 comments = [await asyncio.wait_for(anext(stream), 2) for _ in range(3)]
@@ -241,7 +230,7 @@ async def test_heartbeats_and_a_limit_on_open_streams(tmp_path: Path) -> None:
                 if running.service.api_context.streams.open == {}:
                     break
                 await asyncio.sleep(0.1)
-            async with client.stream("GET", "/api/events", params={"email": box}) as again:
+            async with box_stream(client, box) as again:
                 assert again.status_code == 200
     finally:
         await running.service.stop(grace=1)
@@ -263,10 +252,7 @@ async def test_stopping_the_service_ends_open_streams_at_once(tmp_path: Path) ->
     stopped = False
     try:
         key, box = await user_box(running)
-        async with (
-            running.client(key) as client,
-            client.stream("GET", "/api/events", params={"email": box}) as response,
-        ):
+        async with running.client(key) as client, box_stream(client, box) as response:
             stream = events(response)
             await asyncio.wait_for(anext(stream), 5)
             started = time.monotonic()

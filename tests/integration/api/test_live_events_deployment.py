@@ -23,7 +23,8 @@ from ephemail.store.bootstrap import ensure_defaults
 from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.schema import api_keys
 from tests.support.databases import REDIS_URL
-from tests.support.events import events, mail, next_event
+from tests.support.events import box_stream, events, mail, next_event
+from tests.support.plans import put_plan
 
 EPHEMAIL = str(Path(sys.executable).parent / "ephemail")
 DOMAIN = "ephemail.test"
@@ -122,26 +123,12 @@ async def three_nodes(tmp_path: Path, pg_url: str, prefix: str | None) -> None:
     try:
         await ensure_defaults(engine, DOMAIN)
         async with engine.begin() as conn:
-            await accounts.set_plan(
-                conn,
-                "tight",
-                monthly_quota=1000,
-                mailbox_lifetime=3600,
-                max_mailboxes=10,
-                domain_types=("free",),
-            )
+            await put_plan(conn, "tight", quota=1000, lifetime=3600, mailboxes=10)
             user = await accounts.create_user(conn, "user@example.org", plan_name="tight")
             _, key = await accounts.create_key(conn, "user@example.org")
             box = (await mailboxes.create_mailbox(conn, user)).address
             key_id = (await conn.execute(select(api_keys.c.id))).scalar_one()
-            await accounts.set_plan(
-                conn,
-                "burst",
-                monthly_quota=200,
-                mailbox_lifetime=3600,
-                max_mailboxes=10,
-                domain_types=("free",),
-            )
+            await put_plan(conn, "burst", quota=200, lifetime=3600, mailboxes=10)
             await accounts.create_user(conn, "burst@example.org", plan_name="burst")
             _, burst_key = await accounts.create_key(conn, "burst@example.org")
     finally:
@@ -154,7 +141,7 @@ async def three_nodes(tmp_path: Path, pg_url: str, prefix: str | None) -> None:
         async with (
             httpx.AsyncClient(base_url=base2, headers=headers, timeout=30) as two,
             httpx.AsyncClient(base_url=base3, headers=headers, timeout=30) as three,
-            three.stream("GET", "/api/events", params={"email": box}) as response,
+            box_stream(three, box) as response,
         ):
             stream = events(response)
             await asyncio.wait_for(anext(stream), 5)

@@ -17,17 +17,14 @@ from ephemail.events import Event, Overflowed, make_bus
 from ephemail.events.model import MAILBOX_CREATED, received
 from tests.support import Running, make_settings
 from tests.support.databases import REDIS_URL, require_service
-from tests.support.events import events, mail, next_event
+from tests.support.events import box_stream, events, mail, next_event
 from tests.support.nodes import nodes
 
 
 async def mail_on_one_is_pushed_by_the_other(one: Running, other: Running) -> None:
     email, key = await one.new_user()
     box = await one.new_mailbox(email)
-    async with (
-        other.client(key) as client,
-        client.stream("GET", "/api/events", params={"email": box}) as response,
-    ):
+    async with other.client(key) as client, box_stream(client, box) as response:
         stream = events(response)
         await asyncio.wait_for(anext(stream), 5)  # open, and subscribed
         waiting = asyncio.create_task(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ephemail.store import accounts
 from tests.support import Running
+from tests.support.plans import put_plan
 
 RATE = ("X-RateLimit-Limit", "X-RateLimit-Used", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
@@ -73,14 +73,7 @@ async def test_rate_headers_are_documented_where_they_are_sent(running: Running)
 
 async def test_a_429_carries_what_the_document_promises(running: Running) -> None:
     async with running.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "tiny",
-            monthly_quota=1,
-            mailbox_lifetime=600,
-            max_mailboxes=5,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "tiny", quota=1, lifetime=600, mailboxes=5)
     _, key = await running.new_user(plan="tiny")
     spec = await spec_of(running)
     documented = spec["paths"]["/api/domains"]["get"]["responses"]

@@ -20,6 +20,7 @@ from ephemail.store.schema import quota_counters
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import rate
 from tests.support.databases import REDIS_URL, require_service, temporary_pg_database
+from tests.support.plans import put_plan
 
 LIMIT = 1000
 
@@ -40,14 +41,7 @@ async def metered(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         svc = await start_service(make_settings(tmp_path, **overrides))
         try:
             async with svc.engine.begin() as conn:
-                await accounts.set_plan(
-                    conn,
-                    "metered",
-                    monthly_quota=LIMIT,
-                    mailbox_lifetime=600,
-                    max_mailboxes=10,
-                    domain_types=("free",),
-                )
+                await put_plan(conn, "metered", quota=LIMIT, lifetime=600, mailboxes=10)
             yield svc
         finally:
             await svc.service.stop(grace=1)

@@ -13,20 +13,14 @@ import httpx
 from ephemail.store import accounts
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import rate
+from tests.support.plans import put_plan
 
 QUOTA = 5
 
 
 async def tight_user(svc: Running, quota: int = QUOTA) -> tuple[str, str]:
     async with svc.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "tight",
-            monthly_quota=quota,
-            mailbox_lifetime=600,
-            max_mailboxes=5,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "tight", quota=quota, lifetime=600, mailboxes=5)
     return await svc.new_user(plan="tight")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import EPHEMAIL, ok, refused, run
+from tests.support.cli import EPHEMAIL, ok, refused, run, serve
 
 
 def test_user_key_domain_plan_mailbox_workflow(tmp_path: Path) -> None:
@@ -155,15 +155,7 @@ def test_serve_first_start_prints_one_key_and_accepts_mail(tmp_path: Path, free_
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         http_port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "EPHEMAIL_DATA_DIR": str(tmp_path),
-        "EPHEMAIL_SMTP_PORT": str(free_port),
-        "EPHEMAIL_HTTP_PORT": str(http_port),
-    }
-    proc = subprocess.Popen(
-        [EPHEMAIL, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = serve(tmp_path, smtp_port=free_port, http_port=http_port)
     try:
         assert proc.stdout is not None
         lines: list[str] = []
@@ -249,14 +241,8 @@ def test_a_busy_port_is_named(tmp_path: Path, free_port: int) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {
-            **os.environ,
-            "EPHEMAIL_DATA_DIR": str(tmp_path),
-            "EPHEMAIL_SMTP_PORT": str(free_port),
-            "EPHEMAIL_HTTP_PORT": str(port),
-        }
-        result = subprocess.run(
-            [EPHEMAIL, "serve"], env=env, capture_output=True, text=True, timeout=60
+        result = run(
+            tmp_path, "serve", EPHEMAIL_SMTP_PORT=str(free_port), EPHEMAIL_HTTP_PORT=str(port)
         )
     assert result.returncode != 0
     lines = [x for x in result.stderr.splitlines() if x.startswith("error: ")]

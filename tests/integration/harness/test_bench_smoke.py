@@ -8,11 +8,10 @@ the database holds; the two must match.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "smtp_ingest.py"
+from tests.support.bench import run_bench
+
 RESULT = re.compile(
     r"^RESULT target=ephemail .*? delivered=(\d+) stored=(\d+) errors=(\d+) check=(\w+)$",
     re.MULTILINE,
@@ -20,19 +19,12 @@ RESULT = re.compile(
 
 
 def test_bench_quick_stores_every_acknowledged_message(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(tmp_path / "results.json")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
+    done = run_bench(
+        "smtp_ingest.py", "--quick", "--json", str(tmp_path / "results.json"), timeout=120
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
     runs = RESULT.findall(done.stdout)
-    assert runs, output[-4000:]
+    assert runs, done.output
     for delivered, stored, _errors, check in runs:
-        assert int(delivered) > 0, output[-4000:]
-        assert int(delivered) == int(stored), output[-4000:]
+        assert int(delivered) > 0, done.output
+        assert int(delivered) == int(stored), done.output
         assert check == "ok"

@@ -9,13 +9,10 @@ file is intact and that every message answered `250` is stored byte for byte.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "reliability" / "crash.py"
+from tests.support.bench import run_bench
 
 
 def field(output: str, name: str) -> str:
@@ -26,19 +23,10 @@ def field(output: str, name: str) -> str:
 
 @pytest.mark.slow
 def test_crash_quick_loses_no_acknowledged_message() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    assert "RESULT ok" in done.stdout, output[-4000:]
+    done = run_bench("reliability/crash.py", "--quick", timeout=180)
+    assert "RESULT ok" in done.stdout, done.output
     assert field(done.stdout, "SIGKILL cycles") == "5"
-    assert field(done.stdout, "SIGTERM cycles").startswith("2 (exit 0 ×2;"), output[-4000:]
+    assert field(done.stdout, "SIGTERM cycles").startswith("2 (exit 0 ×2;"), done.output
     assert int(field(done.stdout, "messages acked")) > 0
     assert field(done.stdout, "lost") == "0"
     assert field(done.stdout, "integrity failures") == "0"

@@ -4,37 +4,16 @@ bounded memory and latency, and the rates asked for actually achieved."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.bench import run_bench
 
 
 def test_short_soak_passes() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "reliability" / "soak.py"),
-            "--duration",
-            "15",
-            "--quick",
-            "--smtp-rate",
-            "60",
-            "--api-rate",
-            "120",
-            "--users",
-            "6",
-            "--pollers",
-            "4",
-            "--procs",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
+    rates = ["--smtp-rate", "60", "--api-rate", "120"]
+    drivers = ["--users", "6", "--pollers", "4", "--procs", "2"]
+    result = run_bench(
+        "reliability/soak.py", "--duration", "15", "--quick", *rates, *drivers, timeout=180
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert '"pass": true' in result.stdout
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["driver_procs"] == 2

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Running, make_settings, smtp_hostile, start_service
+from tests.support import Running, make_settings, serving, smtp_hostile
 from tests.support.smtp import listed, live_box, wait_gate_idle
 
 MIB = 1024 * 1024
@@ -56,11 +56,8 @@ async def hostile(fn: Any, *args: Any, bound: float = 120) -> Any:
 @pytest.fixture
 async def service(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     overrides = getattr(request, "param", {})
-    svc = await start_service(make_settings(tmp_path, **overrides))
-    try:
+    async with serving(make_settings(tmp_path, **overrides)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 # --- finding 5: memory ------------------------------------------------------------------

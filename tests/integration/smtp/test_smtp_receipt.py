@@ -12,7 +12,8 @@ import zstandard
 from sqlalchemy import select, update
 
 from ephemail.store.schema import mailboxes, message_raw, messages
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving, start_service
+from tests.support.smtp import live_box
 
 SIMPLE = b"From: Ann <ann@example.org>\r\nSubject: hi\r\n\r\nhello\r\n"
 
@@ -26,8 +27,7 @@ async def stored(running: Running, address: str) -> list[dict[str, object]]:
 
 
 async def test_message_is_committed_before_250(running: Running) -> None:
-    email, _ = await running.new_user()
-    box = await running.new_mailbox(email)
+    box, _ = await live_box(running)
     refused = await running.send(SIMPLE, [box])
     assert refused == {}
     # No wait: 250 means the row is already there.
@@ -39,8 +39,7 @@ async def test_message_is_committed_before_250(running: Running) -> None:
 
 
 async def test_raw_message_is_kept_compressed_and_intact(running: Running) -> None:
-    email, _ = await running.new_user()
-    box = await running.new_mailbox(email)
+    box, _ = await live_box(running)
     body = b"From: a@example.org\r\nSubject: raw\r\n\r\n" + b"line of text\r\n" * 500
     await running.send(body, [box])
     (row,) = await stored(running, box)
@@ -67,8 +66,7 @@ async def test_foreign_domain_is_refused_so_nothing_relays(running: Running) -> 
 
 
 async def test_plus_tag_and_case_reach_the_mailbox(running: Running) -> None:
-    email, _ = await running.new_user()
-    box = await running.new_mailbox(email)
+    box, _ = await live_box(running)
     local, domain = box.split("@")
     await running.send(SIMPLE, [f"{local.upper()}+newsletter@{domain.upper()}"])
     assert len(await stored(running, box)) == 1
@@ -90,23 +88,18 @@ async def test_one_copy_per_live_mailbox_and_unknown_ones_refused(running: Runni
 
 
 async def test_many_recipients_beyond_the_limit_are_deferred(tmp_path: Path) -> None:
-    svc = await start_service(make_settings(tmp_path, max_recipients=5))
-    try:
+    async with serving(make_settings(tmp_path, max_recipients=5)) as svc:
         email, _ = await svc.new_user()
         boxes = [await svc.new_mailbox(email) for _ in range(7)]
         refused = await svc.send(SIMPLE, boxes)
         assert [code for code, _ in refused.values()] == [452, 452]
         counts = [len(await stored(svc, b)) for b in boxes]
         assert counts == [1, 1, 1, 1, 1, 0, 0]
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_oversize_message_gets_552(tmp_path: Path) -> None:
-    svc = await start_service(make_settings(tmp_path, max_message_size=10_000))
-    try:
-        email, _ = await svc.new_user()
-        box = await svc.new_mailbox(email)
+    async with serving(make_settings(tmp_path, max_message_size=10_000)) as svc:
+        box, _ = await live_box(svc)
         big = (b"Subject: big\r\n\r\n" + b"x" * 76 + b"\r\n") * 200
 
         def undeclared_size() -> int:
@@ -124,28 +117,21 @@ async def test_oversize_message_gets_552(tmp_path: Path) -> None:
         assert info.value.smtp_code == 552
         rows = await stored(svc, box)
         assert [r["subject"] for r in rows] == ["hi"]
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_full_mailbox_answers_452(tmp_path: Path) -> None:
-    svc = await start_service(make_settings(tmp_path, mailbox_message_cap=2))
-    try:
-        email, _ = await svc.new_user()
-        box = await svc.new_mailbox(email)
+    async with serving(make_settings(tmp_path, mailbox_message_cap=2)) as svc:
+        box, _ = await live_box(svc)
         await svc.send(SIMPLE, [box])
         await svc.send(SIMPLE, [box])
         with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
             await svc.send(SIMPLE, [box])
         assert info.value.recipients[box][0] == 452
         assert len(await stored(svc, box)) == 2
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_expired_mailbox_stops_receiving_at_once(running: Running) -> None:
-    email, _ = await running.new_user()
-    box = await running.new_mailbox(email)
+    box, _ = await live_box(running)
     async with running.engine.begin() as conn:
         await conn.execute(update(mailboxes).where(mailboxes.c.address == box).values(expire_at=1))
     with pytest.raises(smtplib.SMTPRecipientsRefused):
@@ -153,8 +139,7 @@ async def test_expired_mailbox_stops_receiving_at_once(running: Running) -> None
 
 
 async def test_missing_from_uses_envelope_sender(running: Running) -> None:
-    email, _ = await running.new_user()
-    box = await running.new_mailbox(email)
+    box, _ = await live_box(running)
     await running.send(b"Subject: no from\r\n\r\nbody\r\n", [box], sender="bounce@lists.example")
     (row,) = await stored(running, box)
     assert row["from_email"] == "bounce@lists.example"

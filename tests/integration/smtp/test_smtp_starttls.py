@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 from tests.support.smtp import listed, live_box
 
 
@@ -60,11 +60,8 @@ async def tls_service(tmp_path: Path) -> Any:
     certs = tmp_path / "certs"
     certs.mkdir()
     cert, key, der = write_certificate(certs, "mx.ephemail.test")
-    svc = await start_service(make_settings(tmp_path, tls_cert=cert, tls_key=key))
-    try:
+    async with serving(make_settings(tmp_path, tls_cert=cert, tls_key=key)) as svc:
         yield svc, cert, der
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_smtplib_delivers_over_starttls(tls_service: tuple[Running, Path, bytes]) -> None:

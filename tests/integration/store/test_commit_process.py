@@ -24,7 +24,7 @@ from ephemail.store.db import create_engine, migrate_async
 from ephemail.store.ingest import commit_process, frames
 from ephemail.store.ingest.rows import Rows
 from ephemail.store.models import Mailbox
-from tests.support.cli import EPHEMAIL, ok
+from tests.support.cli import ok, process_group, serve
 from tests.support.service import free_port
 
 ADMIN = "admin@localhost.localdomain"
@@ -38,19 +38,7 @@ class Served:
 
     def group(self) -> list[tuple[int, str]]:
         """(pid, command line) of every live process in the server's process group."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) != self.proc.pid:
-                    continue
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except (OSError, ProcessLookupError):
-                continue
-            if command:
-                found.append((int(entry.name), command))
-        return found
+        return process_group(self.proc.pid)
 
     def commit_processes(self) -> list[int]:
         return [pid for pid, cmd in self.group() if "ephemail.store.ingest.commit_process" in cmd]
@@ -60,21 +48,7 @@ class Served:
 def served(tmp_path: Path, *args: str) -> Iterator[Served]:
     """`ephemail serve` in its own process group, answering SMTP; killed if a test fails."""
     port = free_port()
-    env = {
-        **os.environ,
-        "EPHEMAIL_DATA_DIR": str(tmp_path),
-        "EPHEMAIL_SMTP_PORT": str(port),
-        "EPHEMAIL_HTTP_PORT": str(free_port()),
-    }
-    env.pop("EPHEMAIL_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [EPHEMAIL, "serve", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = serve(tmp_path, *args, smtp_port=port, http_port=free_port())
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

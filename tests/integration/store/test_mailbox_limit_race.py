@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ephemail.store import accounts
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
+from tests.support.plans import put_plan
 
 CONCURRENT = 30
 LIMIT = 2
@@ -19,20 +19,10 @@ LIMIT = 2
 
 @pytest.fixture
 async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
-    svc = await start_service(make_settings(tmp_path, database_url=database_url))
-    try:
+    async with serving(make_settings(tmp_path, database_url=database_url)) as svc:
         async with svc.engine.begin() as conn:
-            await accounts.set_plan(
-                conn,
-                "two",
-                monthly_quota=100_000,
-                mailbox_lifetime=600,
-                max_mailboxes=LIMIT,
-                domain_types=("free",),
-            )
+            await put_plan(conn, "two", quota=100_000, lifetime=600, mailboxes=LIMIT)
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 def many_connections(svc: Running, key: str) -> httpx.AsyncClient:

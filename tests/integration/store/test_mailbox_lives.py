@@ -22,7 +22,8 @@ from sqlalchemy import delete, func, insert, select, update
 from ephemail.core.time import now_epoch
 from ephemail.store.schema import api_keys, domains, mailboxes, messages, plans, users
 from ephemail.sweeper import sweep_once
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings
+from tests.support import serving as serving_settings
 
 DOMAIN = "ephemail.test"
 
@@ -33,12 +34,11 @@ def mail(subject: str) -> bytes:
 
 @asynccontextmanager
 async def serving(tmp_path: Path, database_url: str, **overrides: object) -> AsyncIterator[Running]:
-    svc = await start_service(make_settings(tmp_path, database_url=database_url, **overrides))
-    try:
+    """A service on `database_url` whose default plan never gets in the way."""
+    settings = make_settings(tmp_path, database_url=database_url, **overrides)
+    async with serving_settings(settings) as svc:
         await svc.roomy_default_plan()
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def create(svc: Running, key: str, username: str) -> dict[str, Any]:

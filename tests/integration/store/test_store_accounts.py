@@ -8,19 +8,13 @@ from sqlalchemy import select
 from ephemail.store import accounts, domains
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
 from ephemail.store.schema import users
+from tests.support.plans import put_plan
 from tests.support.store import DOMAIN, Store
 
 
 async def test_users_plans_and_passwords(store: Store) -> None:
     async with store.engine.begin() as conn:
-        small = await accounts.set_plan(
-            conn,
-            "small",
-            monthly_quota=10,
-            mailbox_lifetime=60,
-            max_mailboxes=2,
-            domain_types=("free",),
-        )
+        small = await put_plan(conn, "small", quota=10, lifetime=60, mailboxes=2)
         made = await accounts.create_user(
             conn,
             " Mixed@Example.ORG ",
@@ -70,23 +64,11 @@ async def test_users_plans_and_passwords(store: Store) -> None:
 
 async def test_a_plan_change_reaches_its_users_at_once(store: Store) -> None:
     async with store.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "pro",
-            monthly_quota=5,
-            mailbox_lifetime=60,
-            max_mailboxes=1,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "pro", quota=5, lifetime=60, mailboxes=1)
         moved = await accounts.set_user_plan(conn, "u@example.org", "pro")
         assert moved.plan.name == "pro" and moved.plan.max_mailboxes == 1
-        updated = await accounts.set_plan(
-            conn,
-            "pro",
-            monthly_quota=7,
-            mailbox_lifetime=120,
-            max_mailboxes=3,
-            domain_types=("free", "premium"),
+        updated = await put_plan(
+            conn, "pro", quota=7, lifetime=120, mailboxes=3, types=("free", "premium")
         )
         assert updated.id == moved.plan.id  # updated in place, not a second plan
         user = await accounts.require_user(conn, "u@example.org")
@@ -101,14 +83,7 @@ async def test_a_plan_change_reaches_its_users_at_once(store: Store) -> None:
             with pytest.raises(Invalid):
                 await accounts.set_plan(conn, "pro", domain_types=("free",), **limits)
         with pytest.raises(Invalid):
-            await accounts.set_plan(
-                conn,
-                "x" * 65,
-                monthly_quota=1,
-                mailbox_lifetime=1,
-                max_mailboxes=1,
-                domain_types=("free",),
-            )
+            await put_plan(conn, "x" * 65, quota=1, lifetime=1, mailboxes=1)
     assert accounts.parse_domain_types(" Custom, free,free ") == ("custom", "free")
     for bad in ("", "free,gold"):
         with pytest.raises(Invalid):
@@ -222,14 +197,7 @@ async def test_domains_by_type_and_owner(store: Store) -> None:
 
 async def test_a_plan_limits_the_domain_types(store: Store) -> None:
     async with store.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "free-only",
-            monthly_quota=5,
-            mailbox_lifetime=60,
-            max_mailboxes=5,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "free-only", quota=5, lifetime=60, mailboxes=5)
         await domains.add_domain(conn, "premium.example", type_="premium")
         user = await accounts.create_user(conn, "f@example.org", plan_name="free-only")
         assert domains.allowed_types(user) == ["free"]

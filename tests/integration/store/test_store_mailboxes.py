@@ -8,19 +8,13 @@ from ephemail.store import accounts, mailboxes
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound
 from ephemail.store.models import User
 from ephemail.sweeper import sweep_once
+from tests.support.plans import put_plan
 from tests.support.store import DOMAIN, Store
 
 
 async def small_plan_user(store: Store, max_mailboxes: int) -> User:
     async with store.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "small",
-            monthly_quota=10,
-            mailbox_lifetime=300,
-            max_mailboxes=max_mailboxes,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "small", quota=10, lifetime=300, mailboxes=max_mailboxes)
         return await accounts.create_user(conn, "s@example.org", plan_name="small")
 
 
@@ -65,14 +59,7 @@ async def test_the_plan_limit_counts_live_mailboxes_only(store: Store) -> None:
         assert await mailboxes.count_live(conn, user.id) == 2
     async with store.engine.begin() as conn:  # a plan that allows no mailbox is refused
         with pytest.raises(Invalid, match="at least 1"):
-            await accounts.set_plan(
-                conn,
-                "none",
-                monthly_quota=1,
-                mailbox_lifetime=1,
-                max_mailboxes=0,
-                domain_types=("free",),
-            )
+            await put_plan(conn, "none", quota=1, lifetime=1, mailboxes=0)
 
 
 async def test_rename_keeps_the_mailbox_and_ends_its_life(store: Store) -> None:

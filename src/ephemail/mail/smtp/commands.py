@@ -17,8 +17,8 @@ from ephemail.mail.smtp.events import (
     REPLY_PROBING,
     REPLY_TOO_BIG,
     REPLY_TOO_MANY_RCPT,
+    Decision,
     MailFrom,
-    Message,
     ProtocolLimits,
     R,
     RcptTo,
@@ -41,7 +41,7 @@ class Commands(Generic[R]):
     tls: bool
     extended: bool
     closing: bool
-    pending: MailFrom | RcptTo | Message[R] | StartTls | None
+    pending: Decision[R] | None
     _in: bytearray
     _pos: int
     _out: list[bytes]
@@ -56,96 +56,92 @@ class Commands(Generic[R]):
     # --- commands -------------------------------------------------------------------------
 
     def _ehlo(self, arg: str) -> None:
-        if not arg:
-            self._reply("501 5.5.4 Syntax: EHLO hostname")
-            return
-        self._hello()
-        self.extended = True
-        self._out.append(ehlo_reply(self.limits, self.limits.tls_available and not self.tls))
+        if self._hello("EHLO", arg, extended=True):
+            self._out.append(ehlo_reply(self.limits, self.limits.tls_available and not self.tls))
 
     def _helo(self, arg: str) -> None:
-        if not arg:
-            self._reply("501 5.5.4 Syntax: HELO hostname")
-            return
-        self._hello()
-        self.extended = False
-        self._reply(f"250 {self.limits.hostname}")
+        if self._hello("HELO", arg, extended=False):
+            self._reply(f"250 {self.limits.hostname}")
 
-    def _hello(self) -> None:
+    def _hello(self, verb: str, arg: str, *, extended: bool) -> bool:
+        """EHLO and HELO alike: a fresh session state, or 501 without a hostname. Whether
+        the caller should send its greeting."""
+        if not arg:
+            self._reply(f"501 5.5.4 Syntax: {verb} hostname")
+            return False
         self._end_transaction()
         self.state = State.READY
+        self.extended = extended
+        return True
 
     def _mail(self, arg: str) -> None:
+        self._pend_or_refuse(self._mail_from(arg))
+
+    def _rcpt(self, arg: str) -> None:
+        self._pend_or_refuse(self._rcpt_to(arg))
+
+    def _pend_or_refuse(self, outcome: MailFrom | RcptTo | str) -> None:
+        """A well-formed MAIL or RCPT waits for the service's decision; otherwise its reply."""
+        if isinstance(outcome, str):
+            self._reply(outcome)
+        else:
+            self.pending = outcome
+
+    def _mail_from(self, arg: str) -> MailFrom | str:
+        """The MAIL command as an event, or the reply that refuses it."""
         if self.state is State.GREETING:
-            self._reply("503 5.5.1 Error: send HELO first")
-            return
+            return "503 5.5.1 Error: send HELO first"
         if self.state is State.MAIL:
-            self._reply("503 5.5.1 Error: nested MAIL command")
-            return
+            return "503 5.5.1 Error: nested MAIL command"
         if arg[:5].upper() != "FROM:":
-            self._reply("501 5.5.4 Syntax: MAIL FROM:<address>")
-            return
+            return "501 5.5.4 Syntax: MAIL FROM:<address>"
         parsed = path_and_params(arg[5:])
         if parsed is None:
-            self._reply("501 5.1.7 Bad sender address syntax")
-            return
+            return "501 5.1.7 Bad sender address syntax"
         address, params = parsed
         if len(address) > MAX_ADDRESS:
-            self._reply("553 5.1.7 Sender address too long")
-            return
+            return "553 5.1.7 Sender address too long"
         size: int | None = None
         for key, value in params.items():
             if not self.extended:
-                self._reply("555 5.5.4 MAIL parameters need EHLO")
-                return
+                return "555 5.5.4 MAIL parameters need EHLO"
             if key == "SIZE":
                 if not value.isdigit() or len(value) > 20:
-                    self._reply("501 5.5.4 Syntax: SIZE=<octets>")
-                    return
+                    return "501 5.5.4 Syntax: SIZE=<octets>"
                 size = int(value)
                 if size > self.limits.max_message_size:
-                    self._reply(REPLY_TOO_BIG)
-                    return
+                    return REPLY_TOO_BIG
             elif key == "BODY":
                 if value.upper() not in ("7BIT", "8BITMIME"):
-                    self._reply("501 5.5.4 BODY must be 7BIT or 8BITMIME")
-                    return
+                    return "501 5.5.4 BODY must be 7BIT or 8BITMIME"
             elif key == "SMTPUTF8":
                 if value:
-                    self._reply("501 5.5.4 SMTPUTF8 takes no value")
-                    return
+                    return "501 5.5.4 SMTPUTF8 takes no value"
             else:
-                self._reply("555 5.5.4 MAIL parameter not recognized")
-                return
-        self.pending = MailFrom(address, size, params)
+                return "555 5.5.4 MAIL parameter not recognized"
+        return MailFrom(address, size, params)
 
-    def _rcpt(self, arg: str) -> None:
+    def _rcpt_to(self, arg: str) -> RcptTo | str:
+        """The RCPT command as an event, or the reply that refuses it."""
         if self.state is not State.MAIL:
-            self._reply("503 5.5.1 Error: need MAIL command")
-            return
+            return "503 5.5.1 Error: need MAIL command"
         if arg[:3].upper() != "TO:":
-            self._reply("501 5.5.4 Syntax: RCPT TO:<address>")
-            return
+            return "501 5.5.4 Syntax: RCPT TO:<address>"
         parsed = path_and_params(arg[3:])
         if parsed is None or not parsed[0]:
-            self._reply("501 5.1.3 Bad recipient address syntax")
-            return
+            return "501 5.1.3 Bad recipient address syntax"
         address, params = parsed
         if params:
-            self._reply("555 5.5.4 RCPT parameters not recognized")
-            return
+            return "555 5.5.4 RCPT parameters not recognized"
         if len(address) > MAX_ADDRESS:
-            self._reply("553 5.1.3 Recipient address too long")
-            return
+            return "553 5.1.3 Recipient address too long"
         if self._unknown_rcpts >= self.limits.max_unknown_recipients:
-            # Recipient probing (username enumeration): no more look-ups in this session.
-            self._reply(REPLY_PROBING)
-            self._close()
-            return
+            # Recipient probing (username enumeration): no more look-ups in this session;
+            # the 421 closes it.
+            return REPLY_PROBING
         if self._tx.accepted >= self.limits.max_recipients:
-            self._reply(REPLY_TOO_MANY_RCPT)  # no look-up: says nothing about the mailbox
-            return
-        self.pending = RcptTo(address)
+            return REPLY_TOO_MANY_RCPT  # no look-up: says nothing about the mailbox
+        return RcptTo(address)
 
     def _data_command(self, arg: str) -> None:
         if arg:

@@ -76,6 +76,10 @@ class StartTls:
     """`220` is queued: send it, do the handshake, then call `tls_started`."""
 
 
+# What the service must decide before the machine reads on: one is pending at a time.
+Decision = MailFrom | RcptTo | Message[R] | StartTls
+
+
 @dataclass
 class Transaction(Generic[R]):
     """The MAIL transaction in progress: its sender and the recipients accepted so far."""

@@ -23,37 +23,20 @@ Memory per session is bounded whatever the client sends:
 
 from __future__ import annotations
 
+from ephemail.mail.smtp import events
 from ephemail.mail.smtp.commands import COMMANDS, Commands
-from ephemail.mail.smtp.events import (
-    COMMAND_LINE_LIMIT,
-    END_OF_DATA,
-    ESMTP_LINE_LIMIT,
-    MAX_UNRECOGNIZED,
-    REPLY_TOO_BIG,
-    REPLY_TOO_LONG,
-    REPLY_UNRECOGNIZED,
-    REPLY_UNRECOGNIZED_LAST,
-    MailFrom,
-    Message,
-    ProtocolLimits,
-    R,
-    RcptTo,
-    StartTls,
-    State,
-    Transaction,
-)
 
 
-class ServerConnection(Commands[R]):
+class ServerConnection(Commands[events.R]):
     """One SMTP session, server side. `R` is what the service keeps per accepted recipient.
 
     The adapter's side, reading command lines and reading DATA are here; what each command
     means is in Commands (commands.py).
     """
 
-    def __init__(self, limits: ProtocolLimits, *, tls: bool = False) -> None:
+    def __init__(self, limits: events.ProtocolLimits, *, tls: bool = False) -> None:
         self.limits = limits
-        self.state = State.GREETING
+        self.state = events.State.GREETING
         self.tls = tls
         self.extended = False
         self.closing = False  # a 221/421 is queued; close once it is written
@@ -62,7 +45,7 @@ class ServerConnection(Commands[R]):
         self._pos = 0
         self._out = []
         self._skipping = False  # inside an over-long command line
-        self._tx = Transaction()
+        self._tx = events.Transaction()
         self._unknown_rcpts = 0
         self._unrecognized = 0
         # DATA
@@ -83,7 +66,7 @@ class ServerConnection(Commands[R]):
         self._close()
 
     def receive_data(self, data: bytes) -> None:
-        if self.state is not State.CLOSED:
+        if self.state is not events.State.CLOSED:
             self._in += data
 
     @property
@@ -96,10 +79,10 @@ class ServerConnection(Commands[R]):
         self._out.clear()
         return out
 
-    def next_event(self) -> MailFrom | RcptTo | Message[R] | StartTls | None:
+    def next_event(self) -> events.Decision[events.R] | None:
         """Process input until the service must decide something, or input runs out."""
-        while self.pending is None and self.state is not State.CLOSED:
-            if self.state is State.DATA:
+        while self.pending is None and self.state is not events.State.CLOSED:
+            if self.state is events.State.DATA:
                 if not self._data_step():
                     break
                 continue
@@ -116,17 +99,17 @@ class ServerConnection(Commands[R]):
         assert event is not None, "no decision is pending"
         self.pending = None
         ok = reply.startswith("2")
-        if isinstance(event, MailFrom) and ok:
-            self._tx = Transaction(sender=event.address)
-            self.state = State.MAIL
-        elif isinstance(event, RcptTo) and reply.startswith("550"):
+        if isinstance(event, events.MailFrom) and ok:
+            self._tx = events.Transaction(sender=event.address)
+            self.state = events.State.MAIL
+        elif isinstance(event, events.RcptTo) and reply.startswith("550"):
             self._unknown_rcpts += 1
-        elif isinstance(event, Message):
+        elif isinstance(event, events.Message):
             self._end_transaction()
         self._reply(reply)
 
-    def accept_recipient(self, value: R, reply: str = "250 2.1.5 OK") -> None:
-        assert isinstance(self.pending, RcptTo), "no RCPT is pending"
+    def accept_recipient(self, value: events.R, reply: str = "250 2.1.5 OK") -> None:
+        assert isinstance(self.pending, events.RcptTo), "no RCPT is pending"
         self._tx.recipients.append(value)
         self._tx.accepted += 1
         self.pending = None
@@ -134,18 +117,18 @@ class ServerConnection(Commands[R]):
 
     def tls_started(self) -> None:
         """RFC 3207 4.2: forget everything learnt before the handshake; EHLO again."""
-        assert isinstance(self.pending, StartTls)
+        assert isinstance(self.pending, events.StartTls)
         self.pending = None
         self.tls = True
         self.extended = False
         self._end_transaction()
-        self.state = State.GREETING
+        self.state = events.State.GREETING
         self._in.clear()
         self._pos = 0
 
     def close_with(self, reply: str) -> None:
         """A time-out or shutdown: one last reply, then the channel closes."""
-        if self.state is State.CLOSED:
+        if self.state is events.State.CLOSED:
             return
         self.pending = None
         self._reply(reply)
@@ -167,7 +150,7 @@ class ServerConnection(Commands[R]):
         while True:
             end = self._in.find(b"\n", self._pos)
             if end < 0:
-                if len(self._in) - self._pos > ESMTP_LINE_LIMIT:
+                if len(self._in) - self._pos > events.ESMTP_LINE_LIMIT:
                     self._skipping = True
                     self._in.clear()
                     self._pos = 0
@@ -175,7 +158,7 @@ class ServerConnection(Commands[R]):
             if self._skipping:
                 self._skipping = False
                 self._pos = end + 1
-                self._reply(REPLY_TOO_LONG)
+                self._reply(events.REPLY_TOO_LONG)
                 continue
             line = bytes(self._in[self._pos : end])
             self._pos = end + 1
@@ -184,18 +167,18 @@ class ServerConnection(Commands[R]):
     def _command(self, line: bytes) -> None:
         verb, _, rest = line.partition(b" ")
         name = verb.upper()
-        limit = ESMTP_LINE_LIMIT if self.extended and name in (b"MAIL", b"RCPT") else 0
-        if len(line) + 2 > (limit or COMMAND_LINE_LIMIT):
-            self._reply(REPLY_TOO_LONG)
+        limit = events.ESMTP_LINE_LIMIT if self.extended and name in (b"MAIL", b"RCPT") else 0
+        if len(line) + 2 > (limit or events.COMMAND_LINE_LIMIT):
+            self._reply(events.REPLY_TOO_LONG)
             return
         handler = COMMANDS.get(name)
         if handler is None:
             self._unrecognized += 1
-            if self._unrecognized >= MAX_UNRECOGNIZED:
-                self._reply(REPLY_UNRECOGNIZED_LAST)
+            if self._unrecognized >= events.MAX_UNRECOGNIZED:
+                self._reply(events.REPLY_UNRECOGNIZED_LAST)
                 self._close()
             else:
-                self._reply(REPLY_UNRECOGNIZED)
+                self._reply(events.REPLY_UNRECOGNIZED)
             return
         handler(self, rest.decode("utf-8", "surrogateescape").strip(" "))
 
@@ -211,7 +194,7 @@ class ServerConnection(Commands[R]):
         data = self._body
         old = len(data)
         data += chunk
-        end = data.find(END_OF_DATA, max(0, old - 4))
+        end = data.find(events.END_OF_DATA, max(0, old - 4))
         if end >= 0:
             self._in += data[end + 5 :]  # pipelined commands after the message
             del data[end + 2 :]
@@ -246,10 +229,10 @@ class ServerConnection(Commands[R]):
 
     def _finish_data(self, data: bytearray) -> None:
         self._body = bytearray()
-        self.state = State.MAIL
+        self.state = events.State.MAIL
         if self._too_long:
             self._end_transaction()
-            self._reply(REPLY_TOO_LONG)
+            self._reply(events.REPLY_TOO_LONG)
             return
         unstuffed = data.replace(b"\r\n.", b"\r\n")
         data.clear()  # the stuffed copy goes before the final one is made
@@ -257,7 +240,7 @@ class ServerConnection(Commands[R]):
         del unstuffed
         if self._too_big or len(raw) > self.limits.max_message_size:
             self._end_transaction()
-            self._reply(REPLY_TOO_BIG)
+            self._reply(events.REPLY_TOO_BIG)
             return
         tx = self._tx
-        self.pending = Message(tx.sender, tx.recipients, raw)
+        self.pending = events.Message(tx.sender, tx.recipients, raw)

@@ -10,12 +10,12 @@ retried one message at a time, so one bad message fails alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ephemail.core.tasks import cancel_and_wait
 from ephemail.store.ingest.rows import (
     BUMP_COUNTS_SQL,
     BoxState,
@@ -90,10 +90,7 @@ class GroupCommitWriter(MessageWriter):
                 self.committed / self.transactions,
                 self.write_seconds / self.transactions * 1000,
             )
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -1,0 +1,46 @@
+"""website: sign-in sessions and usage per day
+
+Revision ID: 0004_web
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_web"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "web_sessions",
+        sa.Column("id_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id_hash"),
+    )
+    op.create_index("ix_web_sessions_user", "web_sessions", ["user_id"])
+    op.create_index("ix_web_sessions_expires", "web_sessions", ["expires_at"])
+    op.create_table(
+        "usage_daily",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("messages", sa.BigInteger(), nullable=False),
+        sa.Column("api_requests", sa.BigInteger(), nullable=False),
+        sa.Column("quota_used", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "user_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("usage_daily")
+    op.drop_index("ix_web_sessions_expires", table_name="web_sessions")
+    op.drop_index("ix_web_sessions_user", table_name="web_sessions")
+    op.drop_table("web_sessions")

@@ -150,7 +150,7 @@ class Service:
             public_url=public_url,
             tokens=TokenCodec(s.secret_key),
             quota=self.quota,
-            auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
+            auth=Authenticator(self.engine, ttl=s.auth_cache_seconds, key_seen=self.usage.key_seen),
             fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
             events=self.bus,
             streams=StreamLimits(s.events_heartbeat_seconds, s.events_max_streams),

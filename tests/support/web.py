@@ -52,6 +52,11 @@ class Browser:
             "/signin", {"email": email, "password": password}, token_from="/signin"
         )
 
+    def plant(self, session_id: str) -> None:
+        """Put a session cookie in the jar as if the server had set it."""
+        host = self.http.base_url.host
+        self.http.cookies.set("ephemail_session", session_id, domain=host, path="/")
+
     @property
     def session(self) -> str | None:
         return self.http.cookies.get("ephemail_session")

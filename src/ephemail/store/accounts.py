@@ -277,14 +277,25 @@ async def list_keys(conn: AsyncConnection, email: str) -> list[ApiKeyInfo]:
         select(api_keys).where(api_keys.c.user_id == user.id).order_by(api_keys.c.id)
     )
     return [
-        ApiKeyInfo(id=r.id, prefix=r.prefix, created_at=r.created_at, revoked_at=r.revoked_at)
+        ApiKeyInfo(
+            id=r.id,
+            prefix=r.prefix,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+            last_used_at=r.last_used_at,
+        )
         for r in rows
     ]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: int) -> str:
-    """Revoke a key by id; returns the key's hash so caches everywhere can drop it."""
-    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+async def revoke_key(conn: AsyncConnection, key_id: int, *, owner_id: int | None = None) -> str:
+    """Revoke a key by id; returns the key's hash so caches everywhere can drop it.
+
+    With `owner_id`, someone else's key is NotFound like a missing one."""
+    query = select(api_keys).where(api_keys.c.id == key_id)
+    if owner_id is not None:
+        query = query.where(api_keys.c.user_id == owner_id)
+    row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"No API key with id {key_id}.")
     if row.revoked_at is None:

@@ -235,3 +235,9 @@ async def delete_ids(conn: AsyncConnection, ids: list[int]) -> int:
         return 0
     result = await conn.execute(delete(mailboxes).where(mailboxes.c.id.in_(ids)))
     return int(result.rowcount)
+
+
+async def count_all_live(conn: AsyncConnection) -> int:
+    """Live mailboxes of every account (the operator's overview)."""
+    query = select(func.count()).select_from(mailboxes).where(mailboxes.c.expire_at > now_epoch())
+    return int((await conn.execute(query)).scalar_one())

@@ -66,6 +66,9 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),  # shown in listings, not secret
     Column("created_at", Epoch, nullable=False),
     Column("revoked_at", Epoch, nullable=True),
+    # When the key last opened the API, to within the key cache's lifetime: noted when the
+    # cache loads the key (not per request) and written with the usage counts.
+    Column("last_used_at", Epoch, nullable=True),
     sqlite_autoincrement=True,
 )
 

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ephemail.store.schema import usage_daily
+from ephemail.store.schema import api_keys, usage_daily
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class UsageMeter:
         self._engine = engine
         self._flush_seconds = flush_seconds
         self._counts: Counter[tuple[str, int, str]] = Counter()
+        self._keys_seen: dict[str, int] = {}  # key hash → epoch seconds it was last seen
         self._task: asyncio.Task[None] | None = None
         self._day_epoch = -1.0
         self._day = ""
@@ -66,6 +67,10 @@ class UsageMeter:
         if kept:
             self._counts[(day, uid, "quota_used")] += 1
 
+    def key_seen(self, key_hash: str) -> None:
+        """An API key was used (noted by the key cache when it loads the key)."""
+        self._keys_seen[key_hash] = int(time.time())
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
@@ -79,6 +84,7 @@ class UsageMeter:
                 log.exception("usage write-behind failed; will retry")
 
     async def flush(self) -> None:
+        await self._flush_keys()
         if not self._counts:
             return
         counts, self._counts = self._counts, Counter()
@@ -104,6 +110,25 @@ class UsageMeter:
                             continue  # another process made the row first: add to it
         except Exception:
             self._counts.update(counts)
+            raise
+
+    async def _flush_keys(self) -> None:
+        if not self._keys_seen:
+            return
+        seen, self._keys_seen = self._keys_seen, {}
+        stamp = update(api_keys).where(
+            api_keys.c.key_hash == bindparam("h"),
+            or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < bindparam("t")),
+        )
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    stamp.values(last_used_at=bindparam("t")),
+                    [{"h": h, "t": t} for h, t in seen.items()],
+                )
+        except Exception:
+            for h, t in seen.items():
+                self._keys_seen.setdefault(h, t)
             raise
 
     async def close(self) -> None:

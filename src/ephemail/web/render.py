@@ -37,12 +37,23 @@ def local_time(epoch: int | float | None, zone_name: str = "UTC") -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z")
 
 
+def duration(seconds: int) -> str:
+    """`10 minutes`, `1 hour 30 minutes`, `2 days`: a plan's lifetime, for people."""
+    parts = []
+    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
 def static_url(path: str) -> str:
     """A static asset's URL; the version in the query makes a new release skip old caches."""
     return f"/static/{path}?v={__version__}"
 
 
 templates.env.filters["local_time"] = local_time
+templates.env.filters["duration"] = duration
 templates.env.globals["static_url"] = static_url
 
 

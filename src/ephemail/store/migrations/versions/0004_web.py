@@ -1,4 +1,4 @@
-"""website: sign-in sessions and usage per day
+"""website: sign-in sessions, usage per day, when each API key was last used
 
 Revision ID: 0004_web
 Revises: 0003
@@ -16,7 +16,13 @@ branch_labels = None
 depends_on = None
 
 
+# On SQLite a batch rebuilds the table: it must keep the AUTOINCREMENT that 0002 gave it.
+_KEEP = {"sqlite_autoincrement": True}
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("api_keys", table_kwargs=_KEEP) as batch:
+        batch.add_column(sa.Column("last_used_at", sa.BigInteger(), nullable=True))
     op.create_table(
         "web_sessions",
         sa.Column("id_hash", sa.String(length=64), nullable=False),
@@ -44,3 +50,5 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_expires", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
+    with op.batch_alter_table("api_keys", table_kwargs=_KEEP) as batch:
+        batch.drop_column("last_used_at")

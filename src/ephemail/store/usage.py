@@ -67,9 +67,9 @@ class UsageMeter:
         if kept:
             self._counts[(day, uid, "quota_used")] += 1
 
-    def key_seen(self, key_hash: str) -> None:
+    def key_seen(self, key_hash: str, at: int | None = None) -> None:
         """An API key was used (noted by the key cache when it loads the key)."""
-        self._keys_seen[key_hash] = int(time.time())
+        self._keys_seen[key_hash] = int(time.time()) if at is None else at
 
     def start(self) -> None:
         if self._task is None:

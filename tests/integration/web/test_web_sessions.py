@@ -211,3 +211,27 @@ async def test_sign_up_can_be_turned_off(closed: Running) -> None:
     email = await new_web_user(closed)
     async with Browser(closed.base_url) as browser:
         assert (await browser.sign_in(email)).status_code == 303
+
+
+async def test_sign_in_goes_back_only_to_a_page_of_this_site(running: Running) -> None:
+    email = await new_web_user(running)
+    for asked, landed in (
+        ("/account/api", "/account/api"),
+        ("//evil.example/steal", "/mailboxes"),
+        ("https://evil.example/", "/mailboxes"),
+        ("/\\evil.example", "/mailboxes"),
+    ):
+        async with Browser(running.base_url) as browser:
+            data = {"email": email, "password": PASSWORD, "next": asked}
+            answer = await browser.post("/signin", data)
+            assert answer.headers["location"] == landed, asked
+
+
+async def test_an_oversized_form_is_refused(running: Running) -> None:
+    async with Browser(running.base_url) as browser:
+        token = await browser.token("/signin")
+        answer = await browser.http.post(
+            "/signin", data={"csrf_token": token, "email": "a" * 100_000, "password": "x"}
+        )
+    assert answer.status_code == 413
+    assert "Too large" in answer.text

@@ -15,6 +15,7 @@ from ephemail.events import Event, announce
 from ephemail.events.model import KEY_REVOKED
 from ephemail.store import accounts
 from ephemail.store.bootstrap import DEFAULT_PLAN
+from ephemail.store.errors import Invalid
 from ephemail.store.models import User
 
 user_app = typer.Typer(help="Users (accounts that own mailboxes and API keys).", **PLAIN)
@@ -64,6 +65,23 @@ def user_admin(
     """Make a user an operator (the website's operator area), or no longer one."""
     run_admin(lambda conn: accounts.set_user_admin(conn, email, not remove))
     typer.echo(f"{email} is {'no longer' if remove else 'now'} an operator")
+
+
+@user_app.command("password", cls=PlainCommand)
+def user_password(email: str) -> None:
+    """Set a user's website password, read from stdin; every website session of it ends."""
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        accounts.check_password_rules(password)
+    except Invalid as exc:
+        fail(str(exc))
+
+    async def go(conn: AsyncConnection) -> None:
+        user = await accounts.require_user(conn, email)
+        await accounts.set_password_hash(conn, user.id, accounts.hash_password(password))
+
+    run_admin(go)
+    typer.echo(f"set the password of {email}")
 
 
 @user_app.command("set-plan", cls=PlainCommand)

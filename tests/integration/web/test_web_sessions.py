@@ -81,6 +81,13 @@ async def test_a_user_made_by_the_cli_signs_in_with_its_password(
     async with Browser(running.base_url) as browser:
         await browser.sign_in("ops@example.org", "a long cli password")
         assert (await browser.get("/admin/users")).status_code == 403
+        # A new password from the CLI ends the session and is the one that works.
+        ephemail_cli.ok(tmp_path, "user", "password", "ops@example.org", stdin="another password\n")
+        assert (await browser.get("/account")).status_code == 303
+        assert (await browser.sign_in("ops@example.org", "a long cli password")).status_code == 400
+        assert (await browser.sign_in("ops@example.org", "another password")).status_code == 303
+    short = ephemail_cli.run(tmp_path, "user", "password", "ops@example.org", stdin="short\n")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
 
 
 async def test_every_form_refuses_a_post_without_the_visitors_token(running: Running) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.support import Running
 from tests.support.contract import rate
 from tests.support.web import Browser, new_web_user
@@ -74,3 +76,39 @@ async def test_an_unknown_page_is_a_404_page(running: Running) -> None:
     assert page.status_code == 404
     assert "Page not found" in page.text
     assert "content-security-policy" in page.headers
+
+
+PAGES = [
+    "/account",
+    "/account/api",
+    "/mailboxes",
+    "/admin/users",
+    "/admin/plans",
+    "/admin/domains",
+    "/admin/usage",
+    "/no/such/page",
+]
+
+
+async def test_every_page_has_a_title_a_favicon_its_policy_and_labelled_fields(
+    running: Running,
+) -> None:
+    admin = await new_web_user(running, is_admin=True)
+    await running.new_mailbox(admin)
+    async with Browser(running.base_url) as anonymous, Browser(running.base_url) as signed:
+        await signed.sign_in(admin)
+        pages = [await anonymous.get(p) for p in ("/", "/signin", "/signup")]
+        pages += [await signed.get(p) for p in PAGES]
+    for page in pages:
+        where = page.url.path
+        assert re.search(r"<title>[^<]+ · ephemail</title>", page.text), where
+        assert 'rel="icon" href="/static/favicon.svg"' in page.text, where
+        assert "script-src 'self'" in page.headers["content-security-policy"], where
+        assert not re.search(r"\son[a-z]+=", page.text), where  # no inline handlers
+        assert "style=" not in page.text, where  # the CSP would refuse inline styles
+        ids = set(re.findall(r'<label[^>]* for="([^"]+)"', page.text))
+        for field in re.findall(r"<(?:input|select|textarea)\b[^>]*>", page.text):
+            if 'type="hidden"' in field or " hidden" in field:
+                continue
+            found = re.search(r'id="([^"]+)"', field)
+            assert found and found.group(1) in ids, f"{where}: unlabelled {field}"

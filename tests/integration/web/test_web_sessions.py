@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ephemail.store import accounts
@@ -242,3 +243,34 @@ async def test_an_oversized_form_is_refused(running: Running) -> None:
         )
     assert answer.status_code == 413
     assert "Too large" in answer.text
+
+
+def _session_cookie(answer: httpx.Response) -> str:
+    (cookie,) = [c for c in answer.headers.get_list("set-cookie") if "ephemail_session=" in c]
+    return cookie.lower()
+
+
+async def test_the_session_cookie_is_httponly_lax_and_secure_over_https(
+    running: Running, tmp_path: Path
+) -> None:
+    email = await new_web_user(running)
+    async with Browser(running.base_url) as browser:
+        plain = _session_cookie(await browser.sign_in(email))
+    assert "httponly" in plain and "samesite=lax" in plain and "secure" not in plain
+    https = await start_service(
+        make_settings(tmp_path / "https", public_url="https://mail.example.org")
+    )
+    try:
+        email = await new_web_user(https)
+        async with Browser(https.base_url) as browser:
+            # A client on plain http keeps Secure cookies to itself: hand the one back.
+            page = await browser.get("/signin")
+            pre = page.cookies["ephemail_pre"]
+            form = {"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+            answer = await browser.http.post(
+                "/signin", data=form, headers={"cookie": f"ephemail_pre={pre}"}
+            )
+            secure = _session_cookie(answer)
+    finally:
+        await https.service.stop(grace=1)
+    assert "httponly" in secure and "samesite=lax" in secure and "; secure" in secure

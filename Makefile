@@ -37,10 +37,12 @@ test: $(VENV)/.testdeps test-tools lint typecheck pytest
 
 ## Debian's postfix for the real-client SMTP tests (smtp-source, and a private Postfix
 ## relaying to us); installed unconfigured, so no system mail service is set up or started.
+## Debian's chromium for the browser tests (Playwright drives it; it never downloads one).
 test-tools:
-	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null || \
+	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null \
+	  && test -x /usr/bin/chromium || \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
-	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix)
+	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix chromium)
 	## a Redis server of their own for the outage and restart tests (not started as a service)
 	command -v redis-server >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server)

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     events_max_streams: int = Field(20, gt=0)  # open event streams per account and worker
     events_max_streams_total: int = Field(10_000, gt=0)  # open event streams per worker
     sqlite_synchronous: str = "FULL"
+    # The website (ephemail/web): who may sign up, and for how long a sign-in lasts.
+    signup_enabled: bool = True
+    signup_plan: str = "default"  # the plan a new account gets
+    web_session_hours: float = Field(24.0 * 14, gt=0)
+    signin_attempts_per_address: int = Field(5, gt=0)  # failures per window, then refused
+    signin_attempts_per_client: int = Field(20, gt=0)
+    signin_window_seconds: float = Field(900.0, gt=0)
+    usage_flush_seconds: float = Field(10.0, gt=0)  # per-day usage counters → database
     log_level: str = "info"
 
     @field_validator("secret_key")

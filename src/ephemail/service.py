@@ -34,7 +34,12 @@ from ephemail.store.ingest import MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.sqlite_setup import sqlite_database
+from ephemail.store.usage import UsageMeter
 from ephemail.sweeper import run_sweeper
+from ephemail.web.app import create_web
+from ephemail.web.context import WebContext
+from ephemail.web.mount import SiteDispatch
+from ephemail.web.throttle import SignInThrottle
 
 log = logging.getLogger("ephemail")
 
@@ -71,6 +76,8 @@ class Service:
     api_context: ApiContext = field(init=False)
     reads: HotReads = field(init=False)
     bus: EventBus = field(init=False)
+    usage: UsageMeter = field(init=False)
+    web_context: WebContext = field(init=False)
     smtp_port: int = 0
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
@@ -126,7 +133,9 @@ class Service:
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
         self.reads = make_reads(s.resolved_database_url())
-        factory = smtp_factory(Delivery(self.reads, self.writer, self.bus), limits, self.gate)
+        self.usage = UsageMeter(self.engine, s.usage_flush_seconds)
+        delivery = Delivery(self.reads, self.writer, self.bus, usage=self.usage)
+        factory = smtp_factory(delivery, limits, self.gate)
         self._smtp = await loop.create_server(factory, sock=smtp_sock)
 
         self.quota = make_quota(
@@ -144,7 +153,7 @@ class Service:
             public_url=public_url,
             tokens=TokenCodec(s.secret_key),
             quota=self.quota,
-            auth=Authenticator(self.engine, ttl=s.auth_cache_seconds),
+            auth=Authenticator(self.engine, ttl=s.auth_cache_seconds, key_seen=self.usage.key_seen),
             fragments=FragmentCache(s.json_cache_mib * 1024 * 1024),
             events=self.bus,
             streams=StreamLimits(
@@ -156,8 +165,22 @@ class Service:
         if database and not s.redis_url:  # `ephemail key revoke` reaches us through this
             self._inbox = LocalInbox(database, functools.partial(key_revoked, ctx))
             await self._inbox.start()
+        self.web_context = WebContext(
+            api=ctx,
+            secret=s.secret_key.encode(),
+            signup_enabled=s.signup_enabled,
+            signup_plan=s.signup_plan,
+            session_seconds=int(s.web_session_hours * 3600),
+            throttle=SignInThrottle(
+                s.signin_attempts_per_address,
+                s.signin_attempts_per_client,
+                s.signin_window_seconds,
+            ),
+            usage=self.usage,
+        )
+        self.usage.start()
         config = uvicorn.Config(
-            create_api(ctx),
+            SiteDispatch(create_api(ctx), create_web(self.web_context), self.usage),
             http=protocol_class(s.http_read_timeout),
             log_level="warning",
             access_log=False,
@@ -194,6 +217,7 @@ class Service:
             self._inbox.close()
         await self.bus.close()
         await self.quota.close()
+        await self.usage.close()
         await self.reads.close()
         await self.engine.dispose()
 

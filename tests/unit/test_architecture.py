@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ephemail.core", "ephemail.config"),
     ("ephemail.store", "ephemail.events"),
     ("ephemail.mail",),
-    ("ephemail.api",),
+    ("ephemail.api", "ephemail.web"),
     ("ephemail.sweeper", "ephemail.service", "ephemail.supervisor"),
     ("ephemail.cli",),
 )

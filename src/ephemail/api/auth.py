@@ -35,8 +35,17 @@ class _Entry:
 
 
 class Authenticator:
-    def __init__(self, engine: AsyncEngine, ttl: float = 5.0, max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ttl: float = 5.0,
+        max_entries: int = 100_000,
+        key_seen: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine
+        # Told the digest of a live key each time the cache (re)loads it: "last used" to
+        # within `ttl`, at no cost per request.
+        self._key_seen = key_seen
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[str, _Entry] = {}
@@ -55,7 +64,13 @@ class Authenticator:
         if not key or len(key) > 256:
             return None
         digest = hash_key(key)  # the cache slot and the stored column both hold this
-        return await self._cached(digest, user_for_key, digest)
+        return await self._cached(digest, self._user_for_key, digest)
+
+    async def _user_for_key(self, conn: AsyncConnection, digest: str) -> User | None:
+        user = await user_for_key(conn, digest)
+        if user is not None and self._key_seen is not None:
+            self._key_seen(digest)
+        return user
 
     async def owner(self, user_id: int) -> tuple[User, Period] | None:
         """The account behind an email token's mailbox, cached for the same window as keys.

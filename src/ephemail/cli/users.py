@@ -15,6 +15,7 @@ from ephemail.events import Event, announce
 from ephemail.events.model import KEY_REVOKED
 from ephemail.store import accounts
 from ephemail.store.bootstrap import DEFAULT_PLAN
+from ephemail.store.errors import Invalid
 from ephemail.store.models import User
 
 user_app = typer.Typer(help="Users (accounts that own mailboxes and API keys).", **PLAIN)
@@ -27,15 +28,18 @@ def user_create(
     plan: Annotated[str, typer.Option(help="Plan name")] = DEFAULT_PLAN,
     timezone: Annotated[str, typer.Option(help="IANA zone for the quota month")] = "UTC",
     password_stdin: Annotated[bool, typer.Option(help="Read a password from stdin")] = False,
+    admin: Annotated[
+        bool, typer.Option(help="An operator: may use the website's operator area")
+    ] = False,
 ) -> None:
-    """Create a user account."""
+    """Create a user account (with a password, it can sign in to the website)."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     if password_stdin and not password:
         fail("no password on stdin")
 
     async def go(conn: AsyncConnection) -> User:
         return await accounts.create_user(
-            conn, email, plan_name=plan, timezone=timezone, password=password
+            conn, email, plan_name=plan, timezone=timezone, password=password, is_admin=admin
         )
 
     user = run_admin(go)
@@ -51,6 +55,33 @@ def user_list() -> None:
         flags = " admin" if user.is_admin else ""
         flags += " disabled" if user.disabled else ""
         typer.echo(f"{user.id}\t{user.email}\t{user.plan.name}\t{user.timezone}{flags}")
+
+
+@user_app.command("admin", cls=PlainCommand)
+def user_admin(
+    email: str,
+    remove: Annotated[bool, typer.Option(help="Take the operator role away")] = False,
+) -> None:
+    """Make a user an operator (the website's operator area), or no longer one."""
+    run_admin(lambda conn: accounts.set_user_admin(conn, email, not remove))
+    typer.echo(f"{email} is {'no longer' if remove else 'now'} an operator")
+
+
+@user_app.command("password", cls=PlainCommand)
+def user_password(email: str) -> None:
+    """Set a user's website password, read from stdin; every website session of it ends."""
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        accounts.check_password_rules(password)
+    except Invalid as exc:
+        fail(str(exc))
+
+    async def go(conn: AsyncConnection) -> None:
+        user = await accounts.require_user(conn, email)
+        await accounts.set_password_hash(conn, user.id, accounts.hash_password(password))
+
+    run_admin(go)
+    typer.echo(f"set the password of {email}")
 
 
 @user_app.command("set-plan", cls=PlainCommand)

@@ -18,15 +18,23 @@ from ephemail.mail.prepare import INLINE_PREPARE_BYTES, prepare
 from ephemail.store.ingest import MessageWriter
 from ephemail.store.models import Recipient
 from ephemail.store.reads import HotReads
+from ephemail.store.usage import UsageMeter
 
 
 class Delivery:
     """Recipient lookup and durable storing of received mail."""
 
-    def __init__(self, reads: HotReads, writer: MessageWriter, bus: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        reads: HotReads,
+        writer: MessageWriter,
+        bus: EventBus | None = None,
+        usage: UsageMeter | None = None,
+    ) -> None:
         self._reads = reads
         self._writer = writer
         self._bus = bus or LocalBus()
+        self._usage = usage  # messages received per day and account (in memory)
         # Whether a session may start a decision in its protocol callback, outside a Task.
         self.eager = reads.inline
 
@@ -53,7 +61,12 @@ class Delivery:
             rows = await asyncio.to_thread(prepare, envelope_from, recipients, raw)
         stored = await self._writer.store(rows)
         # Committed: only now may anyone hear of it (message.received, one per copy stored).
-        self._bus.publish_soon(_received(rows.messages, set(stored)))
+        kept = set(stored)
+        self._bus.publish_soon(_received(rows.messages, kept))
+        if self._usage is not None:
+            for m in rows.messages:
+                if m["id"] in kept:
+                    self._usage.message(m["user_id"])
         return stored
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +16,7 @@ from ephemail.core.periods import is_valid_zone
 from ephemail.core.time import now_epoch
 from ephemail.store.errors import Conflict, Invalid, NotFound
 from ephemail.store.models import ApiKeyInfo, Plan, User
-from ephemail.store.schema import api_keys, plans, users
+from ephemail.store.schema import api_keys, plans, users, web_sessions
 
 DOMAIN_TYPES = ("free", "premium", "custom")
 KEY_PREFIX = "eph_"
@@ -97,7 +98,9 @@ async def create_user(
     timezone: str = "UTC",
     password: str | None = None,
     is_admin: bool = False,
+    password_hash: str | None = None,
 ) -> User:
+    """`password_hash` (from `hash_password`, made off the event loop) or `password`."""
     email = email.strip().lower()
     if email.count("@") != 1 or len(email) > 320 or " " in email:
         raise Invalid(f"'{email}' is not a valid email address.")
@@ -111,7 +114,7 @@ async def create_user(
             await conn.execute(
                 insert(users).values(
                     email=email,
-                    password_hash=_hasher.hash(password) if password else None,
+                    password_hash=password_hash or (_hasher.hash(password) if password else None),
                     plan_id=plan.id,
                     timezone=timezone,
                     is_admin=is_admin,
@@ -185,18 +188,73 @@ async def set_user_plan(conn: AsyncConnection, email: str, plan_name: str) -> Us
 
 
 async def set_user_disabled(conn: AsyncConnection, email: str, disabled: bool) -> User:
+    """Disabling also ends the account's website sessions (its keys answer 403)."""
     user = await require_user(conn, email)
     await conn.execute(update(users).where(users.c.id == user.id).values(disabled=disabled))
+    if disabled:
+        await conn.execute(delete(web_sessions).where(web_sessions.c.user_id == user.id))
     return await require_user(conn, email)
 
 
+async def set_user_admin(conn: AsyncConnection, email: str, is_admin: bool) -> User:
+    user = await require_user(conn, email)
+    await conn.execute(update(users).where(users.c.id == user.id).values(is_admin=is_admin))
+    return await require_user(conn, email)
+
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a megabyte "password" is only a cost
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise Invalid(f"The password must be at least {MIN_PASSWORD_CHARS} characters.")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise Invalid(f"The password must be at most {MAX_PASSWORD_CHARS} characters.")
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    """A new password (from `hash_password`) ends every website session of the account; the
+    caller signs the person who changed it in again."""
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+    )
+    await conn.execute(delete(web_sessions).where(web_sessions.c.user_id == user_id))
+
+
+async def password_hash_of(
+    conn: AsyncConnection, email: str
+) -> tuple[int, str | None, bool] | None:
+    """(user id, password hash, disabled) of an account, for signing in; None if none."""
+    row = (
+        await conn.execute(
+            select(users.c.id, users.c.password_hash, users.c.disabled).where(
+                users.c.email == email.strip().lower()
+            )
+        )
+    ).first()
+    return None if row is None else (int(row.id), row.password_hash, bool(row.disabled))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when there is no account (or no password): a sign-in for an unknown
+    address costs one argon2 verification like any other, so its timing tells nothing."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    """argon2id; slow on purpose (tens of milliseconds): callers on the event loop run it in
+    a thread."""
+    return _hasher.hash(password)
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
     try:
-        return _hasher.verify(password_hash, password)
+        ok = _hasher.verify(password_hash or _dummy_hash(), password)
     except Exception:  # argon2 raises several kinds for a mismatch or a bad hash
         return False
+    return bool(ok) and bool(password_hash)
 
 
 async def create_key(conn: AsyncConnection, email: str) -> tuple[ApiKeyInfo, str]:
@@ -219,14 +277,25 @@ async def list_keys(conn: AsyncConnection, email: str) -> list[ApiKeyInfo]:
         select(api_keys).where(api_keys.c.user_id == user.id).order_by(api_keys.c.id)
     )
     return [
-        ApiKeyInfo(id=r.id, prefix=r.prefix, created_at=r.created_at, revoked_at=r.revoked_at)
+        ApiKeyInfo(
+            id=r.id,
+            prefix=r.prefix,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+            last_used_at=r.last_used_at,
+        )
         for r in rows
     ]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: int) -> str:
-    """Revoke a key by id; returns the key's hash so caches everywhere can drop it."""
-    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+async def revoke_key(conn: AsyncConnection, key_id: int, *, owner_id: int | None = None) -> str:
+    """Revoke a key by id; returns the key's hash so caches everywhere can drop it.
+
+    With `owner_id`, someone else's key is NotFound like a missing one."""
+    query = select(api_keys).where(api_keys.c.id == key_id)
+    if owner_id is not None:
+        query = query.where(api_keys.c.user_id == owner_id)
+    row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"No API key with id {key_id}.")
     if row.revoked_at is None:

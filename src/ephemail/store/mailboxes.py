@@ -243,3 +243,9 @@ async def delete_expired(conn: AsyncConnection, limit: int) -> list[int]:
         .returning(mailboxes.c.id)
     )
     return [int(r.id) for r in rows]
+
+
+async def count_all_live(conn: AsyncConnection) -> int:
+    """Live mailboxes of every account (the operator's overview)."""
+    query = select(func.count()).select_from(mailboxes).where(mailboxes.c.expire_at > now_epoch())
+    return int((await conn.execute(query)).scalar_one())

@@ -35,6 +35,7 @@ class ApiKeyInfo:
     prefix: str
     created_at: int
     revoked_at: int | None
+    last_used_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,9 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),  # shown in listings, not secret
     Column("created_at", Epoch, nullable=False),
     Column("revoked_at", Epoch, nullable=True),
+    # When the key last opened the API, to within the key cache's lifetime: noted when the
+    # cache loads the key (not per request) and written with the usage counts.
+    Column("last_used_at", Epoch, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -147,4 +150,31 @@ quota_counters = Table(
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("period", String(7), primary_key=True),  # YYYY-MM in the account's zone
     Column("used", BigInteger, nullable=False, default=0),
+)
+
+# Website sign-ins. The cookie holds a random id; only its SHA-256 is kept, so a copy of the
+# database opens no session. Deleted at sign-out, password change and when the user is
+# disabled; an expired row is refused and purged at the next sign-in.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Epoch, nullable=False),
+    Column("expires_at", Epoch, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
+
+# Usage per UTC day and account, for the operator area: counted in memory by each process
+# and added here every few seconds (store/usage.py), never written per request. `user_id`
+# 0 holds API requests that named no account (no key, a bad one).
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("user_id", BigInteger, primary_key=True),
+    Column("messages", BigInteger, nullable=False, default=0),
+    Column("api_requests", BigInteger, nullable=False, default=0),
+    Column("quota_used", BigInteger, nullable=False, default=0),
 )

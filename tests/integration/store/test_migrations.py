@@ -118,6 +118,8 @@ def test_upgrading_an_sqlite_database_keeps_its_rows_and_stops_reusing_ids(
     migrate(url)
     after = _dump(path)
     secrets = [row[-1] for row in after.pop("mailboxes")]
+    assert all(row[6:] == (None,) for row in after["api_keys"])  # 0004: never used yet
+    after["api_keys"] = [row[:6] for row in after["api_keys"]]
     assert {t: rows for t, rows in before.items() if t != "mailboxes"} == after
     assert len(set(secrets)) == 3 and all(len(bytes.fromhex(s)) == 16 for s in secrets)
     with sqlite3.connect(path) as db:
@@ -147,7 +149,8 @@ async def test_upgrading_a_postgresql_database_gives_every_mailbox_a_secret(pg_u
             await conn.execute(statement.replace("X'00'", "'\\x00'").replace("X'41'", "'\\x41'"))
         await conn.execute("SELECT setval('mailboxes_id_seq', 3)")  # as if made by the service
         await asyncio.to_thread(migrate, pg_url)
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0003"
+        head = ScriptDirectory.from_config(alembic_config(pg_url)).get_current_head()
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head
         rows = await conn.fetch("SELECT id, address, life_secret FROM mailboxes ORDER BY id")
         assert [r["id"] for r in rows] == [1, 2, 3]
         assert len({r["life_secret"] for r in rows}) == 3

@@ -1,0 +1,1 @@
+"""The site's pages, one router per area."""

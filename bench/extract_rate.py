@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ephemail.mail.extract import extract_message  # noqa: E402
-from tests.support.extract_corpus import CASES  # noqa: E402
+from ephemail.mail.extract import extract_message
+from tests.support.extract_corpus import CASES
 
 
 def main() -> int:

@@ -111,6 +111,7 @@ class Running:
                 mailbox_lifetime=86_400,
                 max_mailboxes=100_000,
                 domain_types=("free", "premium", "custom"),
+                max_lifetime_seconds=7 * 86_400,  # a mailbox may be extended six times
             )
         self.service_auth().clear()  # users cached with the old plan see the new one now
 

@@ -48,9 +48,10 @@ def _with_search(sql: str, columns: list[str]) -> str:
     body text being one more parameter after the columns."""
     at = {name: f"${columns.index(name) + 1}" for name in ("subject", "from_name", "from_email")}
     # Each parameter is cast to its column's type: PostgreSQL deduces one type per parameter.
+    body = f"${len(columns) + 1}::text"
     vector = (
         f"to_tsvector('simple', {at['subject']}::text || ' ' || {at['from_name']}::text || ' ' "
-        f"|| translate({at['from_email']}::varchar, '@.', '  ') || ' ' || ${len(columns) + 1}::text)"
+        f"|| translate({at['from_email']}::varchar, '@.', '  ') || ' ' || {body})"
     )
     return sql.replace(") VALUES (", ", search) VALUES (").removesuffix(")") + f", {vector})"
 

@@ -21,9 +21,11 @@ async def put_plan(
     lifetime: int,
     mailboxes: int,
     types: tuple[str, ...] = ("free",),
+    max_lifetime: int | None = None,
 ) -> Plan:
     """Create plan `name` or update it in place: monthly quota, mailbox lifetime in seconds,
-    mailboxes at most, and the domain types it may use."""
+    mailboxes at most, the domain types it may use, and how long extending may make a
+    mailbox live (None: as long as one lifetime)."""
     return await accounts.set_plan(
         conn,
         name,
@@ -31,4 +33,5 @@ async def put_plan(
         mailbox_lifetime=lifetime,
         max_mailboxes=mailboxes,
         domain_types=types,
+        max_lifetime_seconds=max_lifetime,
     )

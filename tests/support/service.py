@@ -113,6 +113,7 @@ class Running:
                 lifetime=86_400,
                 mailboxes=100_000,
                 types=("free", "premium", "custom"),
+                max_lifetime=7 * 86_400,  # a mailbox may be extended six times
             )
         self.service_auth().clear()  # users cached with the old plan see the new one now
 

@@ -14,7 +14,7 @@ from ephemail.api.gate import AuthAndQuotaMiddleware
 from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.openapi import build_openapi
-from ephemail.api.routes import domains, emails, live, messages, token
+from ephemail.api.routes import domains, emails, live, messages, source, token
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -41,6 +41,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(emails.router, prefix="/api", tags=["emails"])
     app.include_router(live.router, prefix="/api")  # before messages: /messages/wait
     app.include_router(messages.router, prefix="/api", tags=["messages"])
+    app.include_router(source.router, prefix="/api")
     app.include_router(token.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(

@@ -26,16 +26,20 @@ _ONE_PREFIX = "/api/messages/"
 
 
 _LISTING_PARAMS = ("email", "limit", "before")
+_FILTERS = frozenset(("q", "from", "subject", "since", "unread"))  # api/search.py
 _MAX_LIMIT_DIGITS = 9
 
 
 def _listing_params(query_string: bytes) -> tuple[str, int | None, str | None] | None:
     """`email` and the paging of a listing as FastAPI would read them (the last value wins);
-    None when FastAPI should answer (no `email`, or a `limit` that is not plain digits)."""
+    None when FastAPI should answer (no `email`, a `limit` that is not plain digits, or a
+    filter)."""
     values: dict[str, str] = {}
     for key, item in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if key in _LISTING_PARAMS:
             values[key] = item
+        elif key in _FILTERS:
+            return None  # a filtered listing: FastAPI's route answers it
     email = values.get("email")
     limit = values.get("limit")
     if email is None or (

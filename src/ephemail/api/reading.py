@@ -61,15 +61,25 @@ async def mailbox_listing(
 
 
 async def listing_json(
-    ctx: ApiContext, mailbox_id: int, address: str, base: str, page: Page | None = None
+    ctx: ApiContext,
+    mailbox_id: int,
+    address: str,
+    base: str,
+    page: Page | None = None,
+    chosen: list[tuple[str, bool]] | None = None,
 ) -> bytes:
     """The listing body, from cached message objects where they exist.
 
     Built a few messages at a time with each body cut in the database, so a request holds
-    at most about LISTING_MAX_BYTES of JSON, whatever the mailbox holds.
+    at most about LISTING_MAX_BYTES of JSON, whatever the mailbox holds. `chosen`: the
+    (id, is_seen) to list, up to one past the page (a search found them), else the page's.
     """
     page = page or Page()
-    versions = await ctx.reads.page_versions(mailbox_id, page.limit + 1, page.before)
+    versions = (
+        chosen
+        if chosen is not None
+        else await ctx.reads.page_versions(mailbox_id, page.limit + 1, page.before)
+    )
     if versions is None:
         raise invalid({"before": ["is not a message of this mailbox"]})
     more = len(versions) > page.limit

@@ -104,3 +104,27 @@ class CreateMailboxBody(BaseModel):
 
     domain: str | None = None
     username: str | None = None
+
+
+class CodeItem(BaseModel):
+    code: str = Field(examples=["482913"])
+    context: str = Field(examples=["Your verification code is 482913."])
+
+
+class LinkItem(BaseModel):
+    url: str = Field(examples=["https://app.example.com/verify?token=Zx81kQ"])
+    text: str = Field(description="The anchor text; empty for a link in plain text")
+    kind: Literal["verify", "reset", "magic", "unsubscribe", "other"]
+
+
+class ExtractData(BaseModel):
+    id: str
+    codes: list[CodeItem] = Field(description="One-time codes, best first")
+    links: list[LinkItem] = Field(
+        description="verify, reset and magic sign-in links first, then other, unsubscribe last"
+    )
+
+
+class ExtractResponse(BaseModel):
+    status: Literal[True]
+    data: ExtractData

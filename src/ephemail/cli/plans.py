@@ -28,6 +28,13 @@ def plan_set(
     domain_types: Annotated[
         str | None, typer.Option(help="Comma list: free,premium,custom")
     ] = None,
+    max_lifetime: Annotated[
+        int | None,
+        _at_least_one(
+            "Seconds a mailbox may live from its creation when extended "
+            "(POST /api/emails/{email}/extend); a new plan's default is its lifetime: no extension"
+        ),
+    ] = None,
 ) -> None:
     """Create a plan (every option needed) or change some of an existing plan's values.
 
@@ -39,6 +46,7 @@ def plan_set(
         "max_mailboxes": max_mailboxes,
         "domain_types": domain_types,
     }
+    optional = {"max_lifetime": max_lifetime}
 
     async def go(conn: AsyncConnection) -> Plan:
         existing = await accounts.get_plan(conn, name)
@@ -46,7 +54,7 @@ def plan_set(
             missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
             if missing:
                 raise CliError(f"a new plan needs {', '.join(missing)}")
-        elif all(v is None for v in given.values()):
+        elif all(v is None for v in (*given.values(), *optional.values())):
             raise CliError("nothing to change: give at least one option")
         # A new plan has every value given, so the zeros below are never used.
         current = existing or Plan(0, name, 0, 0, 0, ())
@@ -63,12 +71,14 @@ def plan_set(
                 if domain_types is None
                 else accounts.parse_domain_types(domain_types)
             ),
+            max_lifetime_seconds=max_lifetime,
         )
 
     plan = run_admin(go)
     typer.echo(
         f"plan {plan.name}: quota {plan.monthly_quota}/month, lifetime {plan.mailbox_lifetime}s, "
-        f"{plan.max_mailboxes} mailboxes, domains {','.join(plan.domain_types)}"
+        f"max lifetime {plan.max_lifetime}s, {plan.max_mailboxes} mailboxes, "
+        f"domains {','.join(plan.domain_types)}"
     )
 
 
@@ -78,5 +88,6 @@ def plan_list() -> None:
     for p in run_admin(accounts.list_plans):
         typer.echo(
             f"{p.name}\tquota {p.monthly_quota}\tlifetime {p.mailbox_lifetime}s\t"
-            f"mailboxes {p.max_mailboxes}\tdomains {','.join(p.domain_types)}"
+            f"max lifetime {p.max_lifetime}s\tmailboxes {p.max_mailboxes}\t"
+            f"domains {','.join(p.domain_types)}"
         )

@@ -16,8 +16,10 @@ import zstandard
 
 from ephemail.core.ids import new_message_id
 from ephemail.core.time import now_epoch
+from ephemail.mail.extract.html import rough_text
 from ephemail.mail.parse import parse_message
 from ephemail.store.ingest import Rows
+from ephemail.store.ingest.rows import SEARCH_BODY_CHARS, SEARCH_TEXT
 from ephemail.store.models import Recipient
 
 _seq_lock = threading.Lock()
@@ -56,6 +58,21 @@ def _compress(raw: bytes) -> bytes:
     return compressor.compress(raw)
 
 
+def unpack(packed: bytes) -> bytes:
+    """The bytes received, from their stored (zstd) form."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "unzstd", None)
+    if decompressor is None:
+        decompressor = _local.unzstd = zstandard.ZstdDecompressor()
+    return decompressor.decompress(packed)
+
+
+def _search_text(content: str, is_html: bool) -> str:
+    """The body as the search index takes it: its text, cut (the tags of HTML dropped)."""
+    if is_html:
+        return rough_text(content[: SEARCH_BODY_CHARS * 2])[:SEARCH_BODY_CHARS]
+    return content[:SEARCH_BODY_CHARS]
+
+
 def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> Rows:
     """Parse, compress and hash one message into its rows (one copy per recipient)."""
     rows = Rows()
@@ -63,6 +80,7 @@ def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> 
     packed = _compress(raw)
     digest = hashlib.sha256(raw).hexdigest()
     now = now_epoch()
+    search = _search_text(parsed.content, parsed.is_html)
     for rcpt in recipients:
         message_id = new_message_id()
         rows.messages.append(
@@ -81,6 +99,7 @@ def prepare(envelope_from: str, recipients: Sequence[Recipient], raw: bytes) -> 
                 "size": len(raw),
                 "is_seen": False,
                 "received_at": now,
+                SEARCH_TEXT: search,
             }
         )
         rows.raws.append({"message_id": message_id, "data": packed, "sha256": digest})

@@ -45,6 +45,7 @@ def _plan(row: object, *, prefix: str = "") -> Plan:
         mailbox_lifetime=m["mailbox_lifetime"],
         max_mailboxes=m["max_mailboxes"],
         domain_types=tuple(m["domain_types"].split(",")),
+        max_lifetime_seconds=m["max_lifetime_seconds"],
     )
 
 
@@ -56,12 +57,18 @@ async def set_plan(
     mailbox_lifetime: int,
     max_mailboxes: int,
     domain_types: tuple[str, ...],
+    max_lifetime_seconds: int | None = None,
 ) -> Plan:
-    """Create the plan or update it in place: its users see the change at once."""
+    """Create the plan or update it in place: its users see the change at once.
+
+    `max_lifetime_seconds`: None keeps a plan's value (a new plan's is its lifetime: no
+    extension)."""
     if min(monthly_quota, mailbox_lifetime, max_mailboxes) < 1:
         raise Invalid(
             "The monthly quota, mailbox lifetime and mailbox limit must each be at least 1."
         )
+    if max_lifetime_seconds is not None and max_lifetime_seconds < mailbox_lifetime:
+        raise Invalid("The maximum lifetime must be at least the mailbox lifetime.")
     if not name.strip() or len(name) > 64:
         raise Invalid("A plan name must be 1 to 64 characters.")
     values = {
@@ -71,6 +78,10 @@ async def set_plan(
         "domain_types": ",".join(domain_types),
     }
     existing = await get_plan(conn, name)
+    if max_lifetime_seconds is not None:
+        values["max_lifetime_seconds"] = max_lifetime_seconds
+    elif existing is None:
+        values["max_lifetime_seconds"] = mailbox_lifetime
     if existing:
         await conn.execute(update(plans).where(plans.c.id == existing.id).values(**values))
     else:
@@ -138,6 +149,7 @@ def _user_query() -> Select[Any]:
         plans.c.mailbox_lifetime,
         plans.c.max_mailboxes,
         plans.c.domain_types,
+        plans.c.max_lifetime_seconds,
     ).join(plans, users.c.plan_id == plans.c.id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Insert, delete, func, insert, literal, select, update
+from sqlalchemy import Insert, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -249,3 +249,35 @@ async def count_all_live(conn: AsyncConnection) -> int:
     """Live mailboxes of every account (the operator's overview)."""
     query = select(func.count()).select_from(mailboxes).where(mailboxes.c.expire_at > now_epoch())
     return int((await conn.execute(query)).scalar_one())
+
+
+AT_MAXIMUM = "This mailbox already lives as long as your plan allows."
+
+
+async def extend_mailbox(conn: AsyncConnection, user: User, address: str) -> Mailbox:
+    """Add the plan's lifetime to a live mailbox, up to its creation + the plan's maximum.
+
+    One UPDATE, so two extends at once each add at most one lifetime and never pass the
+    maximum. The life (and so the email token) stays the same. NotFound for a missing,
+    foreign or expired mailbox; Forbidden when it already lives as long as it may."""
+    box_id = await owned_id(conn, user.id, address)
+    if box_id is None:
+        raise NotFound("Email not found.")
+    plan = user.plan
+    longest = mailboxes.c.created_at + plan.max_lifetime
+    longer = mailboxes.c.expire_at + plan.mailbox_lifetime
+    result = await conn.execute(
+        update(mailboxes)
+        .where(
+            mailboxes.c.id == box_id,
+            mailboxes.c.expire_at > now_epoch(),
+            mailboxes.c.expire_at < longest,
+        )
+        .values(expire_at=case((longer < longest, longer), else_=longest))
+    )
+    box = await get_by_id(conn, box_id)
+    if box is None or box.expire_at <= now_epoch():
+        raise NotFound("Email not found.")
+    if result.rowcount != 1:
+        raise Forbidden(AT_MAXIMUM)
+    return box

@@ -82,3 +82,13 @@ async def raw_message(conn: AsyncConnection, message_id: str) -> tuple[bytes, st
         )
     ).first()
     return (bytes(row.data), str(row.sha256)) if row else None
+
+
+async def owned_raw(
+    conn: AsyncConnection, message_id: str, *, user_id: int | None, mailbox_id: int | None = None
+) -> tuple[bytes, str] | None:
+    """(compressed raw bytes, sha256) of a message the user (or token's mailbox) may read."""
+    owner = _live_owned(user_id, mailbox_id).where(messages.c.id == message_id)
+    if (await conn.execute(owner)).first() is None:
+        return None
+    return await raw_message(conn, message_id)

@@ -17,6 +17,12 @@ class Plan:
     mailbox_lifetime: int
     max_mailboxes: int
     domain_types: tuple[str, ...]
+    max_lifetime_seconds: int = 0  # from creation, once extended; below the lifetime: none
+
+    @property
+    def max_lifetime(self) -> int:
+        """How long a mailbox may live from its creation: never less than the lifetime."""
+        return max(self.max_lifetime_seconds, self.mailbox_lifetime)
 
 
 @dataclass(frozen=True, slots=True)

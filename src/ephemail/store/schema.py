@@ -40,6 +40,8 @@ plans = Table(
     Column("mailbox_lifetime", Integer, nullable=False),
     Column("max_mailboxes", Integer, nullable=False),
     Column("domain_types", String(64), nullable=False),  # comma list: free,premium,custom
+    # How long a mailbox may live from its creation once extended; the lifetime when lower.
+    Column("max_lifetime_seconds", Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -119,6 +121,9 @@ messages = Table(
     Column("is_seen", Boolean, nullable=False, default=False),
     Column("received_at", Epoch, nullable=False),
     Index("ix_messages_mailbox_seq", "mailbox_id", "seq"),
+    # Search (migration 0005): on PostgreSQL a `search tsvector` column with a GIN index; on
+    # SQLite the FTS5 table `messages_fts` (rowid = the message's rowid). Neither is declared
+    # here, as SQLAlchemy knows neither; store/search.py and the ingest writers use them.
 )
 
 message_raw = Table(

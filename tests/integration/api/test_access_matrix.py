@@ -65,6 +65,7 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "POST /api/emails/{email}/{user}/{domain}":
                                         (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     "DELETE /api/emails/{email}":       (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    "POST /api/emails/{email}/extend":  (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     "GET /api/messages?email=":         (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     "GET /api/messages/wait?email=":    (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
     # A stream that opens stays open, so its 200 cells are tested in test_live_events.py.
@@ -73,11 +74,17 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "DELETE /api/messages/{id}":        (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
     "GET /api/messages/{id}/attachments/{name}":
                                         (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
+    "GET /api/messages/{id}/extract":   (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
+    "GET /api/messages/{id}/raw":       (200, 404,  404,  404,  401,  401,  401,  401,  404,  200),
     "GET /api/token/{token}/messages":  (200, None, None, 404,  200,  200,  404,  404,  404,  404),
     "GET /api/token/{token}/events":    (None, None, None, 404, None, None, 404,  404,  404,  404),
     "GET /api/token/{token}/messages/{id}":
                                         (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
     "GET /api/token/{token}/messages/{id}/attachments/{name}":
+                                        (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
+    "GET /api/token/{token}/messages/{id}/extract":
+                                        (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
+    "GET /api/token/{token}/messages/{id}/raw":
                                         (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
 }
 # fmt: on
@@ -194,6 +201,15 @@ def request_for(endpoint: str, box: Box) -> tuple[str, str]:
             f"/api/emails/{box.address}/moved-{secrets.token_hex(4)}/{DOMAIN}"
         ),
         "DELETE /api/emails/{email}": f"/api/emails/{box.address}",
+        "POST /api/emails/{email}/extend": f"/api/emails/{box.address}/extend",
+        "GET /api/messages/{id}/extract": f"/api/messages/{box.message_id}/extract",
+        "GET /api/messages/{id}/raw": f"/api/messages/{box.message_id}/raw",
+        "GET /api/token/{token}/messages/{id}/extract": (
+            f"/api/token/{box.token}/messages/{box.message_id}/extract"
+        ),
+        "GET /api/token/{token}/messages/{id}/raw": (
+            f"/api/token/{box.token}/messages/{box.message_id}/raw"
+        ),
         "GET /api/messages?email=": f"/api/messages?email={quote(box.address)}",
         "GET /api/messages/wait?email=": f"/api/messages/wait?email={quote(box.address)}&timeout=1",
         "GET /api/events?email=": f"/api/events?email={quote(box.address)}",
@@ -273,8 +289,10 @@ async def test_access(world: World, endpoint: str, column: str, expected: int) -
     method, path = request_for(endpoint, box)
     response = await world.send(authorization, method, path)
     assert response.status_code == expected, (method, path, response.text)
+    binary = {"/attachments/": "text/plain", "/raw": "message/rfc822"}
+    media = next((m for part, m in binary.items() if part in path), "application/json")
     assert response.headers["content-type"].startswith(
-        "application/json" if "/attachments/" not in path or expected != 200 else "text/plain"
+        media if expected == 200 else "application/json"
     )
     keyed = "/api/token/" not in path
     valid_key = keyed and expected != 401

@@ -44,6 +44,11 @@ OPERATIONS = [
     "GET /api/token/{email_token}/messages",
     "GET /api/token/{email_token}/messages/{message_id}",
     "GET /api/token/{email_token}/messages/{message_id}/attachments/{name}",
+    "POST /api/emails/{email}/extend",
+    "GET /api/messages/{message_id}/extract",
+    "GET /api/messages/{message_id}/raw",
+    "GET /api/token/{email_token}/messages/{message_id}/extract",
+    "GET /api/token/{email_token}/messages/{message_id}/raw",
 ]
 ATTACHMENT_OPERATIONS = [op for op in OPERATIONS if op.endswith("/attachments/{name}")]
 # Long polls and event streams hold a request open by design; tests/integration/

@@ -28,8 +28,9 @@ def test_user_key_domain_plan_mailbox_workflow(tmp_path: Path) -> None:
         "--domain-types",
         "free,premium",
     )
-    assert "pro\tquota 1000\tlifetime 3600s\tmailboxes 5\tdomains free,premium" in ok(
-        tmp_path, "plan", "list"
+    assert (
+        "pro\tquota 1000\tlifetime 3600s\tmax lifetime 3600s\tmailboxes 5\tdomains free,premium"
+        in ok(tmp_path, "plan", "list")
     )
 
     ok(
@@ -222,13 +223,19 @@ def test_usage_errors_are_one_line(
 
 def test_plan_set_changes_only_the_options_given(tmp_path: Path) -> None:
     ok(tmp_path, "plan", "set", "default", "--monthly-quota", "77")
-    assert "default\tquota 77\tlifetime 600s\tmailboxes 100\tdomains free,premium,custom" in ok(
-        tmp_path, "plan", "list"
+    assert (
+        "default\tquota 77\tlifetime 600s\tmax lifetime 600s\tmailboxes 100\t"
+        "domains free,premium,custom" in ok(tmp_path, "plan", "list")
     )
     ok(tmp_path, "plan", "set", "default", "--domain-types", "free")
-    assert "default\tquota 77\tlifetime 600s\tmailboxes 100\tdomains free\n" in ok(
-        tmp_path, "plan", "list"
+    assert (
+        "default\tquota 77\tlifetime 600s\tmax lifetime 600s\tmailboxes 100\tdomains free\n"
+        in ok(tmp_path, "plan", "list")
     )
+    ok(tmp_path, "plan", "set", "default", "--max-lifetime", "3600")
+    assert "default\tquota 77\tlifetime 600s\tmax lifetime 3600s\t" in ok(tmp_path, "plan", "list")
+    line = refused(tmp_path, "plan", "set", "default", "--max-lifetime", "60")
+    assert line == "error: The maximum lifetime must be at least the mailbox lifetime.", line
     line = refused(tmp_path, "plan", "set", "fresh", "--monthly-quota", "5")
     assert "--mailbox-lifetime, --max-mailboxes, --domain-types" in line
     assert "fresh" not in ok(tmp_path, "plan", "list")

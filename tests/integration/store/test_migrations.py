@@ -120,19 +120,25 @@ def test_upgrading_an_sqlite_database_keeps_its_rows_and_stops_reusing_ids(
     secrets = [row[-1] for row in after.pop("mailboxes")]
     assert all(row[6:] == (None,) for row in after["api_keys"])  # 0004: never used yet
     after["api_keys"] = [row[:6] for row in after["api_keys"]]
-    assert {t: rows for t, rows in before.items() if t != "mailboxes"} == after
+    # 0005: every plan's maximum lifetime is its lifetime (no extension until raised)
+    assert after.pop("plans") == [(*row, row[3]) for row in before["plans"]]
+    assert {t: rows for t, rows in before.items() if t not in ("mailboxes", "plans")} == after
     assert len(set(secrets)) == 3 and all(len(bytes.fromhex(s)) == 16 for s in secrets)
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA foreign_keys=ON")
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         boxes = db.execute("SELECT id, address, message_count FROM mailboxes ORDER BY id")
         assert [row[:2] for row in boxes] == [(i, f"b{i}@ephemail.test") for i in (1, 2, 3)]
+        # 0005 indexed the mail already there: it is found, and leaves the index with its box
+        found = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'subject'"
+        assert len(db.execute(found).fetchall()) == 2
         for table in ("plans", "users", "api_keys", "domains", "mailboxes"):
             (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
             assert "AUTOINCREMENT" in sql, table
         # The highest mailbox goes (its mail with it); the next one must not get its id.
         db.execute("DELETE FROM mailboxes WHERE id = 3")
         assert db.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        assert len(db.execute(found).fetchall()) == 1
         db.execute(
             "INSERT INTO mailboxes (user_id, domain_id, address, created_at, expire_at, "
             "message_count, life_secret) VALUES (1, 1, 'new@ephemail.test', 1, 2, 0, 'x')"
@@ -151,6 +157,9 @@ async def test_upgrading_a_postgresql_database_gives_every_mailbox_a_secret(pg_u
         await asyncio.to_thread(migrate, pg_url)
         head = ScriptDirectory.from_config(alembic_config(pg_url)).get_current_head()
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head
+        searched = "SELECT count(*) FROM messages WHERE search @@ to_tsquery('simple', 'subject')"
+        assert await conn.fetchval(searched) == 2
+        assert await conn.fetchval("SELECT max_lifetime_seconds FROM plans") == 3600
         rows = await conn.fetch("SELECT id, address, life_secret FROM mailboxes ORDER BY id")
         assert [r["id"] for r in rows] == [1, 2, 3]
         assert len({r["life_secret"] for r in rows}) == 3

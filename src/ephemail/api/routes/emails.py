@@ -165,3 +165,43 @@ async def delete_email(request: Request, email: str) -> Response:
         raise ApiError(404, MAILBOX_NOT_FOUND)
     context(request).events.publish_soon([Event(MAILBOX_DELETED, deleted, {"mailbox": address})])
     return json_response({"status": True, "message": "Email has been successfully deleted."})
+
+
+_EXTEND_EXAMPLE = {
+    "status": True,
+    "data": {
+        "id": 2301,
+        "email": "randombox@example.com",
+        "domain": "example.com",
+        "expire_at": "2026-06-28T11:16:52+00:00",
+        "expires_in_seconds": 1180,
+        "created_at": "2026-06-28T10:56:52+00:00",
+        "email_token": "encrypted-email-token",
+    },
+}
+
+
+@router.post(
+    "/emails/{email}/extend",
+    response_model=MailboxResponse,
+    responses={
+        200: {"content": {"application/json": {"example": _EXTEND_EXAMPLE}}},
+        **errors(403, 404, 422, *KEYED_ERRORS),
+    },
+    summary="Extension: let a mailbox live one plan lifetime longer, up to the plan's maximum",
+    description=(
+        "The new `expire_at` is the earlier of (`expire_at` + the plan's lifetime) and "
+        "(`created_at` + the plan's maximum lifetime, `ephemail plan set --max-lifetime`). "
+        "403 when the mailbox is already at that maximum. The mailbox keeps its address, "
+        "its messages and its email_token's life."
+    ),
+)
+async def extend_email(request: Request, email: str) -> Response:
+    ctx = context(request)
+    address = valid_address(email, "email")
+    try:
+        async with ctx.engine.begin() as conn:
+            box = await mailboxes.extend_mailbox(conn, current_user(request), address)
+    except StoreError as exc:
+        raise store_error(exc, "email") from exc
+    return _mailbox_answer(ctx, box)

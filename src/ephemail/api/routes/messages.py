@@ -20,6 +20,7 @@ from ephemail.api.reading import (
 )
 from ephemail.api.respond import json_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse, StatusMessage
+from ephemail.api.search import Filters, filtered_listing
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
 from ephemail.events import Event
@@ -86,8 +87,42 @@ async def list_messages(
         None,
         description="Extension: only messages older than this message id (a page's `next_before`)",
     ),
+    q: str | None = Query(
+        None,
+        description="Extension: full-text search over subject, sender and text; every word "
+        "must occur (as a word or the start of one), any case",
+        examples=["verify acme"],
+    ),
+    sender: str | None = Query(
+        None,
+        alias="from",
+        description="Extension: only messages whose sender name or "
+        "address contains this (any case)",
+        examples=["acme.example"],
+    ),
+    subject: str | None = Query(
+        None,
+        description="Extension: only messages whose subject contains this (any case)",
+        examples=["code"],
+    ),
+    since: str | None = Query(
+        None,
+        description="Extension: only messages after this one (a message id, or an "
+        "event id), as for /api/messages/wait",
+    ),
+    unread: str | None = Query(
+        None,
+        description="Extension: `true` lists only messages not yet read",
+        examples=["true"],
+    ),
 ) -> Response:
-    body = await mailbox_listing(context(request), current_user(request).id, email, limit, before)
+    ctx = context(request)
+    user_id = current_user(request).id
+    filters = Filters(q, sender, subject, since, unread)
+    if filters.given():
+        body = await filtered_listing(ctx, user_id, email, limit, before, filters)
+    else:
+        body = await mailbox_listing(ctx, user_id, email, limit, before)
     return json_response(body)
 
 

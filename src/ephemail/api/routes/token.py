@@ -38,7 +38,7 @@ async def owner_of(ctx: ApiContext, email_token: str) -> tuple[User, Period, Mai
     return None if found is None or box is None else (*found, box)
 
 
-async def _mailbox(request: Request, email_token: str) -> Mailbox:
+async def token_mailbox(request: Request, email_token: str) -> Mailbox:
     """The live mailbox the token names; forged, stale and expired tokens all give 404."""
     opened = getattr(request.state, "token_opened", None)  # found by the gate
     box = (
@@ -60,7 +60,7 @@ def _base(request: Request, email_token: str) -> str:
     summary="Messages of the token's mailbox",
 )
 async def token_messages(request: Request, email_token: str) -> Response:
-    box = await _mailbox(request, email_token)
+    box = await token_mailbox(request, email_token)
     body = await listing_json(context(request), box.id, box.address, _base(request, email_token))
     return json_response(body)
 
@@ -72,7 +72,7 @@ async def token_messages(request: Request, email_token: str) -> Response:
     summary="Read one message of the token's mailbox (marks it seen)",
 )
 async def token_message(request: Request, email_token: str, message_id: str) -> Response:
-    box = await _mailbox(request, email_token)
+    box = await token_mailbox(request, email_token)
     base = _base(request, email_token)
     body = await message_reading(context(request), message_id, base, mailbox_id=box.id)
     return json_response(body)
@@ -87,5 +87,5 @@ async def token_message(request: Request, email_token: str, message_id: str) -> 
 async def token_attachment(
     request: Request, email_token: str, message_id: str, name: str
 ) -> Response:
-    box = await _mailbox(request, email_token)
+    box = await token_mailbox(request, email_token)
     return await attachment_response(context(request), message_id, name, mailbox_id=box.id)

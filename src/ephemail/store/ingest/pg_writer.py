@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 from ephemail.core.tasks import cancel_and_wait
 from ephemail.store.ingest.rows import (
     BUMP_COUNTS_SQL,
+    SEARCH_TEXT,
     BoxState,
     Outcome,
     Rows,
     admit,
     box_ids,
+    columns_of,
     insert_sql,
     values,
 )
@@ -38,6 +40,22 @@ _LOCK_BOXES = (
     "SELECT id, life_secret, expire_at, message_count FROM mailboxes "
     "WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
 )
+
+
+def _with_search(sql: str, columns: list[str]) -> str:
+    """The messages INSERT with its `search` vector: the same document migration 0005 builds
+    for older rows (subject, sender, the address split into words, the body text), the
+    body text being one more parameter after the columns."""
+    at = {name: f"${columns.index(name) + 1}" for name in ("subject", "from_name", "from_email")}
+    # Each parameter is cast to its column's type: PostgreSQL deduces one type per parameter.
+    body = f"${len(columns) + 1}::text"
+    vector = (
+        f"to_tsvector('simple', {at['subject']}::text || ' ' || {at['from_name']}::text || ' ' "
+        f"|| translate({at['from_email']}::varchar, '@.', '  ') || ' ' || {body})"
+    )
+    return sql.replace(") VALUES (", ", search) VALUES (").removesuffix(")") + f", {vector})"
+
+
 _BUMP_COUNTS = BUMP_COUNTS_SQL.replace("?", "$1", 1).replace("?", "$2", 1)
 
 
@@ -55,8 +73,13 @@ def _write(conn: Connection, requests: list[Rows]) -> list[Outcome]:
     admission = admit(requests, boxes, int(time.time()))
     for table, items in admission.rows.by_table():
         if items:
-            columns = list(items[0])
-            conn.exec_driver_sql(insert_sql(table, columns, True), values(items, columns))
+            columns = columns_of(items)
+            sql = insert_sql(table, columns, True)
+            params = values(items, columns)
+            if table == "messages":  # and its search vector, from the columns and the body
+                sql = _with_search(sql, columns)
+                params = [(*p, m.get(SEARCH_TEXT, "")) for p, m in zip(params, items, strict=True)]
+            conn.exec_driver_sql(sql, params)
     if admission.added:
         conn.exec_driver_sql(_BUMP_COUNTS, [(n, box) for box, n in admission.added.items()])
     return admission.outcomes

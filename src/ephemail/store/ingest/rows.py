@@ -26,6 +26,14 @@ FULL = "452 4.2.2 Mailbox full, try again later"
 
 BOX_STATE_SQL = "SELECT id, life_secret, expire_at, message_count FROM mailboxes WHERE id IN ({})"
 BUMP_COUNTS_SQL = "UPDATE mailboxes SET message_count = message_count + ? WHERE id = ?"
+# A message row's searchable body (mail/prepare.py): not a column of `messages`, it goes to
+# the search index, SQLite's FTS5 table here and PostgreSQL's tsvector in pg_writer.py.
+SEARCH_TEXT = "search_text"
+SEARCH_BODY_CHARS = 64 * 1024  # migration 0005 cut existing bodies the same
+FTS_INSERT_SQL = (
+    "INSERT INTO messages_fts (rowid, subject, sender, body) "
+    "SELECT rowid, subject, from_name || ' ' || from_email, ? FROM messages WHERE id = ?"
+)
 _CHUNK = 500  # ids per IN list: far below any backend's parameter limit
 
 
@@ -125,6 +133,11 @@ def _only(rows: Rows, ids: set[str]) -> Rows:
     )
 
 
+def columns_of(items: list[dict[str, Any]]) -> list[str]:
+    """The table columns of prepared rows (the search text is no column)."""
+    return [c for c in items[0] if c != SEARCH_TEXT]
+
+
 def insert_sql(table: str, columns: list[str], numbered: bool) -> str:
     if numbered:  # asyncpg's numeric_dollar
         marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -147,7 +160,10 @@ def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outc
     admission = admit(requests, boxes, int(time.time()))
     for table, items in admission.rows.by_table():
         if items:
-            columns = list(items[0])
+            columns = columns_of(items)
             db.executemany(insert_sql(table, columns, False), values(items, columns))
+    db.executemany(
+        FTS_INSERT_SQL, [(m.get(SEARCH_TEXT, ""), m["id"]) for m in admission.rows.messages]
+    )
     db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
     return admission.outcomes

@@ -7,8 +7,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.core import metrics
 from ephemail.events import Event, EventBus
 from ephemail.events.model import MAILBOX_EXPIRED
+from ephemail.store import webhooks
 from ephemail.store.mailboxes import delete_ids, expired_ids
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ async def sweep_once(engine: AsyncEngine, batch: int, bus: EventBus | None = Non
                 if not got.scalar():
                     return removed
             ids = await expired_ids(conn, batch)
+            await webhooks.enqueue_expired(conn, ids, MAILBOX_EXPIRED)
             removed += await delete_ids(conn, ids)
         if bus is not None:  # committed: streams of these mailboxes end
             bus.publish_soon([Event(MAILBOX_EXPIRED, box) for box in ids])
@@ -43,10 +46,13 @@ async def run_sweeper(
     while True:
         try:
             removed = await sweep_once(engine, batch, bus)
+            metrics.SWEEPS.labels("ok").inc()
             if removed:
+                metrics.SWEPT_MAILBOXES.inc(removed)
                 log.info("swept %d expired mailboxes", removed)
         except asyncio.CancelledError:
             raise
         except Exception:
+            metrics.SWEEPS.labels("failed").inc()
             log.exception("sweep failed; will retry")
         await asyncio.sleep(interval)

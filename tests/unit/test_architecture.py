@@ -21,7 +21,7 @@ MAX_LINES = 400
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ephemail", "ephemail.core", "ephemail.config"),
     ("ephemail.store", "ephemail.events"),
-    ("ephemail.mail",),
+    ("ephemail.mail", "ephemail.webhooks"),
     ("ephemail.api",),
     ("ephemail.sweeper", "ephemail.service", "ephemail.supervisor"),
     ("ephemail.cli",),

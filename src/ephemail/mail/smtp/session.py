@@ -14,6 +14,7 @@ import types
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
+from ephemail.core import metrics
 from ephemail.mail.smtp.clock import SessionClock
 from ephemail.mail.smtp.decisions import DeliveryHandler
 from ephemail.mail.smtp.events import MailFrom, Message, ProtocolLimits, RcptTo, StartTls, State
@@ -23,6 +24,8 @@ from ephemail.mail.smtp.tls import TlsContexts
 from ephemail.store.models import Recipient
 
 log = logging.getLogger("ephemail.mail.smtp")  # the whole SMTP front logs under one name
+_ACCEPTED_SESSIONS = metrics.SMTP_SESSIONS.labels("accepted")
+_REFUSED_SESSIONS = metrics.SMTP_SESSIONS.labels("refused")
 
 BACKLOG_LIMIT = 64 * 1024  # pipelined input held behind a pending decision before we stop reading
 
@@ -99,9 +102,11 @@ class SmtpSession(asyncio.Protocol):
         refusal = self._gate.enter(self._client)
         self._admitted = True
         if refusal is not None:
+            _REFUSED_SESSIONS.inc()
             self.conn.refuse_connection(refusal)
             self._flush()
             return
+        _ACCEPTED_SESSIONS.inc()
         self.conn.greet("ephemail ESMTP")
         self._last_input = now = self._loop.time()
         self._session_deadline = now + self._limits.session_timeout

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ephemail.store.ingest.hooks import write_outbox_sqlite
+
 # Insert order matters for the foreign keys: a message before its raw copy and its files.
 TABLES = ("messages", "message_raw", "attachments")
 
@@ -150,4 +152,5 @@ def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outc
             columns = list(items[0])
             db.executemany(insert_sql(table, columns, False), values(items, columns))
     db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
+    write_outbox_sqlite(db, admission.rows.messages)
     return admission.outcomes

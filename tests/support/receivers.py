@@ -40,6 +40,8 @@ class Receiver:
     _task: asyncio.Task[None] | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
+    open: int = 0  # requests being answered now
+    most_open: int = 0  # the most at once
 
     @property
     def url(self) -> str:
@@ -56,10 +58,16 @@ class Receiver:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.got.append(Received(headers, body, time.time()))
+        number = len(self.got)
         self.arrived.set()
-        if self.hang:
-            await self._release.wait()
-        status = 500 if len(self.got) <= self.fail_first else self.status
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            if self.hang:
+                await self._release.wait()
+        finally:
+            self.open -= 1
+        status = 500 if number <= self.fail_first else self.status
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, start_service
 from tests.support.receivers import Receiver
-
-FAST: dict[str, Any] = {
-    "webhook_allow_private": True,  # the receivers run on 127.0.0.1
-    "webhook_retry_base_seconds": 0.2,
-    "webhook_retry_max_seconds": 0.5,
-    "webhook_poll_seconds": 0.1,
-    "webhook_connect_timeout": 1.0,
-    "webhook_timeout": 1.0,
-}
-
-
-def hook_settings(tmp_path: Path, **overrides: Any) -> Any:
-    return make_settings(tmp_path, **{**FAST, **overrides})
+from tests.support.webhooks import hook_settings
 
 
 @pytest.fixture

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
-from typing import Any
+from pathlib import Path
 
-from tests.support import Running
+from tests.support import Running, start_service
 from tests.support.events import mail
 from tests.support.receivers import Receiver
-
-
-async def register(running: Running, key: str, url: str, **fields: Any) -> dict[str, Any]:
-    async with running.client(key) as client:
-        response = await client.post("/api/webhooks", json={"url": url, **fields})
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()["data"]
-    return data
+from tests.support.webhooks import deliveries, hook_settings, register
 
 
 def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
@@ -53,27 +47,9 @@ async def test_a_received_message_reaches_the_receiver_signed(
     async with hooked.client(key) as client:
         listed = (await client.get("/api/messages", params={"email": box})).json()
         assert listed["messages"][0]["id"] == event["data"]["id"]
-        log = await _deliveries(client, hook["id"], 1)
+        log = await deliveries(client, hook["id"], 1)
     assert log[0]["event_id"] == event["id"] and log[0]["status_code"] == 204
     assert log[0]["next_retry_at"] is None and log[0]["attempt"] == 1
-
-
-async def _deliveries(client: Any, hook_id: int, count: int) -> list[dict[str, Any]]:
-    """The log once it holds `count` attempts (it is written just after each attempt)."""
-    deadline = time.monotonic() + 10
-    while True:
-        response = await client.get(f"/api/webhooks/{hook_id}/deliveries")
-        assert response.status_code == 200
-        data: list[dict[str, Any]] = response.json()["data"]
-        if len(data) >= count or time.monotonic() > deadline:
-            return data
-        await _sleep()
-
-
-async def _sleep() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.05)
 
 
 async def test_a_failing_receiver_gets_retries_until_it_answers(hooked: Running) -> None:
@@ -88,9 +64,30 @@ async def test_a_failing_receiver_gets_retries_until_it_answers(hooked: Running)
         assert len({g.headers["ephemail-event-id"] for g in got}) == 1  # one event, retried
         assert [g.headers["ephemail-delivery-attempt"] for g in got] == ["1", "2", "3", "4"]
         async with hooked.client(key) as client:
-            log = await _deliveries(client, hook["id"], 4)
+            log = await deliveries(client, hook["id"], 4)
         assert [entry["status_code"] for entry in reversed(log)] == [500, 500, 500, 204]
         assert all(entry["next_retry_at"] for entry in log[1:])  # the failures were retried
         assert log[0]["next_retry_at"] is None
     finally:
+        await flaky.stop()
+
+
+async def test_postgresql_delivers_from_its_writer_and_retries(tmp_path: Path, pg_url: str) -> None:
+    flaky = await Receiver(fail_first=1).start()
+    running = await start_service(hook_settings(tmp_path, database_url=pg_url))
+    try:
+        email, key = await running.new_user()
+        box = await running.new_mailbox(email)
+        hook = await register(running, key, flaky.url)
+        for n in range(3):
+            await running.send(mail(box, f"pg {n}"), [box])
+        await flaky.wait_for(4, within=20)
+        await asyncio.sleep(0.05)
+        subjects = sorted(g.event["data"]["subject"] for g in flaky.got[1:])
+        assert subjects == ["pg 0", "pg 1", "pg 2"]  # the first try failed, then each once
+        async with running.client(key) as client:
+            log = await deliveries(client, hook["id"], 4)
+        assert sorted(entry["status_code"] for entry in log) == [204, 204, 204, 500]
+    finally:
+        await running.service.stop(grace=1)
         await flaky.stop()

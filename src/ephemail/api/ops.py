@@ -24,6 +24,7 @@ from ephemail.core import metrics
 
 HealthCheck = Callable[[], Awaitable[dict[str, str]]]
 ROUTE_KEY = "ephemail.route"  # set by routes that bypass FastAPI's router (the hot path)
+API_PREFIX = "/api/"
 OTHER = "other"  # no route matched: kept as one series, whatever the path
 
 
@@ -72,25 +73,23 @@ class OpsMiddleware:
         counter.inc()
 
     def _route(self, scope: Scope) -> str:
-        """The route template: FastAPI's route, the hot path's mark, or (for an answer sent
-        before routing, e.g. a 401 or 429 of the gate) the first template whose pattern
-        matches the path."""
+        """The route template: FastAPI's route (whose path lacks the router's `/api`
+        prefix), the hot path's mark, or (for an answer sent before routing, e.g. a 401 or
+        429 of the gate) the first documented template whose pattern matches the path."""
+        path: str = scope["path"]
         route = scope.get("route")
         if route is not None:
-            return str(getattr(route, "path", OTHER))
+            template = str(getattr(route, "path", OTHER))
+            if path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
+                template = "/api" + template
+            return template
         marked = scope.get(ROUTE_KEY)
         if marked is not None:
             return str(marked)
         if self._routes is None:
-            app = scope.get("app")
-            self._routes = [
-                (r.path_regex, r.path)
-                for r in getattr(getattr(app, "router", None), "routes", [])
-                if hasattr(r, "path_regex")
-            ]
-        path = scope["path"]
+            self._routes = _templates(scope.get("app"))
         for pattern, template in self._routes:
-            if pattern.match(path):
+            if pattern.fullmatch(path):
                 return template
         return OTHER
 
@@ -121,6 +120,18 @@ class OpsMiddleware:
         if down:
             body["down"] = down
         await send_json(send, 503 if down else 200, orjson.dumps(body))
+
+
+def _templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
+    """The documented paths as patterns, built once, from the OpenAPI document."""
+    try:
+        paths = app.openapi()["paths"]
+    except Exception:
+        return []
+    return [
+        (re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))), template)
+        for template in paths
+    ]
 
 
 def _bearer_is(scope: Scope, token: str) -> bool:

@@ -46,13 +46,13 @@ async def run_sweeper(
     while True:
         try:
             removed = await sweep_once(engine, batch, bus)
-            metrics.SWEEPS.labels("ok").inc()
+            metrics.get().SWEEPS.labels("ok").inc()
             if removed:
-                metrics.SWEPT_MAILBOXES.inc(removed)
+                metrics.get().SWEPT_MAILBOXES.inc(removed)
                 log.info("swept %d expired mailboxes", removed)
         except asyncio.CancelledError:
             raise
         except Exception:
-            metrics.SWEEPS.labels("failed").inc()
+            metrics.get().SWEEPS.labels("failed").inc()
             log.exception("sweep failed; will retry")
         await asyncio.sleep(interval)

@@ -131,7 +131,7 @@ class AuthAndQuotaMiddleware:
         if reserved is None:
             retry = max(1, math.ceil(period.reset_epoch - time.time()))
             headers = [*rate_headers(limit, limit, period), (b"retry-after", str(retry).encode())]
-            metrics.QUOTA_REFUSALS.inc()
+            metrics.get().QUOTA_REFUSALS.inc()
             await send_json(send, 429, _QUOTA, headers)
             return
         scope.setdefault("state", {})["user"] = user

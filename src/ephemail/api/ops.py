@@ -64,12 +64,12 @@ class OpsMiddleware:
         route = self._route(scope)
         hist = self._latency.get(route)
         if hist is None:
-            hist = self._latency[route] = metrics.API_LATENCY.labels(route)
+            hist = self._latency[route] = metrics.get().API_LATENCY.labels(route)
         hist.observe(seconds)
         key = (route, scope["method"], status)
         counter = self._count.get(key)
         if counter is None:
-            counter = self._count[key] = metrics.API_REQUESTS.labels(*key)
+            counter = self._count[key] = metrics.get().API_REQUESTS.labels(*key)
         counter.inc()
 
     def _route(self, scope: Scope) -> str:

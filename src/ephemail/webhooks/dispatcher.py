@@ -165,7 +165,7 @@ class Dispatcher:
                 del self._busy[row.webhook_id]
             self._inflight.pop(row.id, None)
         elapsed = time.perf_counter() - started
-        metrics.WEBHOOK_LATENCY.observe(elapsed)
+        metrics.get().WEBHOOK_LATENCY.observe(elapsed)
         now_ms = int(time.time() * 1000)
         next_ms: int | None = None
         if status is not None and 200 <= status < 300:
@@ -177,7 +177,7 @@ class Dispatcher:
             outcome = "retry"
             wait = backoff(row.attempts + 1, self._config.retry_base, self._config.retry_max)
             next_ms = now_ms + int(wait * 1000)
-        metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+        metrics.get().WEBHOOK_DELIVERIES.labels(outcome).inc()
         self._results.append(Attempt(row, status, error, int(elapsed * 1000), now_ms, next_ms))
         self._wake.set()
 
@@ -240,7 +240,7 @@ class Dispatcher:
         pruned_at = 0.0
         while True:
             try:
-                metrics.WEBHOOK_OUTBOX.set(await outbox.depth(self._engine))
+                metrics.get().WEBHOOK_OUTBOX.set(await outbox.depth(self._engine))
                 if time.monotonic() - pruned_at > PRUNE_EVERY:
                     pruned_at = time.monotonic()
                     cutoff = int((time.time() - self._config.log_retention) * 1000)

@@ -65,13 +65,13 @@ class DeliveryHandler:
         except Exception:
             log.exception("storing message failed")
             return _refused("451 4.3.0 Could not store the message, try again later")
-        metrics.MESSAGES_RECEIVED.inc(len(ids))
+        metrics.get().MESSAGES_RECEIVED.inc(len(ids))
         return f"250 2.0.0 OK queued as {ids[0]}"
 
 
 def _refused(reply: str) -> str:
     """Count a refusal by its code (/metrics), and pass the reply on."""
-    metrics.MESSAGES_REFUSED.labels(reply[:3]).inc()
+    metrics.get().MESSAGES_REFUSED.labels(reply[:3]).inc()
     return reply
 
 

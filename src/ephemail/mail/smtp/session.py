@@ -24,8 +24,6 @@ from ephemail.mail.smtp.tls import TlsContexts
 from ephemail.store.models import Recipient
 
 log = logging.getLogger("ephemail.mail.smtp")  # the whole SMTP front logs under one name
-_ACCEPTED_SESSIONS = metrics.SMTP_SESSIONS.labels("accepted")
-_REFUSED_SESSIONS = metrics.SMTP_SESSIONS.labels("refused")
 
 BACKLOG_LIMIT = 64 * 1024  # pipelined input held behind a pending decision before we stop reading
 
@@ -102,11 +100,11 @@ class SmtpSession(asyncio.Protocol):
         refusal = self._gate.enter(self._client)
         self._admitted = True
         if refusal is not None:
-            _REFUSED_SESSIONS.inc()
+            metrics.get().SMTP_SESSIONS.labels("refused").inc()
             self.conn.refuse_connection(refusal)
             self._flush()
             return
-        _ACCEPTED_SESSIONS.inc()
+        metrics.get().SMTP_SESSIONS.labels("accepted").inc()
         self.conn.greet("ephemail ESMTP")
         self._last_input = now = self._loop.time()
         self._session_deadline = now + self._limits.session_timeout

@@ -101,7 +101,7 @@ def _commit_requests(
     stats.commits += 1
     stored = sum(len(outcome.stored) for outcome in outcomes)
     stats.messages += stored
-    metrics.COMMIT_BATCH.observe(stored)
+    metrics.get().COMMIT_BATCH.observe(stored)
     stats.seconds += time.perf_counter() - started
     # Which commit it was: workers count the transactions their messages went into.
     return [(True, (stats.commits, outcome)) for outcome in outcomes]

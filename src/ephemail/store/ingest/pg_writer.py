@@ -121,7 +121,7 @@ class GroupCommitWriter(MessageWriter):
                 batch[0].future.set_exception(RuntimeError(f"storage failed: {exc}"))
             return
         self.transactions += 1
-        metrics.COMMIT_BATCH.observe(sum(len(outcome.stored) for outcome in outcomes))
+        metrics.get().COMMIT_BATCH.observe(sum(len(outcome.stored) for outcome in outcomes))
         self.write_seconds += time.perf_counter() - started
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.future.done():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL = 2048
+RESOLVE_SECONDS = 5.0  # a registration waits no longer for DNS
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
@@ -73,7 +74,10 @@ async def resolve(target: Target, allow_private: bool) -> list[str]:
     resolve or any of its addresses is forbidden (one bad answer refuses the name)."""
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise Refused(f"the host {target.host!r} did not resolve in time") from None
     except (socket.gaierror, UnicodeError) as exc:
         raise Refused(f"the host {target.host!r} does not resolve") from exc
     found = list(dict.fromkeys(str(info[4][0]) for info in infos))

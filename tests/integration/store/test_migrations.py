@@ -147,7 +147,8 @@ async def test_upgrading_a_postgresql_database_gives_every_mailbox_a_secret(pg_u
             await conn.execute(statement.replace("X'00'", "'\\x00'").replace("X'41'", "'\\x41'"))
         await conn.execute("SELECT setval('mailboxes_id_seq', 3)")  # as if made by the service
         await asyncio.to_thread(migrate, pg_url)
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0003"
+        head = ScriptDirectory.from_config(alembic_config(pg_url)).get_current_head()
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head
         rows = await conn.fetch("SELECT id, address, life_secret FROM mailboxes ORDER BY id")
         assert [r["id"] for r in rows] == [1, 2, 3]
         assert len({r["life_secret"] for r in rows}) == 3

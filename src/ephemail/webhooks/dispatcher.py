@@ -71,6 +71,12 @@ def body_of(row: Pending) -> bytes:
     )
 
 
+def _host_header(host: str, port: int) -> str:
+    """The URL's host as a Host header: IPv6 in brackets, the port unless the default."""
+    named = f"[{host}]" if ":" in host else host
+    return named if port in (80, 443) else f"{named}:{port}"
+
+
 class Dispatcher:
     def __init__(self, engine: AsyncEngine, config: DispatchConfig) -> None:
         self._engine = engine
@@ -197,7 +203,7 @@ class Dispatcher:
         host_ip = f"[{ip}]" if ":" in ip else ip
         body = body_of(row)
         headers = {
-            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            "Host": _host_header(target.host, target.port),
             "Content-Type": "application/json",
             "User-Agent": f"ephemail-webhooks/{__version__}",
             SIGNATURE_HEADER: signature(hook.secret, int(time.time()), body),

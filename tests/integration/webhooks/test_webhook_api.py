@@ -192,3 +192,18 @@ async def test_the_routes_are_documented_with_examples(hooked: Running) -> None:
     assert "get" in paths["/api/webhooks/{webhook_id}/deliveries"]
     text = str(document)
     assert "whsec_" in text and "https://ci.example.org/hooks/mail" in text
+
+
+@pytest.mark.parametrize("hook_id", ["113678630608087302144", "-1", "1.5", "x", "0"])
+async def test_an_id_that_names_no_webhook_is_not_found(hooked: Running, hook_id: str) -> None:
+    """Ids too big for the column (once a 500, found by the API fuzzer) or not numbers."""
+    _, key = await hooked.new_user()
+    async with hooked.client(key) as client:
+        for method, path in (
+            ("DELETE", f"/api/webhooks/{hook_id}"),
+            ("POST", f"/api/webhooks/{hook_id}/test"),
+            ("GET", f"/api/webhooks/{hook_id}/deliveries"),
+        ):
+            response = await client.request(method, path)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json() == {"status": False, "message": "Webhook not found."}

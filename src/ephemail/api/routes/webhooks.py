@@ -28,6 +28,14 @@ from ephemail.webhooks.guard import Refused, parse_target, resolve
 
 router = APIRouter(tags=["webhooks"])
 WEBHOOK_NOT_FOUND = "Webhook not found."
+MAX_ID_DIGITS = 18  # below 2^63 on every backend
+
+
+def _hook_id(text: str) -> int:
+    """A webhook id from the path: digits that fit the column, else a webhook not found."""
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
+        raise ApiError(404, WEBHOOK_NOT_FOUND)
+    return int(text)
 
 
 def _data(hook: store.Webhook) -> dict[str, Any]:
@@ -43,7 +51,7 @@ def _data(hook: store.Webhook) -> dict[str, Any]:
 @router.post(
     "/webhooks",
     response_model=CreatedWebhookResponse,
-    responses=errors(403, 404, 422, *KEYED_ERRORS),
+    responses=errors(400, 403, 404, 422, *KEYED_ERRORS),
     summary="Extension: register a webhook for the account or one mailbox",
 )
 async def create_webhook(request: Request, body: CreateWebhookBody) -> Response:
@@ -86,9 +94,9 @@ async def list_webhooks(request: Request) -> Response:
     responses=errors(404, *KEYED_ERRORS),
     summary="Extension: delete a webhook; its pending deliveries end with it",
 )
-async def delete_webhook(request: Request, webhook_id: int) -> Response:
+async def delete_webhook(request: Request, webhook_id: str) -> Response:
     async with context(request).engine.begin() as conn:
-        if not await store.remove(conn, current_user(request).id, webhook_id):
+        if not await store.remove(conn, current_user(request).id, _hook_id(webhook_id)):
             raise ApiError(404, WEBHOOK_NOT_FOUND)
     return json_response({"status": True, "message": "Webhook was deleted successfully."})
 
@@ -99,11 +107,11 @@ async def delete_webhook(request: Request, webhook_id: int) -> Response:
     responses=errors(404, *KEYED_ERRORS),
     summary="Extension: send the webhook a `webhook.test` event",
 )
-async def test_webhook(request: Request, webhook_id: int) -> Response:
+async def test_webhook(request: Request, webhook_id: str) -> Response:
     ctx = context(request)
     user = current_user(request)
     async with ctx.engine.begin() as conn:
-        hook = await store.get(conn, user.id, webhook_id)
+        hook = await store.get(conn, user.id, _hook_id(webhook_id))
         if hook is None:
             raise ApiError(404, WEBHOOK_NOT_FOUND)
         data = {"webhook_id": hook.id, "message": "This is a test event."}
@@ -118,12 +126,13 @@ async def test_webhook(request: Request, webhook_id: int) -> Response:
     responses=errors(404, *KEYED_ERRORS),
     summary="Extension: the webhook's latest 100 delivery attempts, newest first",
 )
-async def webhook_deliveries(request: Request, webhook_id: int) -> Response:
+async def webhook_deliveries(request: Request, webhook_id: str) -> Response:
     ctx = context(request)
     async with ctx.engine.connect() as conn:
-        if await store.get(conn, current_user(request).id, webhook_id) is None:
+        hook = await store.get(conn, current_user(request).id, _hook_id(webhook_id))
+        if hook is None:
             raise ApiError(404, WEBHOOK_NOT_FOUND)
-        rows = await store.deliveries(conn, webhook_id)
+        rows = await store.deliveries(conn, hook.id)
     data = [
         {
             "event_id": r.event_id,

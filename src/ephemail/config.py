@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(15.0, gt=0)  # comment on an idle event stream
     events_max_streams: int = Field(20, gt=0)  # open event streams per account and worker
     events_max_streams_total: int = Field(10_000, gt=0)  # open event streams per worker
+    webhook_allow_private: bool = False  # receivers on loopback/private/link-local addresses
+    webhook_connect_timeout: float = Field(5.0, gt=0)
+    webhook_timeout: float = Field(10.0, gt=0)  # for the receiver's answer
+    webhook_concurrency: int = Field(32, gt=0)  # deliveries in flight per worker
+    webhook_per_receiver: int = Field(4, gt=0)  # in flight per webhook and worker
+    webhook_retry_base_seconds: float = Field(5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0)  # the longest wait between tries
+    webhook_retry_window_seconds: float = Field(86_400.0, gt=0)  # then an event is given up
+    webhook_poll_seconds: float = Field(1.0, gt=0)  # look for due retries this often
+    webhook_log_retention_seconds: float = Field(7 * 86_400.0, gt=0)
+    webhook_max_per_account: int = Field(20, gt=0)
+    metrics_token: str = ""  # when set, /metrics wants `Authorization: Bearer <token>`
     sqlite_synchronous: str = "FULL"
     # The website (ephemail/web): who may sign up, and for how long a sign-in lasts.
     signup_enabled: bool = True

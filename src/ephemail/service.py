@@ -9,15 +9,16 @@ import gc
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.api.app import create_api
 from ephemail.api.auth import Authenticator
-from ephemail.api.context import ApiContext, StreamLimits
+from ephemail.api.context import ApiContext, StreamLimits, WebhookOptions
 from ephemail.api.fragments import FragmentCache
 from ephemail.api.live import key_revoked
 from ephemail.api.protocol import protocol_class
@@ -25,12 +26,13 @@ from ephemail.config import Settings
 from ephemail.core.tokens import TokenCodec
 from ephemail.events import EventBus, make_bus
 from ephemail.events.local_inbox import LocalInbox
-from ephemail.events.model import KEY_REVOKED
+from ephemail.events.model import KEY_REVOKED, KINDS
 from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
 from ephemail.mail.smtp.server import bind_socket, smtp_factory
 from ephemail.store.db import create_engine
 from ephemail.store.ingest import MessageWriter, make_writer
+from ephemail.store.ingest.commit_client import CommitProcessWriter
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.sqlite_setup import sqlite_database
@@ -40,6 +42,7 @@ from ephemail.web.app import create_web
 from ephemail.web.context import WebContext
 from ephemail.web.mount import SiteDispatch
 from ephemail.web.throttle import SignInThrottle
+from ephemail.webhooks.dispatcher import DispatchConfig, Dispatcher
 
 log = logging.getLogger("ephemail")
 
@@ -78,6 +81,7 @@ class Service:
     bus: EventBus = field(init=False)
     usage: UsageMeter = field(init=False)
     web_context: WebContext = field(init=False)
+    dispatcher: Dispatcher = field(init=False)
     smtp_port: int = 0
     http_port: int = 0
     _smtp: asyncio.base_events.Server | None = None
@@ -146,6 +150,10 @@ class Service:
             flush_seconds=s.quota_flush_seconds,
             redis_prefix=s.redis_prefix,
         )
+        self.dispatcher = Dispatcher(self.engine, dispatch_config(s))
+        await self.dispatcher.start()
+        for kind in KINDS - {KEY_REVOKED}:  # an event committed somewhere: its rows are due
+            self.bus.listen(kind, lambda _event: self.dispatcher.wake())
         public_url = s.resolved_public_url(self.http_port)
         self.api_context = ctx = ApiContext(
             engine=self.engine,
@@ -159,6 +167,11 @@ class Service:
             streams=StreamLimits(
                 s.events_heartbeat_seconds, s.events_max_streams, s.events_max_streams_total
             ),
+            webhooks=WebhookOptions(
+                s.webhook_allow_private, s.webhook_max_per_account, self.dispatcher.wake
+            ),
+            metrics_token=s.metrics_token,
+            health=self.health,
         )
         self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
         database = sqlite_database(s.resolved_database_url())
@@ -215,14 +228,66 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._inbox is not None:
             self._inbox.close()
+        await self.dispatcher.stop()
         await self.bus.close()
         await self.quota.close()
         await self.usage.close()
         await self.reads.close()
         await self.engine.dispose()
 
+    async def health(self) -> dict[str, str]:
+        """What /health reports: each part "ok" or why not."""
+        checks = {"database": await _check(self._database_ok())}
+        if isinstance(self.writer, CommitProcessWriter):
+            lost = self.writer.lost.is_set()
+            checks["commit_process"] = "down: the commit process is gone" if lost else "ok"
+        if self.settings.redis_url:
+            checks["redis"] = await _check(self._redis_ok())
+        return checks
+
+    async def _database_ok(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def _redis_ok(self) -> None:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(self.settings.redis_url, socket_connect_timeout=HEALTH_TIMEOUT)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+HEALTH_TIMEOUT = 2.0  # seconds a health check may take before its part counts as down
+
+
+async def _check(probe: Coroutine[Any, Any, None]) -> str:
+    try:
+        await asyncio.wait_for(probe, HEALTH_TIMEOUT)
+    except TimeoutError:
+        return "down: no answer in time"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+def dispatch_config(s: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        allow_private=s.webhook_allow_private,
+        connect_timeout=s.webhook_connect_timeout,
+        timeout=s.webhook_timeout,
+        concurrency=s.webhook_concurrency,
+        per_receiver=s.webhook_per_receiver,
+        retry_base=s.webhook_retry_base_seconds,
+        retry_max=s.webhook_retry_max_seconds,
+        retry_window=s.webhook_retry_window_seconds,
+        poll=s.webhook_poll_seconds,
+        log_retention=s.webhook_log_retention_seconds,
+    )
 
 
 def settle_heap() -> None:

@@ -13,9 +13,13 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
-from ephemail.config import Settings
+from ephemail.config import Settings, private_dir
+
+METRICS_DIR = "metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when first imported
 
 
 def exit_on_stop_signal() -> None:
@@ -30,10 +34,21 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 
 def run(s: Settings, workers: int) -> None:
     """Serve until stopped: in this process for one worker, else fork `workers` of them."""
+    share_metrics(s.data_dir / METRICS_DIR)
     if workers == 1:
         _run_worker(s, shared=False)
     else:
         _run_workers(s, workers)
+
+
+def share_metrics(path: Path) -> None:
+    """prometheus_client's multiprocess mode for the workers and the commit process: each
+    writes its values under `path` (emptied here, so a restart starts from zero), and /metrics
+    sums them. Set before anything imports prometheus_client (the service is imported later)."""
+    private_dir(path)
+    for old in path.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
 
 
 def _install_uvloop() -> None:

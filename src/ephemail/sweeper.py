@@ -7,8 +7,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.core import metrics
 from ephemail.events import Event, EventBus
 from ephemail.events.model import MAILBOX_EXPIRED
+from ephemail.store import webhooks
 from ephemail.store.mailboxes import delete_expired
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,10 @@ async def sweep_once(engine: AsyncEngine, batch: int, bus: EventBus | None = Non
                 got = await conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({_SWEEP_LOCK})")
                 if not got.scalar():
                     return removed
-            ids = await delete_expired(conn, batch)
-            removed += len(ids)
+            gone = await delete_expired(conn, batch)
+            await webhooks.enqueue_expired(conn, gone, MAILBOX_EXPIRED)
+            removed += len(gone)
+            ids = [box.id for box in gone]
         if bus is not None:  # committed: streams of these mailboxes end
             bus.publish_soon([Event(MAILBOX_EXPIRED, box) for box in ids])
         if len(ids) < batch:
@@ -45,10 +49,13 @@ async def run_sweeper(
     while True:
         try:
             removed = await sweep_once(engine, batch, bus)
+            metrics.get().SWEEPS.labels("ok").inc()
             if removed:
+                metrics.get().SWEPT_MAILBOXES.inc(removed)
                 log.info("swept %d expired mailboxes", removed)
         except asyncio.CancelledError:
             raise
         except Exception:
+            metrics.get().SWEEPS.labels("failed").inc()
             log.exception("sweep failed; will retry")
         await asyncio.sleep(interval)

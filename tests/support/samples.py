@@ -68,6 +68,8 @@ class Seeds:
     names: list[str] = field(default_factory=list)
     spare_emails: list[str] = field(default_factory=list)
     spare_ids: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)  # webhook ids the reads use
+    spare_hooks: list[str] = field(default_factory=list)  # … and those DELETE may eat
 
     def record(self, box: dict[str, Any], messages: list[dict[str, Any]], *, spare: bool) -> None:
         """A seeded mailbox (as POST /api/emails answered) and its listing's messages."""
@@ -91,6 +93,8 @@ class Seeds:
             "names": self.names,
             "spare_emails": self.spare_emails,
             "spare_ids": self.spare_ids,
+            "hooks": self.hooks,
+            "spare_hooks": self.spare_hooks,
             "domains": ["ephemail.test"],
             "types": ["free", "premium", "custom", "all"],
             "usernames": usernames,
@@ -113,4 +117,5 @@ DRAWN_PARAMETERS = {
     "query.type": draw("types"),
     "query.username": draw("usernames"),
     "path.new_username": draw("usernames"),
+    "path.webhook_id": draw("hooks"),
 }

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ephemail", "ephemail.client"),
     ("ephemail.core", "ephemail.config"),
     ("ephemail.store", "ephemail.events"),
-    ("ephemail.mail",),
+    ("ephemail.mail", "ephemail.webhooks"),
     ("ephemail.api", "ephemail.web"),
     ("ephemail.sweeper", "ephemail.service", "ephemail.supervisor"),
     ("ephemail.cli",),

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-INTEGRATION_GROUPS = {"api", "smtp", "store", "cli", "client", "harness", "web"}
+INTEGRATION_GROUPS = {"api", "smtp", "store", "cli", "client", "harness", "web", "webhooks", "ops"}
 
 
 def _test_modules() -> list[Path]:

@@ -14,7 +14,8 @@ from ephemail.api.gate import AuthAndQuotaMiddleware
 from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.openapi import build_openapi
-from ephemail.api.routes import domains, emails, live, messages, source, token
+from ephemail.api.ops import OpsMiddleware
+from ephemail.api.routes import domains, emails, live, messages, source, token, webhooks
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -43,6 +44,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(messages.router, prefix="/api", tags=["messages"])
     app.include_router(source.router, prefix="/api")
     app.include_router(token.router, prefix="/api")
+    app.include_router(webhooks.router, prefix="/api")
     app.add_middleware(HotPathMiddleware, ctx=ctx)  # inner: runs after auth and quota
     app.add_middleware(
         AuthAndQuotaMiddleware,
@@ -51,6 +53,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         token_owner=functools.partial(token.owner_of, ctx),
     )
     app.add_middleware(HeadAsGetMiddleware)  # outer: HEAD is a GET to everything inside
+    # Outermost: /metrics and /health (no key, no quota), and every request counted.
+    app.add_middleware(OpsMiddleware, token=ctx.metrics_token, health=ctx.health)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_docs(app)
     return app

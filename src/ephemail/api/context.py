@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,19 @@ class StreamLimits:
     by_key: dict[str, set[Subscription]] = field(default_factory=dict)
 
 
+def _nothing() -> None:
+    """No dispatcher to wake (an API built without one)."""
+
+
+@dataclass
+class WebhookOptions:
+    """What the webhook routes need of the settings and the dispatcher."""
+
+    allow_private: bool = False  # receivers on loopback/private addresses (tests, LANs)
+    max_per_account: int = 20
+    wake: Callable[[], None] = _nothing  # the dispatcher: a test event is due now
+
+
 @dataclass
 class ApiContext:
     engine: AsyncEngine
@@ -43,3 +57,6 @@ class ApiContext:
     # Live events: what the wait and event-stream routes sleep on (api/live.py).
     events: EventBus = field(default_factory=LocalBus)
     streams: StreamLimits = field(default_factory=StreamLimits)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    metrics_token: str = ""  # when set, /metrics wants it as a bearer token
+    health: Callable[[], Awaitable[dict[str, str]]] | None = None  # what /health reports

@@ -36,6 +36,7 @@ from ephemail.api.respond import (
     new_request_id,
     send_json,
 )
+from ephemail.core import metrics
 from ephemail.core.periods import Period
 from ephemail.store.models import User
 from ephemail.store.quota import QuotaBackend
@@ -149,6 +150,7 @@ class AuthAndQuotaMiddleware:
         if reserved is None:
             retry = max(1, math.ceil(period.reset_epoch - time.time()))
             headers = [*rate_headers(limit, limit, period), (b"retry-after", str(retry).encode())]
+            metrics.get().QUOTA_REFUSALS.inc()
             await send_json(send, 429, _QUOTA, headers)
             return
         scope.setdefault("state", {})["user"] = user

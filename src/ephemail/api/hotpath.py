@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
+from ephemail.api.ops import ROUTE_KEY
 from ephemail.api.reading import mailbox_listing, message_reading, messages_base
 from ephemail.api.respond import send_json
 from ephemail.core.ids import MESSAGE_ID_LENGTH
@@ -23,6 +24,7 @@ from ephemail.store.models import User
 
 _LIST_PATH = "/api/messages"
 _ONE_PREFIX = "/api/messages/"
+_ONE_TEMPLATE = "/api/messages/{message_id}"
 
 
 _LISTING_PARAMS = ("email", "limit", "before")
@@ -63,6 +65,7 @@ class HotPathMiddleware:
                 if path == _LIST_PATH:
                     listing = _listing_params(scope["query_string"])
                     if listing is not None:
+                        scope[ROUTE_KEY] = _LIST_PATH
                         await _answer(send, mailbox_listing(self.ctx, user.id, *listing))
                         return
                 elif (
@@ -71,6 +74,7 @@ class HotPathMiddleware:
                     and "/" not in path[len(_ONE_PREFIX) :]
                 ):
                     message_id = path[len(_ONE_PREFIX) :]
+                    scope[ROUTE_KEY] = _ONE_TEMPLATE
                     base = messages_base(self.ctx)
                     await _answer(
                         send, message_reading(self.ctx, message_id, base, user_id=user.id)

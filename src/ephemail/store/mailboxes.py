@@ -4,6 +4,7 @@ reads.py."""
 from __future__ import annotations
 
 import secrets
+from typing import NamedTuple
 
 from sqlalchemy import Insert, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -230,8 +231,14 @@ async def expired_ids(conn: AsyncConnection, limit: int) -> list[int]:
     return [int(r.id) for r in rows]
 
 
-async def delete_expired(conn: AsyncConnection, limit: int) -> list[int]:
-    """Delete up to `limit` expired mailboxes; the ids this statement deleted.
+class ExpiredBox(NamedTuple):
+    id: int
+    user_id: int
+    address: str
+
+
+async def delete_expired(conn: AsyncConnection, limit: int) -> list[ExpiredBox]:
+    """Delete up to `limit` expired mailboxes; those this statement deleted.
 
     One statement claims the rows: when two sweepers race (workers of a SQLite node, or
     nodes on PostgreSQL whose advisory lock was not taken), a row deleted by one is not
@@ -240,9 +247,9 @@ async def delete_expired(conn: AsyncConnection, limit: int) -> list[int]:
     rows = await conn.execute(
         delete(mailboxes)
         .where(mailboxes.c.id.in_(claim.scalar_subquery()))
-        .returning(mailboxes.c.id)
+        .returning(mailboxes.c.id, mailboxes.c.user_id, mailboxes.c.address)
     )
-    return [int(r.id) for r in rows]
+    return [ExpiredBox(int(r.id), int(r.user_id), str(r.address)) for r in rows]
 
 
 async def count_all_live(conn: AsyncConnection) -> int:

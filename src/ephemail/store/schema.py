@@ -183,3 +183,58 @@ usage_daily = Table(
     Column("api_requests", BigInteger, nullable=False, default=0),
     Column("quota_used", BigInteger, nullable=False, default=0),
 )
+
+# Webhooks (docs/webhooks.md). A mailbox-scoped hook dies with its mailbox (the cascade, and
+# a rename deletes it); an account hook (mailbox_id NULL) hears of every mailbox.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("events", String(512), nullable=False),  # comma list of event types
+    Column("secret", String(64), nullable=False),  # the HMAC key; shown once, at creation
+    Column("created_at", Epoch, nullable=False),
+    Index("ix_webhooks_user", "user_id"),
+    Index("ix_webhooks_mailbox", "mailbox_id"),
+    sqlite_autoincrement=True,
+)
+
+# The durable outbox: one row per (hook, event) until it is delivered or given up. Written
+# in the transaction that made the event true; claimed by a dispatcher with a lease.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("payload", Text, nullable=False),  # the event's `data`, JSON
+    Column("created_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("claimed_until_ms", BigInteger, nullable=False, default=0),
+    UniqueConstraint("webhook_id", "event_id", name="uq_webhook_outbox_event"),
+    Index("ix_webhook_outbox_due", "next_attempt_ms"),
+    sqlite_autoincrement=True,
+)
+
+# What each attempt got: kept for the deliveries log, pruned by age.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(200), nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("next_retry_ms", BigInteger, nullable=True),  # None: delivered or given up
+    Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
+    Index("ix_webhook_deliveries_at", "at_ms"),
+    sqlite_autoincrement=True,
+)

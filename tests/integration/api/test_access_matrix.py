@@ -86,8 +86,16 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
                                         (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
     "GET /api/token/{token}/messages/{id}/raw":
                                         (200, 404,  404,  404,  200,  200,  404,  404,  404,  404),
+    # Webhooks (extension): each box has a webhook of its own, which dies with the box.
+    "POST /api/webhooks":               (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    "GET /api/webhooks":                (200, None, None, None, 401,  401,  401,  401,  None, None),
+    "DELETE /api/webhooks/{id}":        (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    "POST /api/webhooks/{id}/test":     (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
+    "GET /api/webhooks/{id}/deliveries":
+                                        (200, 404,  404,  404,  401,  401,  401,  401,  404,  404),
 }
 # fmt: on
+HOOK_URL = "http://127.0.0.1:9/hook"  # allowed in this world; never called (see `box`)
 CELLS = [
     pytest.param(endpoint, column, code, id=f"{endpoint} | {column}")
     for endpoint, codes in MATRIX.items()
@@ -127,6 +135,7 @@ class Box:
     token: str
     message_id: str
     name: str
+    webhook_id: int = 10**9  # none such, unless the box registered one
 
 
 @dataclass
@@ -138,11 +147,13 @@ class World:
     revoked_key: str = ""
     revoked_owner_box: Box | None = None
 
-    async def send(self, authorization: str | None, method: str, path: str) -> httpx.Response:
+    async def send(
+        self, authorization: str | None, method: str, path: str, body: Any = None
+    ) -> httpx.Response:
         headers = {"Accept": "application/json"}
         if authorization is not None:
             headers["Authorization"] = authorization
-        return await self.http.request(method, path, headers=headers)
+        return await self.http.request(method, path, headers=headers, json=body)
 
     async def call(self, key: str, method: str, path: str) -> httpx.Response:
         response = await self.send(f"Bearer {key}", method, path)
@@ -154,8 +165,16 @@ class World:
         await self.running.send(mail_with_attachment(data["email"]), [data["email"]])
         listing = await self.call(key, "GET", f"/api/messages?email={quote(data['email'])}")
         (message,) = listing.json()["messages"]
+        # A webhook of the box's own, for an event it never hears (it dies with the box).
+        hook = {"url": HOOK_URL, "email": data["email"], "events": ["mailbox.expired"]}
+        response = await self.send(f"Bearer {key}", "POST", "/api/webhooks", hook)
+        assert response.status_code == 200, response.text
         return Box(
-            data["email"], data["email_token"], message["id"], message["attachments"][0]["name"]
+            data["email"],
+            data["email_token"],
+            message["id"],
+            message["attachments"][0]["name"],
+            response.json()["data"]["id"],
         )
 
     async def expire(self, box: Box) -> None:
@@ -168,7 +187,10 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp_path: Path = tmp_path_factory.mktemp("access-matrix")
-    running = await start_service(make_settings(tmp_path))
+    settings = make_settings(
+        tmp_path, webhook_allow_private=True, webhook_max_per_account=1_000_000
+    )
+    running = await start_service(settings)
     http = httpx.AsyncClient(base_url=running.base_url, timeout=30)
     try:
         await running.roomy_default_plan()  # room for a fresh mailbox per cell
@@ -227,7 +249,24 @@ def request_for(endpoint: str, box: Box) -> tuple[str, str]:
             f"/api/token/{box.token}/messages/{box.message_id}/attachments/{name}"
         ),
     }
+    hook = f"/api/webhooks/{box.webhook_id}"
+    paths.update(
+        {
+            "POST /api/webhooks": "/api/webhooks",
+            "GET /api/webhooks": "/api/webhooks",
+            "DELETE /api/webhooks/{id}": hook,
+            "POST /api/webhooks/{id}/test": f"{hook}/test",
+            "GET /api/webhooks/{id}/deliveries": f"{hook}/deliveries",
+        }
+    )
     return endpoint.split(" ", 1)[0], paths[endpoint]
+
+
+def body_for(endpoint: str, box: Box) -> dict[str, Any] | None:
+    """The JSON body of `endpoint` naming `box`, for the routes that take one."""
+    if endpoint == "POST /api/webhooks":
+        return {"url": HOOK_URL, "email": box.address, "events": ["mailbox.expired"]}
+    return None
 
 
 async def situation(world: World, endpoint: str, column: str) -> tuple[str | None, Box]:
@@ -245,7 +284,8 @@ async def situation(world: World, endpoint: str, column: str) -> tuple[str | Non
     if column == "missing":
         mine = await world.box(world.owner_key)
         ghost = f"ghost-{secrets.token_hex(6)}@{DOMAIN}"
-        return (None if token_route else key), Box(ghost, mine.token, missing_message_id(), "x")
+        missing = Box(ghost, mine.token, missing_message_id(), "x")
+        return (None if token_route else key), missing
     if column == "expired":
         box = await world.box(world.owner_key)
         await world.expire(box)
@@ -287,7 +327,7 @@ DEAD_TOKENS = ("expired", "garbage", "tampered", "deleted", "renamed")
 async def test_access(world: World, endpoint: str, column: str, expected: int) -> None:
     authorization, box = await situation(world, endpoint, column)
     method, path = request_for(endpoint, box)
-    response = await world.send(authorization, method, path)
+    response = await world.send(authorization, method, path, body_for(endpoint, box))
     assert response.status_code == expected, (method, path, response.text)
     binary = {"/attachments/": "text/plain", "/raw": "message/rfc822"}
     media = next((m for part, m in binary.items() if part in path), "application/json")
@@ -311,7 +351,9 @@ async def test_access(world: World, endpoint: str, column: str, expected: int) -
     if column == "foreign":
         # The same request naming nothing at all must look exactly the same.
         _, ghost = await situation(world, endpoint, "missing")
-        missing = await world.send(authorization, *request_for(endpoint, ghost))
+        missing = await world.send(
+            authorization, *request_for(endpoint, ghost), body_for(endpoint, ghost)
+        )
         assert missing.status_code == 404
         assert response.content == missing.content
         assert response.headers["content-type"] == missing.headers["content-type"]

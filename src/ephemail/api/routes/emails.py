@@ -18,7 +18,7 @@ from ephemail.api.shapes import mailbox_data
 from ephemail.core.addresses import AddressError, validate_username
 from ephemail.events import Event
 from ephemail.events.model import MAILBOX_CREATED, MAILBOX_DELETED, MAILBOX_RENAMED
-from ephemail.store import mailboxes
+from ephemail.store import mailboxes, webhooks
 from ephemail.store.errors import Conflict, Forbidden, Invalid, NotFound, StoreError
 from ephemail.store.models import Mailbox
 
@@ -116,6 +116,8 @@ async def create_email(
     try:
         async with ctx.engine.begin() as conn:
             box = await mailboxes.create_mailbox(conn, user, domain=domain, username=username)
+            created = {"mailbox": box.address}
+            await webhooks.enqueue(conn, user.id, box.id, MAILBOX_CREATED, created)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
     ctx.events.publish_soon([Event(MAILBOX_CREATED, box.id, {"mailbox": box.address})])
@@ -144,9 +146,12 @@ async def rename_email(
     try:
         async with ctx.engine.begin() as conn:
             box = await mailboxes.rename_mailbox(conn, user, current, new_username, domain)
+            renamed = {"mailbox": box.address, "previous": current}
+            if box.address != current:  # hooks of the old address end with it
+                await webhooks.forget_mailbox(conn, box.id)
+                await webhooks.enqueue(conn, user.id, box.id, MAILBOX_RENAMED, renamed)
     except StoreError as exc:
         raise store_error(exc, "domain") from exc  # the username was checked above
-    renamed = {"mailbox": box.address, "previous": current}
     ctx.events.publish_soon([Event(MAILBOX_RENAMED, box.id, renamed)])
     return _mailbox_answer(ctx, box)
 
@@ -159,8 +164,11 @@ async def rename_email(
 )
 async def delete_email(request: Request, email: str) -> Response:
     address = valid_address(email, "email")
+    user_id = current_user(request).id
     async with context(request).engine.begin() as conn:
-        deleted = await mailboxes.delete_mailbox(conn, current_user(request).id, address)
+        deleted = await mailboxes.delete_mailbox(conn, user_id, address)
+        if deleted is not None:  # the mailbox's own hooks went with it; the account's hear
+            await webhooks.enqueue(conn, user_id, None, MAILBOX_DELETED, {"mailbox": address})
     if deleted is None:
         raise ApiError(404, MAILBOX_NOT_FOUND)
     context(request).events.publish_soon([Event(MAILBOX_DELETED, deleted, {"mailbox": address})])

@@ -26,6 +26,7 @@ from ephemail.core.ids import is_message_id
 from ephemail.events import Event
 from ephemail.events.model import MESSAGE_DELETED
 from ephemail.store import messages as store
+from ephemail.store import webhooks
 
 router = APIRouter()
 ATTACHMENT_NOT_FOUND = "Attachment not found."
@@ -149,8 +150,12 @@ async def read_message(request: Request, message_id: str) -> Response:
 async def delete_message(request: Request, message_id: str) -> Response:
     if not is_message_id(message_id):
         raise ApiError(404, MESSAGE_NOT_FOUND)
+    user_id = current_user(request).id
     async with context(request).engine.begin() as conn:
-        deleted = await store.delete_message(conn, message_id, user_id=current_user(request).id)
+        deleted = await store.delete_message(conn, message_id, user_id=user_id)
+        if deleted is not None:
+            data = {"id": message_id}
+            await webhooks.enqueue(conn, user_id, deleted, MESSAGE_DELETED, data)
     if deleted is None:
         raise ApiError(404, MESSAGE_NOT_FOUND)
     context(request).events.publish_soon([Event(MESSAGE_DELETED, deleted, {"id": message_id})])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from ephemail.core import metrics
 from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp.events import MailFrom, Message
 from ephemail.mail.smtp.gate import REPLY_SHUTDOWN, ConnectionGate, SmtpLimits
@@ -38,17 +39,19 @@ class DeliveryHandler:
 
     async def rcpt(self, address: str, client: str) -> tuple[Recipient | None, str]:
         if self._gate.probing(client):
-            return None, "421 4.7.0 Too many unknown recipients from your address, closing"
+            return None, _refused(
+                "421 4.7.0 Too many unknown recipients from your address, closing"
+            )
         try:
             recipient = await self._delivery.resolve(address)
         except Exception:
             log.exception("recipient lookup failed")
-            return None, "451 4.3.0 Temporary lookup failure, try again later"
+            return None, _refused("451 4.3.0 Temporary lookup failure, try again later")
         if recipient is None:
             self._gate.unknown_recipient(client)
-            return None, "550 5.1.1 No such mailbox here"
+            return None, _refused("550 5.1.1 No such mailbox here")
         if recipient.message_count >= self._limits.mailbox_message_cap:
-            return None, "452 4.2.2 Mailbox full, try again later"
+            return None, _refused("452 4.2.2 Mailbox full, try again later")
         return recipient, "250 2.1.5 OK"
 
     async def data(self, message: Message[Recipient]) -> str:
@@ -56,13 +59,20 @@ class DeliveryHandler:
         try:
             ids = await self._delivery.deliver(message.sender, list(boxes.values()), message.data)
         except WriterClosed:
-            return REPLY_SHUTDOWN
+            return _refused(REPLY_SHUTDOWN)
         except NotStored as exc:
-            return exc.reply
+            return _refused(exc.reply)
         except Exception:
             log.exception("storing message failed")
-            return "451 4.3.0 Could not store the message, try again later"
+            return _refused("451 4.3.0 Could not store the message, try again later")
+        metrics.get().MESSAGES_RECEIVED.inc(len(ids))
         return f"250 2.0.0 OK queued as {ids[0]}"
+
+
+def _refused(reply: str) -> str:
+    """Count a refusal by its code (/metrics), and pass the reply on."""
+    metrics.get().MESSAGES_REFUSED.labels(reply[:3]).inc()
+    return reply
 
 
 def _storable(address: str) -> bool:

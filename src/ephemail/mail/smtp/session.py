@@ -14,6 +14,7 @@ import types
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
+from ephemail.core import metrics
 from ephemail.mail.smtp.clock import SessionClock
 from ephemail.mail.smtp.decisions import DeliveryHandler
 from ephemail.mail.smtp.events import MailFrom, Message, ProtocolLimits, RcptTo, StartTls, State
@@ -99,9 +100,11 @@ class SmtpSession(asyncio.Protocol):
         refusal = self._gate.enter(self._client)
         self._admitted = True
         if refusal is not None:
+            metrics.get().SMTP_SESSIONS.labels("refused").inc()
             self.conn.refuse_connection(refusal)
             self._flush()
             return
+        metrics.get().SMTP_SESSIONS.labels("accepted").inc()
         self.conn.greet("ephemail ESMTP")
         self._last_input = now = self._loop.time()
         self._session_deadline = now + self._limits.session_timeout

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ephemail.core import metrics
 from ephemail.store.ingest.frames import READY, Relay, frame, unframe
 from ephemail.store.ingest.rows import Outcome, Rows, insert_sqlite
 from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
@@ -98,7 +99,9 @@ def _commit_requests(
         log.warning("a merged batch of %d requests failed; committing each alone", len(requests))
         return [_commit_requests(db, [one], stats)[0] for one in requests]
     stats.commits += 1
-    stats.messages += sum(len(outcome.stored) for outcome in outcomes)
+    stored = sum(len(outcome.stored) for outcome in outcomes)
+    stats.messages += stored
+    metrics.get().COMMIT_BATCH.observe(stored)
     stats.seconds += time.perf_counter() - started
     # Which commit it was: workers count the transactions their messages went into.
     return [(True, (stats.commits, outcome)) for outcome in outcomes]

@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ephemail.core import metrics
 from ephemail.core.tasks import cancel_and_wait
+from ephemail.store.ingest.hooks import write_outbox_pg
 from ephemail.store.ingest.rows import (
     BUMP_COUNTS_SQL,
     SEARCH_TEXT,
@@ -82,6 +84,7 @@ def _write(conn: Connection, requests: list[Rows]) -> list[Outcome]:
             conn.exec_driver_sql(sql, params)
     if admission.added:
         conn.exec_driver_sql(_BUMP_COUNTS, [(n, box) for box, n in admission.added.items()])
+    write_outbox_pg(conn, admission.rows.messages)
     return admission.outcomes
 
 
@@ -138,6 +141,7 @@ class GroupCommitWriter(MessageWriter):
                 batch[0].future.set_exception(RuntimeError(f"storage failed: {exc}"))
             return
         self.transactions += 1
+        metrics.get().COMMIT_BATCH.observe(sum(len(outcome.stored) for outcome in outcomes))
         self.write_seconds += time.perf_counter() - started
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.future.done():

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ephemail.store.ingest.hooks import write_outbox_sqlite
+
 # Insert order matters for the foreign keys: a message before its raw copy and its files.
 TABLES = ("messages", "message_raw", "attachments")
 
@@ -166,4 +168,5 @@ def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outc
         FTS_INSERT_SQL, [(m.get(SEARCH_TEXT, ""), m["id"]) for m in admission.rows.messages]
     )
     db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
+    write_outbox_sqlite(db, admission.rows.messages)
     return admission.outcomes

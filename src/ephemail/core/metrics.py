@@ -1,0 +1,105 @@
+"""The service's Prometheus metrics, in one place (docs/metrics.md lists them).
+
+With several processes (`ephemail serve` runs its workers, and the SQLite commit process,
+this way) prometheus_client's multiprocess mode is on: the supervisor sets
+`PROMETHEUS_MULTIPROC_DIR`, every process writes its values to files there, and the worker
+that answers a scrape sums them. In one process (tests, embedding) the default registry is
+used. The metrics are made at their first use in a process (`get()`), never at import: the
+supervisor imports this module before it sets the directory and forks.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.SMTP_SESSIONS = Counter(
+            "ephemail_smtp_sessions",
+            "SMTP connections, by result: accepted or refused (421)",
+            ["result"],
+        )
+        self.MESSAGES_RECEIVED = Counter(
+            "ephemail_messages_received",
+            "Message copies stored (one per mailbox) and acknowledged with 250",
+        )
+        self.MESSAGES_REFUSED = Counter(
+            "ephemail_messages_refused",
+            "Recipients (RCPT) or messages (DATA) refused, by the SMTP reply code",
+            ["code"],
+        )
+        self.API_REQUESTS = Counter(
+            "ephemail_api_requests",
+            "HTTP requests, by route template, method and status",
+            ["route", "method", "status"],
+        )
+        self.API_LATENCY = Histogram(
+            "ephemail_api_request_seconds",
+            "HTTP request time until the answer's first byte, by route template",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+        )
+        self.QUOTA_REFUSALS = Counter(
+            "ephemail_quota_refusals", "Requests refused with 429 by the monthly quota"
+        )
+        self.WEBHOOK_DELIVERIES = Counter(
+            "ephemail_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retry, gave_up",
+            ["outcome"],
+        )
+        self.WEBHOOK_LATENCY = Histogram(
+            "ephemail_webhook_delivery_seconds",
+            "Time of one webhook POST, whatever its outcome",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
+        self.WEBHOOK_OUTBOX = Gauge(
+            "ephemail_webhook_outbox_depth",
+            "Events waiting in the webhook outbox (due, in flight or waiting for a retry)",
+            multiprocess_mode="max",
+        )
+        self.SWEPT_MAILBOXES = Counter(
+            "ephemail_sweeper_mailboxes", "Expired mailboxes deleted by the sweeper"
+        )
+        self.SWEEPS = Counter("ephemail_sweeper_runs", "Sweeper runs, by result", ["result"])
+        self.COMMIT_BATCH = Histogram(
+            "ephemail_commit_batch_messages",
+            "Messages per commit transaction of received mail",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+
+
+_made: Metrics | None = None
+
+
+def get() -> Metrics:
+    """This process's metrics, made at the first call (in the mode the environment says)."""
+    global _made
+    if _made is None:
+        # The mode decided now, not when prometheus_client was imported.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        _made = Metrics()
+    return _made
+
+
+def exposition() -> bytes:
+    """The text format: every process's values in multiprocess mode, else this process's."""
+    get()  # a scrape before any traffic still lists the metrics
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

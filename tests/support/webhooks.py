@@ -1,0 +1,50 @@
+"""What the webhook tests share: settings for receivers on loopback with short backoffs,
+and registering a hook or reading its log over the API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ephemail.config import Settings
+from tests.support.service import Running, make_settings
+
+FAST: dict[str, Any] = {
+    "webhook_allow_private": True,  # the receivers run on 127.0.0.1
+    "webhook_retry_base_seconds": 0.2,
+    "webhook_retry_max_seconds": 0.5,
+    "webhook_poll_seconds": 0.1,
+    "webhook_connect_timeout": 1.0,
+    "webhook_timeout": 1.0,
+}
+
+
+def hook_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return make_settings(tmp_path, **{**FAST, **overrides})
+
+
+async def register(running: Running, key: str, url: str, **fields: Any) -> dict[str, Any]:
+    """POST /api/webhooks; the created hook's data (with its secret)."""
+    async with running.client(key) as client:
+        response = await client.post("/api/webhooks", json={"url": url, **fields})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+async def deliveries(
+    client: httpx.AsyncClient, hook_id: int, count: int, within: float = 10.0
+) -> list[dict[str, Any]]:
+    """The hook's log once it holds `count` attempts (written just after each attempt)."""
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(f"/api/webhooks/{hook_id}/deliveries")
+        assert response.status_code == 200
+        data: list[dict[str, Any]] = response.json()["data"]
+        if len(data) >= count or time.monotonic() > deadline:
+            return data
+        await asyncio.sleep(0.05)

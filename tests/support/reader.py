@@ -15,9 +15,9 @@ from ephemail.store import accounts, mailboxes
 from ephemail.store.schema import mailboxes as mailbox_rows
 from tests.support.service import Running
 
-# A 1×1 PNG: a real image, so a browser shows it.
+# A 1×1 blue PNG: a real image, so a browser shows it.
 PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGOQ978IAAHQAUDegA0oAAAAAElFTkSuQmCC"
 )
 SCRIPT_TITLE = "pwned-by-script"
 

@@ -38,6 +38,9 @@ FRAME_STYLE = (
     "color:#1b1f24;background:#fff;overflow-wrap:anywhere}"
     "img{max-width:100%;height:auto}table{max-width:100%}pre{white-space:pre-wrap}"
     "a{color:#0b57d0}"
+    # Fixed-width mail layouts shrink to a phone's width instead of scrolling sideways.
+    "@media (max-width:600px){table,td,th{width:auto!important;max-width:100%!important}"
+    "body{margin:8px}}"
 )
 
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,11 +22,12 @@ from starlette.exceptions import HTTPException
 from ephemail.api.errors import ApiError
 from ephemail.api.reading import read_and_mark_seen
 from ephemail.core.ids import is_message_id
+from ephemail.core.periods import zone
 from ephemail.events.history import seq_of
 from ephemail.store import mailboxes, message_parts
 from ephemail.store.models import Mailbox, StoredMessage, User
 from ephemail.web.mailhtml import text_preview
-from ephemail.web.sessions import web_context
+from ephemail.web.sessions import optional_user, web_context
 
 LIST_LIMIT = 200  # newest messages an inbox page lists (a temporary mailbox rarely holds more)
 PREVIEW_CHARS = 4000  # of each body, read to make the list's one-line preview
@@ -111,6 +113,8 @@ async def peek_message(request: Request, opened: Opened, message_id: str) -> Sto
 async def listing(request: Request, opened: Opened) -> list[dict[str, Any]]:
     """The newest messages, newest first, each with a one-line preview."""
     reads = web_context(request).api.reads
+    user = await optional_user(request)
+    zone_name = user.timezone if user else "UTC"
     versions = await reads.page_versions(opened.box.id, LIST_LIMIT, None) or []
     found = await reads.messages_by_ids([mid for mid, _ in versions], PREVIEW_CHARS)
     rows = []
@@ -118,7 +122,9 @@ async def listing(request: Request, opened: Opened) -> list[dict[str, Any]]:
         message = found.get(mid)
         if message is not None:
             preview = text_preview(message.content, message.is_html)
-            rows.append({"m": message, "preview": preview, "url": f"{opened.base}/messages/{mid}"})
+            url = f"{opened.base}/messages/{mid}"
+            when = short_time(message.received_at, zone_name)
+            rows.append({"m": message, "preview": preview, "url": url, "when": when})
     return rows
 
 
@@ -160,6 +166,18 @@ def part_sources(request: Request, message_id: str) -> list[str]:
     if public.scheme and public.netloc:
         origins.add(f"{public.scheme}://{public.netloc}")
     return sorted(f"{origin}/parts/{message_id}/" for origin in origins)
+
+
+def short_time(epoch: int, zone_name: str) -> str:
+    """`14:05` today, `2 Dec` this year, else `2025-12-02`: a list's time column."""
+    here = zone(zone_name)
+    moment = datetime.fromtimestamp(epoch, UTC).astimezone(here)
+    today = datetime.now(UTC).astimezone(here)
+    if moment.date() == today.date():
+        return moment.strftime("%H:%M")
+    if moment.year == today.year:
+        return f"{moment.day} {moment.strftime('%b')}"
+    return moment.strftime("%Y-%m-%d")
 
 
 def size_text(size: int) -> str:

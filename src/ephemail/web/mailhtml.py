@@ -32,6 +32,29 @@ _DROP_WITH_CONTENT = {"script", "style", "title", "head", "noscript", "template"
 _SCHEMES = {"http", "https", "mailto", "tel", "cid"}
 _REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,31})")
+_VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()  # noqa: SIM905
+)
+_FORMATTING = frozenset(
+    "a b big code em font i nobr s small strike strong tt u".split()  # noqa: SIM905
+)
+# A start tag that ends an open sibling when that sibling is on top (`<p>a<p>b`, `<li>`):
+# counted as the parser nests them, not one deeper each time.
+_ENDS_ON_TOP = {
+    "p": {"p"},
+    "li": {"li"},
+    "dt": {"dt", "dd"},
+    "dd": {"dt", "dd"},
+    "option": {"option"},
+}
+# Inside a table, a new row or cell closes whatever the previous cell held.
+_TABLE_PARTS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot"})
+TOO_COMPLEX = (
+    "<p><strong>This message's HTML is nested too deeply to show safely.</strong> "
+    "Use “View source” or “Download .eml” to read it.</p>"
+)
+MAX_DEPTH = 400  # real mail nests a few dozen deep; the HTML parser slows with depth squared
 
 FRAME_STYLE = (
     "body{margin:16px;font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
@@ -53,6 +76,8 @@ def clean_mail_html(
     reference to no part of the message is dropped; so is every remote image unless
     `remote_images`.
     """
+    if too_complex(source):
+        return TOO_COMPLEX, 0
     blocked = 0
 
     def keep(element: str, attribute: str, value: str) -> str | None:
@@ -80,6 +105,43 @@ def clean_mail_html(
         strip_comments=True,
     )
     return cleaned, blocked
+
+
+def too_complex(source: str, limit: int = MAX_DEPTH) -> bool:
+    """True when the HTML would nest deeper than `limit` elements (or leave more than `limit`
+    formatting elements to be reopened): the HTML parser's work grows with the square of
+    that, so such mail is not cleaned but offered as source. One linear scan; it counts
+    tags even in comments and attribute values, so it errs on the side of refusing."""
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    lingering = 0
+    for match in _TAG.finditer(source):
+        name = match.group(2).lower()
+        if not match.group(1):
+            ends = _ENDS_ON_TOP.get(name, ())
+            while stack and stack[-1] in ends:
+                open_count[stack.pop()] -= 1
+            if name in _TABLE_PARTS and open_count.get("table"):
+                while stack[-1] != "table":  # each pop is paid for by its push
+                    open_count[stack.pop()] -= 1
+            if name not in _VOID:
+                stack.append(name)
+                open_count[name] = open_count.get(name, 0) + 1
+                if len(stack) > limit:
+                    return True
+            continue
+        if not open_count.get(name):
+            continue  # an end tag with nothing to close: the parser ignores it too
+        while stack:
+            top = stack.pop()
+            open_count[top] -= 1
+            if top == name:
+                break
+            if top in _FORMATTING:  # closed by another's end tag: reopened later
+                lingering += 1
+                if lingering > limit:
+                    return True
+    return False
 
 
 def _unquote_cid(value: str) -> str:
@@ -117,6 +179,8 @@ def frame_policy(part_sources: list[str], *, remote_images: bool) -> str:
 
 def text_preview(content: str, is_html: bool, limit: int = 140) -> str:
     """A line of plain text for the message list (what the body starts with)."""
+    if is_html and too_complex(content):
+        return ""
     if is_html:
         content = html.unescape(
             nh3.clean(content.replace("<", " <"), tags=set(), clean_content_tags=_DROP_WITH_CONTENT)

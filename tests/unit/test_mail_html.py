@@ -9,6 +9,7 @@ from ephemail.web.mailhtml import (
     TOO_COMPLEX,
     clean_mail_html,
     frame_policy,
+    linkify_text,
     text_preview,
     too_complex,
 )
@@ -98,3 +99,12 @@ def test_the_preview_is_one_line_of_text() -> None:
     assert text_preview(html + " &amp; you</p>", True) == "Hello there & you"
     assert text_preview("line one\n\nline two", False) == "line one line two"
     assert text_preview("x" * 500, False).endswith("…")
+
+
+def test_text_mail_links_are_clickable_and_nothing_else_is_markup() -> None:
+    text = 'Confirm: https://x.example/c?a=1&b=2. Or <script>alert(1)</script> "https://q.example/"'
+    html = str(linkify_text(text))
+    assert '<a href="https://x.example/c?a=1&amp;b=2" target="_blank"' in html
+    assert ">https://x.example/c?a=1&amp;b=2</a>. Or &lt;script&gt;" in html
+    assert '<a href="https://q.example/"' in html and "<script>" not in html
+    assert str(linkify_text("no links here & <b>")) == "no links here &amp; &lt;b&gt;"

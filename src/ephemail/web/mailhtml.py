@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote
 
 import nh3
+from markupsafe import Markup, escape
 
 # What mail layouts need (tables, fonts, colours) on top of nh3's defaults; nothing active.
 _TAGS = nh3.ALLOWED_TAGS | {"center", "font", "span", "div", "u", "s"}
@@ -175,6 +176,28 @@ def frame_policy(part_sources: list[str], *, remote_images: bool) -> str:
             "sandbox allow-popups allow-popups-to-escape-sandbox",
         )
     )
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?)]}'"
+
+
+def linkify_text(text: str) -> Markup:
+    """Plain-text mail, escaped, with its http(s) links clickable (a new tab, no referrer):
+    the confirmation link is why most people open a temporary inbox."""
+    pieces: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_TRAILING)
+        end = match.start() + len(url)
+        pieces.append(escape(text[last : match.start()]))
+        pieces.append(
+            f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">'
+            f"{escape(url)}</a>"
+        )
+        last = end
+    pieces.append(escape(text[last:]))
+    return Markup("".join(pieces))
 
 
 def text_preview(content: str, is_html: bool, limit: int = 140) -> str:

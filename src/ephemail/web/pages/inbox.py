@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from ephemail.store.models import User
 from ephemail.web import mailviews
-from ephemail.web.mailhtml import clean_mail_html
+from ephemail.web.mailhtml import clean_mail_html, linkify_text
 from ephemail.web.reader import (
     Gone,
     Opened,
@@ -93,6 +93,7 @@ async def _message(request: Request, opened: Opened, message_id: str) -> Respons
         "message": message,
         "page": page,
         "held_back": held_back,
+        "text_body": None if message.is_html else linkify_text(message.content),
         "files": files,
     }
     return await render(request, "message.html", context)

@@ -4,10 +4,12 @@ the raw source, marking seen, and the live stream of the site."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
-from tests.support import Running
+from ephemail.store import accounts
+from tests.support import Running, make_settings, start_service
 from tests.support.events import events, next_event
 from tests.support.reader import (
     PNG,
@@ -18,7 +20,7 @@ from tests.support.reader import (
     text_message,
     web_mailbox,
 )
-from tests.support.web import Browser, new_web_user
+from tests.support.web import PASSWORD, Browser, new_web_user
 
 REMOTE = "http://remote.example:8080"
 
@@ -190,3 +192,25 @@ async def test_the_site_stream_tells_new_mail_without_touching_the_api_quota(
     assert event["event"] == "message.received"
     assert event["data"]["subject"] == "Live one"
     assert re.search(r'id="quota-used">0<', quota_page.text)
+
+
+async def test_page_streams_have_a_limit_of_their_own(tmp_path: Path) -> None:
+    """Open tabs never take the event streams the account's API clients may open."""
+    running = await start_service(make_settings(tmp_path, events_max_streams=1))
+    try:
+        email, key = await running.new_user()
+        async with running.engine.begin() as conn:
+            user = await accounts.require_user(conn, email)
+            await accounts.set_password_hash(conn, user.id, accounts.hash_password(PASSWORD))
+        box = await web_mailbox(running, email)
+        async with Browser(running.base_url) as browser, running.client(key) as api:
+            await browser.sign_in(email)
+            async with browser.http.stream("GET", f"/mailboxes/{box}/events") as page_stream:
+                assert page_stream.status_code == 200
+                second = await browser.get(f"/mailboxes/{box}/events")
+                assert second.status_code == 429
+                assert "Too many open pages" in second.text
+                async with api.stream("GET", "/api/events", params={"email": box}) as api_stream:
+                    assert api_stream.status_code == 200
+    finally:
+        await running.service.stop(grace=1)

@@ -37,13 +37,10 @@ test: $(VENV)/.testdeps test-tools lint typecheck pytest
 
 ## Debian's postfix for the real-client SMTP tests (smtp-source, and a private Postfix
 ## relaying to us); installed unconfigured, so no system mail service is set up or started.
-## Debian's chromium for the browser tests (Playwright drives it; never its own download).
 test-tools:
 	command -v /usr/sbin/smtp-source >/dev/null && command -v /usr/sbin/postfix >/dev/null || \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
 	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix)
-	test -x /usr/bin/chromium || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 lint: $(VENV)/.testdeps
 	$(BIN)/ruff check src tests bench

@@ -1,42 +1,40 @@
-"""Browser tests: Playwright (from PyPI) driving Debian's chromium, never a browser of its own.
+"""Browser fixtures: a running service, Debian's chromium, a page, a signed-in page.
 
-The service runs on the test's event loop, so the tests use Playwright's async API. Under
-CI=true a missing chromium fails the tests instead of skipping them.
+- `running` (tests/conftest.py): the whole service on free ports;
+- `chromium_browser`: chromium launched for the test;
+- `page`: a fresh browser context and page whose relative URLs go to the service;
+- `user_page`: (page, email) of a new account with a password, signed in through the form.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.support.browser import ARGS, CHROMIUM, Recorder
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (make test-tools)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+from tests.support import Running
+from tests.support.browser import chromium, new_page, require_chromium, sign_in
+from tests.support.web import new_web_user
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    found = Recorder()
-    found.thread.start()
-    try:
-        yield found
-    finally:
-        found.server.shutdown()
-        found.server.server_close()
+async def chromium_browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def page(chromium_browser: Browser, running: Running) -> AsyncIterator[Page]:
+    async with new_page(chromium_browser, running.base_url) as fresh:
+        yield fresh
+        # Nothing the site does may be blocked by its own CSP or fail in a script.
+        assert fresh.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def user_page(page: Page, running: Running) -> tuple[Page, str]:
+    email = await new_web_user(running)
+    await sign_in(page, email)
+    return page, email

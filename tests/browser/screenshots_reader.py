@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from playwright.async_api import Page, async_playwright  # noqa: E402
+from playwright.async_api import Page  # noqa: E402
 
 from tests.support import make_settings, start_service  # noqa: E402
-from tests.support.browser import ARGS, CHROMIUM, VIEWPORT, sign_in  # noqa: E402
+from tests.support.browser import VIEWPORT, chromium, new_page, sign_in  # noqa: E402
 from tests.support.reader import PNG, text_message, token_of, web_mailbox  # noqa: E402
 from tests.support.service import Running  # noqa: E402
 from tests.support.web import new_web_user  # noqa: E402
@@ -87,11 +87,9 @@ async def main(phone_dir: Path | None) -> None:
             address = await web_mailbox(running, email, "ada-signups")
             await _fill(running, address)
             token = await token_of(running, address)
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                page = await browser.new_page(viewport=VIEWPORT)
-                await sign_in(page, running.base_url, email)
-                await page.goto(f"{running.base_url}/mailboxes/{address}")
+            async with chromium() as browser, new_page(browser, running.base_url) as page:
+                await sign_in(page, email)
+                await page.goto(f"/mailboxes/{address}")
                 await page.locator("#live-status[data-state=live]").wait_for()
                 await (
                     page.locator(".mail-item", has_text="Reset your password")
@@ -106,11 +104,10 @@ async def main(phone_dir: Path | None) -> None:
                     .click()
                 )
                 await _shoot(page, "message", phone_dir)
-                stranger = await browser.new_page(viewport=VIEWPORT)
-                await stranger.goto(f"{running.base_url}/inbox/{token}")
-                await stranger.locator("#live-status[data-state=live]").wait_for()
-                await _shoot(stranger, "token-inbox", phone_dir)
-                await browser.close()
+                async with new_page(browser, running.base_url) as stranger:
+                    await stranger.goto(f"/inbox/{token}")
+                    await stranger.locator("#live-status[data-state=live]").wait_for()
+                    await _shoot(stranger, "token-inbox", phone_dir)
         finally:
             await running.service.stop(grace=1)
 

@@ -4,13 +4,30 @@ fresh context, and hostile mail that runs nothing and fetches nothing until aske
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.support import Running
-from tests.support.browser import VIEWPORT, Recorder, sign_in
-from tests.support.reader import SCRIPT_TITLE, hostile_message, text_message, web_mailbox
-from tests.support.web import new_web_user
+from tests.support.browser import new_page
+from tests.support.reader import (
+    SCRIPT_TITLE,
+    Recorder,
+    hostile_message,
+    text_message,
+    web_mailbox,
+)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    found = Recorder()
+    found.start()
+    try:
+        yield found
+    finally:
+        found.stop()
 
 
 def _with_attachment(to: str, subject: str) -> bytes:
@@ -22,12 +39,9 @@ async def _live(page: Page) -> None:
 
 
 async def test_mail_arrives_live_opens_downloads_and_reaches_the_token_inbox(
-    running: Running, browser: Browser
+    running: Running, chromium_browser: Browser, user_page: tuple[Page, str]
 ) -> None:
-    email = await new_web_user(running)
-    context = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = await context.new_page()
-    await sign_in(page, running.base_url, email)
+    page, _ = user_page
 
     await page.get_by_label("Username").fill("signup-test")
     await page.get_by_role("button", name="Create mailbox").click()
@@ -62,36 +76,33 @@ async def test_mail_arrives_live_opens_downloads_and_reaches_the_token_inbox(
     share = await page.get_by_role("link", name="Share link").get_attribute("href")
     assert share and share.startswith("/inbox/")
 
-    stranger = await browser.new_context(viewport=VIEWPORT)  # no session, no cookies
-    shared = await stranger.new_page()
-    await shared.goto(running.base_url + share)
-    await expect(shared.locator("h1")).to_have_text(address)
-    await expect(shared.get_by_text("Shared inbox · read-only")).to_be_visible()
-    await _live(shared)
-    await running.send(_with_attachment(address, "Second message, live"), [address])
-    await expect(shared.locator(".mail-item", has_text="Second message, live")).to_be_visible()
-    await expect(page.locator(".mail-item", has_text="Second message, live")).to_be_visible()
-    await shared.locator(".mail-item", has_text="Second message, live").get_by_role("link").click()
-    await expect(shared.locator(".mail-text")).to_contain_text("Your code is 424242")
-    await stranger.close()
-    await context.close()
+    # a fresh context: no session, no cookies
+    async with new_page(chromium_browser, running.base_url) as shared:
+        await shared.goto(share)
+        await expect(shared.locator("h1")).to_have_text(address)
+        await expect(shared.get_by_text("Shared inbox · read-only")).to_be_visible()
+        await _live(shared)
+        await running.send(_with_attachment(address, "Second message, live"), [address])
+        arrived = shared.locator(".mail-item", has_text="Second message, live")
+        await expect(arrived).to_be_visible()
+        await expect(page.locator(".mail-item", has_text="Second message, live")).to_be_visible()
+        await arrived.get_by_role("link").click()
+        await expect(shared.locator(".mail-text")).to_contain_text("Your code is 424242")
+        assert shared.errors == []  # type: ignore[attr-defined]
 
 
 async def test_hostile_mail_runs_nothing_and_fetches_nothing_until_asked(
-    running: Running, browser: Browser, recorder: Recorder
+    running: Running, user_page: tuple[Page, str], recorder: Recorder
 ) -> None:
-    email = await new_web_user(running)
+    page, email = user_page
     address = await web_mailbox(running, email)
-    context = await browser.new_context(viewport=VIEWPORT)
-    page = await context.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     parts: list[int] = []
     page.on(
         "response", lambda answer: parts.append(answer.status) if "/parts/" in answer.url else None
     )
-    await sign_in(page, running.base_url, email)
-    await page.goto(f"{running.base_url}/mailboxes/{address}")
+    await page.goto(f"/mailboxes/{address}")
     await _live(page)
 
     await running.send(hostile_message(address, recorder.url), [address])
@@ -121,4 +132,3 @@ async def test_hostile_mail_runs_nothing_and_fetches_nothing_until_asked(
     await page.wait_for_load_state("networkidle")
     assert "/script-ran" not in recorder.hits
     assert SCRIPT_TITLE not in "".join(console)
-    await context.close()

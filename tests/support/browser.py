@@ -1,19 +1,23 @@
-"""Driving Debian's chromium with Playwright: launch arguments, a recording stand-in for
-remote servers, and signing in through the form. The fixtures are in tests/browser/conftest.py.
+"""Playwright driving Debian's chromium (never a browser download of Playwright's own).
+
+Shared by the browser tests' fixtures (tests/browser/conftest.py) and the screenshot script
+(tests/browser/screenshots.py).
 """
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
-from playwright.async_api import Page
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
 
-from tests.support.reader import PNG
 from tests.support.web import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -24,34 +28,58 @@ ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-class Recorder:
-    """A local HTTP server standing in for "the internet": it records every path asked."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        hits = self.hits
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hits.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(PNG)))
-                self.end_headers()
-                self.wfile.write(PNG)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+def require_chromium() -> None:
+    """Skip without Debian's chromium; under CI=true its absence fails the run instead."""
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing: `make test-tools` installs Debian's chromium package"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
-async def sign_in(page: Page, base_url: str, email: str) -> None:
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def new_page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
+    """A fresh context (own cookies) and page; `page.errors` collects script errors and
+    what the Content-Security-Policy refused."""
+    context = await browser.new_context(base_url=base_url, viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A refused form answers 4xx, which chromium logs as an error too: only what the
+    # policy refused or a script threw counts.
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
+    page.errors = errors  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     """Through the sign-in form, as a person would."""
-    await page.goto(f"{base_url}/signin")
+    await page.goto("/signin")
     await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{base_url}/mailboxes")
+    await page.wait_for_url("**/mailboxes")

@@ -6,8 +6,10 @@ Shared by the HTTP tests (tests/integration/web/) and the browser tests (tests/b
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import update
 
@@ -126,3 +128,35 @@ async def message_ids(running: Running, address: str) -> list[str]:
             .order_by(messages.c.seq.desc())
         )
         return [str(row.id) for row in rows]
+
+
+class Recorder:
+    """A local HTTP server standing in for "the internet": it records every path asked and
+    answers each with the PNG. `start()`, then `stop()`."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        hits = self.hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                self.wfile.write(PNG)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

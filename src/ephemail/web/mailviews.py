@@ -20,7 +20,7 @@ from ephemail.api.routes.messages import attachment_response
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
 from ephemail.store import message_parts
-from ephemail.web.mailhtml import clean_mail_html, frame_document, frame_policy
+from ephemail.web.mailhtml import clean_off_loop, frame_document, frame_policy
 from ephemail.web.reader import (
     Opened,
     inline_part_urls,
@@ -40,7 +40,7 @@ async def frame(request: Request, opened: Opened, message_id: str, remote: bool)
     message = await peek_message(request, opened, message_id)
     if message.is_html:
         parts = await inline_part_urls(request, message.id)
-        body, _ = clean_mail_html(message.content, parts, remote_images=remote)
+        body, _ = await clean_off_loop(message.content, parts, remote_images=remote)
     else:  # text mail is shown on the page; here it is only escaped text, should one ask
         parts, body = {}, "<pre>" + _escape(message.content) + "</pre>"
     sources = part_sources(request, message.id) if parts else []

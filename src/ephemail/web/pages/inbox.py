@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from ephemail.store.models import User
 from ephemail.web import mailviews
-from ephemail.web.mailhtml import clean_mail_html, linkify_text
+from ephemail.web.mailhtml import clean_off_loop, linkify_text
 from ephemail.web.reader import (
     Gone,
     Opened,
@@ -74,7 +74,7 @@ async def _message(request: Request, opened: Opened, message_id: str) -> Respons
     page = f"{opened.base}/messages/{message.id}"
     held_back = 0
     if message.is_html:
-        _, held_back = clean_mail_html(
+        _, held_back = await clean_off_loop(
             message.content, await inline_part_urls(request, message.id), remote_images=False
         )
     files = [

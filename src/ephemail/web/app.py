@@ -15,7 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ephemail.web.context import WebContext
-from ephemail.web.pages import account, admin, home, keys, mailboxes
+from ephemail.web.pages import account, admin, home, inbox, keys, mailboxes
+from ephemail.web.reader import Gone
 from ephemail.web.render import render
 from ephemail.web.security import SecurityHeaders
 from ephemail.web.sessions import CsrfRefused, SignInRequired, sign_in_url, verify_csrf
@@ -49,7 +50,7 @@ def create_web(ctx: WebContext) -> FastAPI:
     )
     app.state.web = ctx
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
-    for module in (home, account, keys, mailboxes, admin):
+    for module in (home, account, keys, mailboxes, inbox, admin):
         app.include_router(module.router)
     _install_error_pages(app)
     app.add_middleware(SecurityHeaders)
@@ -79,6 +80,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     app.add_exception_handler(SignInRequired, sign_in_needed)
     app.add_exception_handler(CsrfRefused, csrf_refused)
+    app.add_exception_handler(Gone, inbox.gone_page)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(500, unexpected)

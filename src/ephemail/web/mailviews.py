@@ -125,7 +125,9 @@ def _web_api(request: Request) -> ApiContext:
     found: ApiContext | None = getattr(app_state, "web_streams_api", None)
     if found is None:
         api = web_context(request).api
-        limits = StreamLimits(heartbeat=api.streams.heartbeat, per_user=api.streams.per_user)
+        limits = StreamLimits(
+            heartbeat=api.streams.heartbeat, per_user=api.streams.per_user, total=api.streams.total
+        )
         found = dataclasses.replace(api, streams=limits)
         app_state.web_streams_api = found
     return found
@@ -144,8 +146,10 @@ def events(request: Request, opened: Opened) -> Response:
     (the owner's, for a token) against the site's own open-stream limit."""
     api = _web_api(request)
     release = live.open_stream(api, opened.box.user_id)
-    if release is None:
-        raise HTTPException(429, "Too many open pages of this account's mailboxes.")
+    if isinstance(release, ApiError):
+        too_many = release.status_code == 429
+        message = "Too many open pages of this account's mailboxes." if too_many else None
+        raise HTTPException(release.status_code, message or release.message)
     body = live.mailbox_events(
         api, release, opened.box.id, _since(request), end_on_rename=opened.shared
     )

@@ -34,6 +34,10 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 
 def run(s: Settings, workers: int) -> None:
     """Serve until stopped: in this process for one worker, else fork `workers` of them."""
+    # Everything a serving process writes under the data directory holds mail, keys or
+    # counts of them (the database, its WAL, the metrics files prometheus_client makes with
+    # its own modes): readable by this user only, whatever the caller's umask.
+    os.umask(0o077)
     share_metrics(s.data_dir / METRICS_DIR)
     if workers == 1:
         _run_worker(s, shared=False)

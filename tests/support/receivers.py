@@ -63,8 +63,8 @@ class Receiver:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
         try:
-            if self.hang:
-                await self._release.wait()
+            if self.hang:  # until released, or until the sender gives up and closes
+                await _first(receive(), self._release.wait())
         finally:
             self.open -= 1
         status = 500 if number <= self.fail_first else self.status
@@ -100,3 +100,13 @@ class Receiver:
                 raise AssertionError(f"{len(self.got)} of {count} webhook requests came")
             await asyncio.sleep(0.02)
         return self.got
+
+
+async def _first(*waits: Any) -> None:
+    """Wait for the first of `waits` (after the body, `receive()` ends at a disconnect)."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

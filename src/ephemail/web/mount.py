@@ -1,7 +1,7 @@
 """One HTTP application for the API and the website, split by path at the outermost layer.
 
 `/api` and everything under `/api/` go to the API exactly as before (its gate, quota and
-hot path); every other path goes to the website. The API side is also where usage per day
+hot path), and so do `/metrics` and `/health`; every other path goes to the website. The API side is also where usage per day
 is counted (store/usage.py): one dict increment per answer, no database work.
 """
 
@@ -11,6 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.store.models import User
 from ephemail.store.usage import UsageMeter
+
+
+# The operator's endpoints live in the API application (api/ops.py) but outside `/api`: no
+# key, no quota, and not counted as anyone's API use.
+OPS_PATHS = frozenset({"/metrics", "/health"})
 
 
 def is_api_path(path: str) -> bool:
@@ -24,6 +29,9 @@ class SiteDispatch:
         self.usage = usage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in OPS_PATHS:
+            await self.api(scope, receive, send)
+            return
         if scope["type"] != "http" or is_api_path(scope["path"]):
             if self.usage is None or scope["type"] != "http":
                 await self.api(scope, receive, send)

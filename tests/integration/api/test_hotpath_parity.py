@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.core.ids import MESSAGE_ID_LENGTH
 from ephemail.store import messages
+from ephemail.web.mount import SiteDispatch
 from tests.support import Running
 
 # Headers that differ between any two requests; the quota counters are compared apart.
@@ -53,7 +54,7 @@ class HotPathSwitch:
     def __init__(self, running: Running) -> None:
         app: Any = running.service._http.config.loaded_app  # type: ignore[union-attr]
         while not isinstance(app, FastAPI):
-            app = app.app
+            app = app.api if isinstance(app, SiteDispatch) else app.app
         assert app.middleware_stack is not None, "send one request first: the chain is lazy"
         parent, node = None, app.middleware_stack
         while not isinstance(node, HotPathMiddleware):

@@ -1,17 +1,21 @@
 """What the webhook tests share: settings for receivers on loopback with short backoffs,
-and registering a hook or reading its log over the API."""
+registering a hook or reading its log over the API, and the `hooked` service and
+`receiver` fixtures (imported by the conftest or test module that uses them)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ephemail.config import Settings
-from tests.support.service import Running, make_settings
+from tests.support.receivers import Receiver
+from tests.support.service import Running, make_settings, start_service
 
 FAST: dict[str, Any] = {
     "webhook_allow_private": True,  # the receivers run on 127.0.0.1
@@ -48,3 +52,24 @@ async def deliveries(
         if len(data) >= count or time.monotonic() > deadline:
             return data
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def hooked(tmp_path: Path) -> AsyncIterator[Running]:
+    """A service whose webhooks may reach receivers on loopback, with short backoffs."""
+    svc = await start_service(hook_settings(tmp_path))
+    await svc.roomy_default_plan()
+    try:
+        yield svc
+    finally:
+        await svc.service.stop(grace=1)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A receiver that answers 204 to everything, on a free loopback port."""
+    started = await Receiver().start()
+    try:
+        yield started
+    finally:
+        await started.stop()

@@ -485,3 +485,98 @@ def test_no_value_climbs_out_of_its_path_segment(kind: str) -> None:
         "/api/messages/a%2F..%2Fb/attachments/..%2F..%2Fdomains",
         "/api/emails/x@example.com%2F..%2F..%2Fdomains",
     ]
+
+
+HOOK = {
+    "id": 7,
+    "url": "https://ci.example.org/hooks/mail",
+    "email": "box@example.com",
+    "events": ["message.received"],
+    "created_at": "2026-06-28T10:56:52+00:00",
+}
+DELIVERIES = [
+    {
+        "event_id": "evt_5c1f0e3a9b7d4e2f8a6c1b0d",
+        "event_type": "webhook.test",
+        "attempt": 2,
+        "status_code": None,
+        "error": "timeout",
+        "latency_ms": 1001,
+        "at": "2026-06-28T10:56:53+00:00",
+        "next_retry_at": "2026-06-28T10:57:03+00:00",
+    },
+    {
+        "event_id": "evt_5c1f0e3a9b7d4e2f8a6c1b0d",
+        "event_type": "webhook.test",
+        "attempt": 1,
+        "status_code": 204,
+        "error": None,
+        "latency_ms": 12,
+        "at": "2026-06-28T10:56:52+00:00",
+        "next_retry_at": None,
+    },
+]
+
+
+def hook_routes(request: httpx.Request) -> httpx.Response:
+    """The webhook routes' shapes (api/webhook_schemas.py)."""
+    path, method = request.url.path, request.method
+    if path == "/api/webhooks" and method == "POST":
+        return ok({"status": True, "data": {**HOOK, "secret": "whsec_" + "ab" * 24}})
+    if path == "/api/webhooks":
+        return ok({"status": True, "data": [HOOK, {**HOOK, "id": 8, "email": None}]})
+    if path.endswith("/deliveries"):
+        return ok({"status": True, "data": DELIVERIES})
+    if path.endswith("/test"):
+        return ok({"status": True, "message": "A test event was queued."})
+    if path == "/api/webhooks/404" and method == "DELETE":
+        return failed(404, "Webhook not found.")
+    return ok({"status": True, "message": "Webhook was deleted successfully."})
+
+
+def test_webhook_endpoints_send_their_requests_and_parse_their_answers(kind: str) -> None:
+    sdk = make(kind, hook_routes)
+    made = sdk.create_webhook(HOOK["url"], email="box@example.com", events=["message.received"])
+    assert made.id == 7 and made.secret == "whsec_" + "ab" * 24
+    assert made.created_at == datetime(2026, 6, 28, 10, 56, 52, tzinfo=UTC)
+    sdk.create_webhook("https://ci.example.org/all")
+    listed = sdk.webhooks()
+    assert [(h.id, h.email) for h in listed] == [(7, "box@example.com"), (8, None)]
+    assert not hasattr(listed[0], "secret")  # a list never holds a secret
+    assert sdk.test_webhook(7) is None
+    late, first = sdk.webhook_deliveries(7)
+    assert (late.status_code, late.error, late.latency_ms) == (None, "timeout", 1001)
+    assert late.next_retry_at == datetime(2026, 6, 28, 10, 57, 3, tzinfo=UTC)
+    assert (first.status_code, first.next_retry_at, first.attempt) == (204, None, 1)
+    assert sdk.delete_webhook(7) is None
+    with pytest.raises(errors.NotFound) as gone:
+        sdk.delete_webhook(404)
+    assert gone.value.message == "Webhook not found."
+
+    sent = [(r.method, r.url.raw_path.decode()) for r in sdk.requests]
+    assert sent == [
+        ("POST", "/api/webhooks"),
+        ("POST", "/api/webhooks"),
+        ("GET", "/api/webhooks"),
+        ("POST", "/api/webhooks/7/test"),
+        ("GET", "/api/webhooks/7/deliveries"),
+        ("DELETE", "/api/webhooks/7"),
+        ("DELETE", "/api/webhooks/404"),
+    ]
+    assert json.loads(sdk.requests[0].content) == {
+        "url": HOOK["url"],
+        "email": "box@example.com",
+        "events": ["message.received"],
+    }
+    # Neither scope nor events given: the service's defaults (the account, every type).
+    assert json.loads(sdk.requests[1].content) == {"url": "https://ci.example.org/all"}
+    assert all(r.headers.get("authorization") == "Bearer eph_k" for r in sdk.requests)
+
+
+def test_a_refused_receiver_is_validation_failed_with_the_services_reason(kind: str) -> None:
+    reason = "the host '127.0.0.1' resolves to a loopback address (127.0.0.1)"
+    answer = failed(422, "The given data was invalid.", errors={"url": [reason]})
+    sdk = make(kind, lambda _: answer)
+    with pytest.raises(errors.ValidationFailed) as refused:
+        sdk.create_webhook("http://127.0.0.1/hook")
+    assert refused.value.errors == {"url": [reason]}

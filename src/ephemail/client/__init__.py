@@ -28,6 +28,8 @@ from ephemail.client.models import (
     ACTION_KINDS,
     Attachment,
     Code,
+    CreatedWebhook,
+    Delivery,
     Domain,
     DomainList,
     Event,
@@ -36,6 +38,7 @@ from ephemail.client.models import (
     Mailbox,
     Message,
     RateLimit,
+    Webhook,
 )
 from ephemail.client.sync import Client
 
@@ -48,6 +51,8 @@ __all__ = [
     "Code",
     "Conflict",
     "ConnectionFailed",
+    "CreatedWebhook",
+    "Delivery",
     "Domain",
     "DomainList",
     "EphemailError",
@@ -65,4 +70,5 @@ __all__ = [
     "Unauthenticated",
     "ValidationFailed",
     "WaitTimedOut",
+    "Webhook",
 ]

@@ -12,7 +12,17 @@ from ephemail.client import endpoints as api
 from ephemail.client.core import Answer, Call, ClientBase, EventReader, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import ACTION_KINDS, DomainList, Event, Extraction, Mailbox, Message
+from ephemail.client.models import (
+    ACTION_KINDS,
+    CreatedWebhook,
+    Delivery,
+    DomainList,
+    Event,
+    Extraction,
+    Mailbox,
+    Message,
+    Webhook,
+)
 
 T = TypeVar("T")
 
@@ -111,6 +121,26 @@ class AsyncClient(ClientBase):
 
     async def extract(self, message_id: str) -> Extraction:
         return await self._run(api.extract(message_id))
+
+    async def create_webhook(
+        self, url: str, email: str | None = None, events: list[str] | None = None
+    ) -> CreatedWebhook:
+        """A receiver for the account, or the mailbox `email`; the answer alone has the
+        signing `secret`. `events` None: every event type."""
+        return await self._run(api.create_webhook(url, email, events))
+
+    async def webhooks(self) -> list[Webhook]:
+        return await self._run(api.webhooks())
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self._run(api.delete_webhook(webhook_id))
+
+    async def test_webhook(self, webhook_id: int) -> None:
+        await self._run(api.test_webhook(webhook_id))
+
+    async def webhook_deliveries(self, webhook_id: int) -> list[Delivery]:
+        """The latest 100 delivery attempts, newest first."""
+        return await self._run(api.webhook_deliveries(webhook_id))
 
     async def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> Message:
         return await self._run(api.wait_for_message(email, self.clock, **options))

@@ -18,10 +18,13 @@ from ephemail.client.core import Answer, Call, Flow
 from ephemail.client.errors import WaitTimedOut
 from ephemail.client.models import (
     ACTION_KINDS,
+    CreatedWebhook,
+    Delivery,
     DomainList,
     Extraction,
     Mailbox,
     Message,
+    Webhook,
 )
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -159,6 +162,44 @@ def token_attachment(email_token: str, message_id: str, name: str) -> Flow[bytes
         f"/attachments/{_segment(name)}"
     )
     return _bytes(Call("GET", path, keyed=False))
+
+
+def _data_list(call: Call, model: type[Model]) -> Flow[list[Model]]:
+    answer = yield call
+    return [model.model_validate(item) for item in answer.data()]
+
+
+def create_webhook(
+    url: str, email: str | None = None, events: list[str] | None = None
+) -> Flow[CreatedWebhook]:
+    """For the account, or the mailbox `email`; `events` None: every event type."""
+    body: dict[str, object] = {"url": url}
+    if email is not None:
+        body["email"] = email
+    if events is not None:
+        body["events"] = list(events)
+    return _data(Call("POST", "/api/webhooks", json=body), CreatedWebhook)
+
+
+def webhooks() -> Flow[list[Webhook]]:
+    return _data_list(Call("GET", "/api/webhooks"), Webhook)
+
+
+def _webhook_path(webhook_id: int, tail: str = "") -> str:
+    return f"/api/webhooks/{_segment(str(webhook_id))}{tail}"
+
+
+def delete_webhook(webhook_id: int) -> Flow[None]:
+    yield from _one(Call("DELETE", _webhook_path(webhook_id)))
+
+
+def test_webhook(webhook_id: int) -> Flow[None]:
+    """Queue a `webhook.test` event for this hook; its delivery shows in its log."""
+    yield from _one(Call("POST", _webhook_path(webhook_id, "/test")))
+
+
+def webhook_deliveries(webhook_id: int) -> Flow[list[Delivery]]:
+    return _data_list(Call("GET", _webhook_path(webhook_id, "/deliveries")), Delivery)
 
 
 def wait_for_message(

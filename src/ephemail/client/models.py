@@ -111,6 +111,38 @@ class Extraction(_Model):
         return next((link.url for link in self.links if link.kind in kinds), None)
 
 
+class Webhook(_Model):
+    """A registered receiver: for the account (`email` None) or one mailbox (it dies with
+    the mailbox). Event types: message.received, message.deleted, mailbox.created,
+    mailbox.renamed, mailbox.deleted, mailbox.expired."""
+
+    id: int
+    url: str
+    email: str | None = None
+    events: list[str] = []
+    created_at: datetime
+
+
+class CreatedWebhook(Webhook):
+    """The answer to a registration: the only one that holds the signing `secret`."""
+
+    secret: str
+
+
+class Delivery(_Model):
+    """One delivery attempt: the receiver's `status_code` (None when no answer came, then
+    `error` says why), and when the next attempt is due (None: delivered, or given up)."""
+
+    event_id: str
+    event_type: str
+    attempt: int
+    status_code: int | None = None
+    error: str | None = None
+    latency_ms: int
+    at: datetime
+    next_retry_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """The `X-RateLimit-*` headers of the latest answer that carried them."""

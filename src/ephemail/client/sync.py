@@ -12,7 +12,17 @@ from ephemail.client import endpoints as api
 from ephemail.client.core import Answer, Call, ClientBase, EventReader, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import ACTION_KINDS, DomainList, Event, Extraction, Mailbox, Message
+from ephemail.client.models import (
+    ACTION_KINDS,
+    CreatedWebhook,
+    Delivery,
+    DomainList,
+    Event,
+    Extraction,
+    Mailbox,
+    Message,
+    Webhook,
+)
 
 T = TypeVar("T")
 
@@ -113,6 +123,26 @@ class Client(ClientBase):
 
     def extract(self, message_id: str) -> Extraction:
         return self._run(api.extract(message_id))
+
+    def create_webhook(
+        self, url: str, email: str | None = None, events: list[str] | None = None
+    ) -> CreatedWebhook:
+        """A receiver for the account, or the mailbox `email`; the answer alone has the
+        signing `secret`. `events` None: every event type."""
+        return self._run(api.create_webhook(url, email, events))
+
+    def webhooks(self) -> list[Webhook]:
+        return self._run(api.webhooks())
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self._run(api.delete_webhook(webhook_id))
+
+    def test_webhook(self, webhook_id: int) -> None:
+        self._run(api.test_webhook(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: int) -> list[Delivery]:
+        """The latest 100 delivery attempts, newest first."""
+        return self._run(api.webhook_deliveries(webhook_id))
 
     def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> Message:
         return self._run(api.wait_for_message(email, self.clock, **options))

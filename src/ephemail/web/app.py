@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ephemail.web.context import WebContext
-from ephemail.web.pages import account, admin, home, inbox, keys, mailboxes
+from ephemail.web.pages import account, admin, home, inbox, keys, mailboxes, webhooks
 from ephemail.web.reader import Gone
 from ephemail.web.render import render
 from ephemail.web.security import SecurityHeaders
@@ -50,7 +50,7 @@ def create_web(ctx: WebContext) -> FastAPI:
     )
     app.state.web = ctx
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
-    for module in (home, account, keys, mailboxes, inbox, admin):
+    for module in (home, account, keys, webhooks, mailboxes, inbox, admin):
         app.include_router(module.router)
     _install_error_pages(app)
     app.add_middleware(SecurityHeaders)

@@ -81,6 +81,7 @@ async def test_an_unknown_page_is_a_404_page(running: Running) -> None:
 PAGES = [
     "/account",
     "/account/api",
+    "/account/webhooks",
     "/mailboxes",
     "/admin/users",
     "/admin/plans",

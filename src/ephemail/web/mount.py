@@ -1,8 +1,9 @@
 """One HTTP application for the API and the website, split by path at the outermost layer.
 
 `/api` and everything under `/api/` go to the API exactly as before (its gate, quota and
-hot path), and so do `/metrics` and `/health`; every other path goes to the website. The API side is also where usage per day
-is counted (store/usage.py): one dict increment per answer, no database work.
+hot path), and so do `/metrics` and `/health`; every other path goes to the website. The
+API side is also where usage per day is counted (store/usage.py): one dict increment per
+answer, no database work.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.store.models import User
 from ephemail.store.usage import UsageMeter
-
 
 # The operator's endpoints live in the API application (api/ops.py) but outside `/api`: no
 # key, no quota, and not counted as anyone's API use.

@@ -55,7 +55,7 @@ typecheck: $(VENV)/.testdeps
 	$(BIN)/mypy
 
 pytest: $(VENV)/.testdeps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 ## Debian tools the benchmarks compare against or drive with (Postfix smtp-sink/smtp-source, wrk).
 bench-tools:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 
 from ephemail.api.context import ApiContext
 from ephemail.api.schemas import ErrorBody
@@ -40,3 +41,20 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 KEYED_ERRORS = (401, 429, 500)
+
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def owned_route(
+    router: APIRouter, method: str, path: str, model: Any, summary: str
+) -> Callable[[_Endpoint], _Endpoint]:
+    """A keyed route on one object the caller must own: someone else's or a missing one is
+    the same 404, so every such route documents the same errors."""
+    return router.api_route(
+        path,
+        methods=[method],
+        response_model=model,
+        responses=errors(404, *KEYED_ERRORS),
+        summary=summary,
+    )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors, owned_route
 from ephemail.api.errors import ApiError
 from ephemail.api.reading import (
     LISTING_MAX_MESSAGES,
@@ -127,11 +127,8 @@ async def list_messages(
     return json_response(body)
 
 
-@router.get(
-    "/messages/{message_id}",
-    response_model=MessageResponse,
-    responses=errors(404, *KEYED_ERRORS),
-    summary="Read one message (marks it seen)",
+@owned_route(
+    router, "GET", "/messages/{message_id}", MessageResponse, "Read one message (marks it seen)"
 )
 async def read_message(request: Request, message_id: str) -> Response:
     ctx = context(request)
@@ -141,12 +138,7 @@ async def read_message(request: Request, message_id: str) -> Response:
     return json_response(body)
 
 
-@router.delete(
-    "/messages/{message_id}",
-    response_model=StatusMessage,
-    responses=errors(404, *KEYED_ERRORS),
-    summary="Delete one message",
-)
+@owned_route(router, "DELETE", "/messages/{message_id}", StatusMessage, "Delete one message")
 async def delete_message(request: Request, message_id: str) -> Response:
     if not is_message_id(message_id):
         raise ApiError(404, MESSAGE_NOT_FOUND)

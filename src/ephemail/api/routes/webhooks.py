@@ -4,13 +4,15 @@ user's hook is a 404. docs/webhooks.md says what a receiver gets and how it chec
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ephemail.api import webhook_actions as actions
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.context import ApiContext
+from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors, owned_route
 from ephemail.api.respond import json_response
 from ephemail.api.schemas import StatusMessage
 from ephemail.api.webhook_schemas import (
@@ -23,6 +25,9 @@ from ephemail.core.time import iso_utc
 from ephemail.store import webhooks as store
 
 router = APIRouter(tags=["webhooks"])
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_Act = Callable[[ApiContext, int, str], Awaitable[None]]
 
 
 def _data(hook: store.Webhook) -> dict[str, Any]:
@@ -61,33 +66,34 @@ async def list_webhooks(request: Request) -> Response:
     return json_response({"status": True, "data": [_data(h) for h in found]})
 
 
-@router.delete(
-    "/webhooks/{webhook_id}",
-    response_model=StatusMessage,
-    responses=errors(404, *KEYED_ERRORS),
-    summary="Extension: delete a webhook; its pending deliveries end with it",
+def _hook_route(method: str, tail: str, model: Any, summary: str) -> Callable[[_F], _F]:
+    """A route on one of the caller's webhooks (someone else's is a 404)."""
+    return owned_route(router, method, "/webhooks/{webhook_id}" + tail, model, summary)
+
+
+async def _acted(request: Request, webhook_id: str, act: _Act, message: str) -> Response:
+    """Run an action on the caller's webhook and answer with the contract's status message."""
+    await act(context(request), current_user(request).id, webhook_id)
+    return json_response({"status": True, "message": message})
+
+
+@_hook_route(
+    "DELETE", "", StatusMessage, "Extension: delete a webhook; its pending deliveries end with it"
 )
 async def delete_webhook(request: Request, webhook_id: str) -> Response:
-    await actions.remove(context(request), current_user(request).id, webhook_id)
-    return json_response({"status": True, "message": "Webhook was deleted successfully."})
+    return await _acted(request, webhook_id, actions.remove, "Webhook was deleted successfully.")
 
 
-@router.post(
-    "/webhooks/{webhook_id}/test",
-    response_model=StatusMessage,
-    responses=errors(404, *KEYED_ERRORS),
-    summary="Extension: send the webhook a `webhook.test` event",
-)
+@_hook_route("POST", "/test", StatusMessage, "Extension: send the webhook a `webhook.test` event")
 async def test_webhook(request: Request, webhook_id: str) -> Response:
-    await actions.send_test(context(request), current_user(request).id, webhook_id)
-    return json_response({"status": True, "message": "A test event was queued."})
+    return await _acted(request, webhook_id, actions.send_test, "A test event was queued.")
 
 
-@router.get(
-    "/webhooks/{webhook_id}/deliveries",
-    response_model=DeliveriesResponse,
-    responses=errors(404, *KEYED_ERRORS),
-    summary="Extension: the webhook's latest 100 delivery attempts, newest first",
+@_hook_route(
+    "GET",
+    "/deliveries",
+    DeliveriesResponse,
+    "Extension: the webhook's latest 100 delivery attempts, newest first",
 )
 async def webhook_deliveries(request: Request, webhook_id: str) -> Response:
     _, rows = await actions.owned_deliveries(context(request), current_user(request).id, webhook_id)

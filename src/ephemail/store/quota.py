@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.singleflight import SingleFlight
-from ephemail.core.tasks import cancel_and_wait
+from ephemail.core.tasks import cancel_and_wait, flush_every
 from ephemail.store.schema import quota_counters
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,11 @@ class MemoryQuota:
             return
         await self._loading.run(key, lambda: self._load(key))
         if self._task is None:
-            self._task = asyncio.create_task(self._flush_loop())
+            self._task = asyncio.create_task(
+                flush_every(
+                    self._flush_seconds, self.flush, log, "quota write-behind failed; will retry"
+                )
+            )
 
     async def _load(self, key: tuple[int, str]) -> None:
         self._counts[key] = await load_used(self._engine, *key)
@@ -128,14 +132,6 @@ class MemoryQuota:
         except Exception:
             self._dirty |= dirty
             raise
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("quota write-behind failed; will retry")
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)

@@ -16,13 +16,13 @@ in flight at one flush" above Redis, and never below it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from sqlalchemy import bindparam, case, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.core.tasks import flush_every, stop_then_flush
 from ephemail.store.quota import load_used
 from ephemail.store.schema import quota_counters, users
 
@@ -102,7 +102,11 @@ class RedisQuota:
     def _touched(self, user_id: int, period: str) -> None:
         self._dirty.add((user_id, period))
         if self._task is None:
-            self._task = asyncio.create_task(self._flush_loop())
+            self._task = asyncio.create_task(
+                flush_every(
+                    self._flush_seconds, self.flush, log, "quota write-back failed; will retry"
+                )
+            )
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
         key = self._key(user_id, period)
@@ -153,21 +157,6 @@ class RedisQuota:
             self._dirty.update(dirty)
             raise
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.warning("quota write-back failed (%s); will retry", exc)
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("quota write-back on shutdown failed: %s", exc)
+        await stop_then_flush(self._task, self.flush, log, "quota write-back on shutdown failed")
         await self._redis.aclose(close_connection_pool=True)

@@ -8,7 +8,6 @@ several workers and nodes sum up exactly and no request waits for a database wri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ephemail.core.tasks import flush_every, stop_then_flush
 from ephemail.store.schema import api_keys, usage_daily
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,11 @@ class UsageMeter:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._loop())
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("usage write-behind failed; will retry")
+            self._task = asyncio.create_task(
+                flush_every(
+                    self._flush_seconds, self.flush, log, "usage write-behind failed; will retry"
+                )
+            )
 
     async def flush(self) -> None:
         await self._flush_keys()
@@ -132,14 +128,7 @@ class UsageMeter:
             raise
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        try:
-            await self.flush()
-        except Exception:
-            log.exception("could not write the last usage counts")
+        await stop_then_flush(self._task, self.flush, log, "could not write the last usage counts")
 
 
 async def usage_by_day(engine: AsyncEngine, days: int = 31) -> list[DayUsage]:

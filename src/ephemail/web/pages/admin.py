@@ -59,26 +59,33 @@ async def users_page(request: Request, me: User = Depends(admin_user)) -> Respon
     return await render(request, "admin_users.html", await _users_page(request))
 
 
+async def _users_refused(request: Request, status_code: int, error: str) -> Response:
+    """The users page again, with why the change was refused."""
+    page = await _users_page(request)
+    return await render(request, "admin_users.html", page, status_code=status_code, error=error)
+
+
+async def _set_disabled(request: Request, target: User, disabled: bool, done: str) -> Response:
+    """Disable or enable an account; cached copies of it go, so the change holds at once."""
+    async with web_context(request).api.engine.begin() as conn:
+        await accounts.set_user_disabled(conn, target.email, disabled)
+    _forget_cached_users(request)
+    return redirect(request, "/admin/users", done)
+
+
 @router.post("/admin/users/{user_id}/disable")
 async def disable(user_id: int, request: Request, me: User = Depends(admin_user)) -> Response:
     target = await _target(request, user_id)
     if target.id == me.id:
-        page = await _users_page(request)
-        message = "You cannot disable your own account."
-        return await render(request, "admin_users.html", page, status_code=409, error=message)
-    async with web_context(request).api.engine.begin() as conn:
-        await accounts.set_user_disabled(conn, target.email, True)
-    _forget_cached_users(request)
-    return redirect(request, "/admin/users", f"Disabled {target.email}; its sessions are ended.")
+        return await _users_refused(request, 409, "You cannot disable your own account.")
+    done = f"Disabled {target.email}; its sessions are ended."
+    return await _set_disabled(request, target, True, done)
 
 
 @router.post("/admin/users/{user_id}/enable")
 async def enable(user_id: int, request: Request, me: User = Depends(admin_user)) -> Response:
     target = await _target(request, user_id)
-    async with web_context(request).api.engine.begin() as conn:
-        await accounts.set_user_disabled(conn, target.email, False)
-    _forget_cached_users(request)
-    return redirect(request, "/admin/users", f"Enabled {target.email}.")
+    return await _set_disabled(request, target, False, f"Enabled {target.email}.")
 
 
 @router.post("/admin/users/{user_id}/plan")
@@ -89,8 +96,7 @@ async def change_plan(user_id: int, request: Request, me: User = Depends(admin_u
         async with web_context(request).api.engine.begin() as conn:
             await accounts.set_user_plan(conn, target.email, plan)
     except StoreError as exc:
-        page = await _users_page(request)
-        return await render(request, "admin_users.html", page, status_code=422, error=str(exc))
+        return await _users_refused(request, 422, str(exc))
     _forget_cached_users(request)
     return redirect(request, "/admin/users", f"{target.email} is now on plan {plan}.")
 

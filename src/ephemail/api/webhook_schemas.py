@@ -6,17 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ephemail.webhooks import EVENT_TYPES
-
-EventType = Literal[
-    "message.received",
-    "message.deleted",
-    "mailbox.created",
-    "mailbox.renamed",
-    "mailbox.deleted",
-    "mailbox.expired",
-]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+from ephemail.webhooks import EventType
 
 
 class CreateWebhookBody(BaseModel):

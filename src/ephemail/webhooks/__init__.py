@@ -3,12 +3,16 @@ delivers the durable outbox (dispatcher.py). Registrations and the outbox live i
 (store/webhooks.py, store/outbox.py, store/ingest/hooks.py); docs/webhooks.md is the guide.
 """
 
-EVENT_TYPES = (
+from typing import Literal, get_args
+
+EventType = Literal[
     "message.received",
     "message.deleted",
     "mailbox.created",
     "mailbox.renamed",
     "mailbox.deleted",
     "mailbox.expired",
-)
+]
+"""The event types a receiver can choose; the API's schemas take them from here."""
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEST_EVENT = "webhook.test"

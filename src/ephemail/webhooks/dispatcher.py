@@ -39,6 +39,7 @@ from ephemail.webhooks.signing import (
 log = logging.getLogger("ephemail.webhooks")
 DEPTH_EVERY = 5.0  # seconds between outbox depth readings (a read)
 PRUNE_EVERY = 300.0  # seconds between prunings of the deliveries log (a write)
+STOP_SECONDS = 5.0  # the longest a stop waits for attempts in flight, then for write-backs
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +113,21 @@ class Dispatcher:
         pending = list(self._inflight)
         for task in list(self._inflight.values()):
             task.cancel()
-        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        # A stop is bounded: whatever is not written back in time keeps its lease, which runs
+        # out, and the row is claimed again (at least once, as docs/webhooks.md says).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*self._inflight.values(), return_exceptions=True), STOP_SECONDS
+            )
         with contextlib.suppress(Exception):
-            await self._flush()
-            # Cut short by the stop: free again at once for the next start or another node.
-            await outbox.release(self._engine, pending)
+            await asyncio.wait_for(self._wind_up(pending), STOP_SECONDS)
         if self._client is not None:
             await self._client.aclose()
+
+    async def _wind_up(self, pending: list[int]) -> None:
+        await self._flush()
+        # Cut short by the stop: free again at once for the next start or another node.
+        await outbox.release(self._engine, pending)
 
     async def _run(self) -> None:
         while True:

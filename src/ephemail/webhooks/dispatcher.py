@@ -88,6 +88,7 @@ class Dispatcher:
         self._results: list[Attempt] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         c = self._config
@@ -107,8 +108,16 @@ class Dispatcher:
         self._wake.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._stopping = True
+        self._wake.set()
+        run, housekeeping = self._tasks
+        housekeeping.cancel()
+        # The loop ends between rounds: cancelled inside a claim, the rows it had just leased
+        # would be known to no one and wait out their lease (45 s) before anyone tried again.
+        try:
+            await asyncio.wait_for(asyncio.shield(run), STOP_SECONDS)
+        except TimeoutError:
+            run.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         pending = list(self._inflight)
         for task in list(self._inflight.values()):
@@ -130,7 +139,7 @@ class Dispatcher:
         await outbox.release(self._engine, pending)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._round()
             except asyncio.CancelledError:
@@ -146,7 +155,7 @@ class Dispatcher:
         await self._flush()
         c = self._config
         free = c.concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or self._stopping:
             return
         full = [hook for hook, n in self._busy.items() if n >= c.per_receiver]
         now_ms = int(time.time() * 1000)
@@ -246,8 +255,8 @@ class Dispatcher:
         results, self._results = self._results, []
         try:
             await outbox.record(self._engine, results)
-        except Exception:
-            self._results = results + self._results  # keep them for the next round
+        except BaseException:  # a failure or a cancel: keep them for the next flush
+            self._results = results + self._results
             raise
 
     async def _housekeeping(self) -> None:

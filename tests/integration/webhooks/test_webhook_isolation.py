@@ -9,8 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from ephemail.mail.smtp.server import bind_socket
 from ephemail.service import Service
+from ephemail.store import outbox, schema
 from ephemail.store.db import migrate_async
 from tests.support import Running, start_service
 from tests.support.events import mail
@@ -77,6 +81,48 @@ async def test_a_burst_delivers_every_event_exactly_once(
     assert len({g.headers["ephemail-event-id"] for g in got}) == count
     subjects = sorted(g.event["data"]["subject"] for g in got)
     assert subjects == sorted(f"burst {n}" for n in range(count))
+
+
+async def test_a_stop_during_a_claim_leaves_no_row_leased(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that lands while a claim is being written must not strand the rows it leased:
+    they would wait out their lease (45 s) before the next start delivered them."""
+    settings = hook_settings(tmp_path, webhook_retry_base_seconds=0.5)
+    failing = await Receiver(fail_first=10_000).start()
+    running = await start_service(settings)
+    claimed = asyncio.Event()
+    real_claim = outbox.claim
+
+    async def slow_claim(*args: Any, **kwargs: Any) -> list[outbox.Pending]:
+        rows = await real_claim(*args, **kwargs)
+        if rows:
+            claimed.set()
+            await asyncio.sleep(0.5)  # a claim whose answer is slow to come back
+        return rows
+
+    monkeypatch.setattr(outbox, "claim", slow_claim)
+    stopped = False
+    try:
+        email, key = await running.new_user()
+        box = await running.new_mailbox(email)
+        await register(running, key, failing.url)
+        await running.send(mail(box, "leased"), [box])
+        await asyncio.wait_for(claimed.wait(), 10)
+        engine = running.service.engine
+        await running.service.stop(grace=1)
+        stopped = True
+        now_ms = int(time.time() * 1000)
+        async with engine.connect() as conn:
+            leases = [
+                int(r[0])
+                for r in await conn.execute(select(schema.webhook_outbox.c.claimed_until_ms))
+            ]
+        assert leases and all(lease <= now_ms for lease in leases), (leases, now_ms)
+    finally:
+        if not stopped:
+            await running.service.stop(grace=1)
+        await failing.stop()
 
 
 async def _start_again(settings: Any) -> Service:

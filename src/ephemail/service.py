@@ -31,8 +31,7 @@ from ephemail.mail.delivery import Delivery
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
 from ephemail.mail.smtp.server import bind_socket, smtp_factory
 from ephemail.store.db import create_engine
-from ephemail.store.ingest import MessageWriter, make_writer
-from ephemail.store.ingest.commit_client import CommitProcessWriter
+from ephemail.store.ingest import CommitProcessWriter, MessageWriter, make_writer
 from ephemail.store.quota import QuotaBackend, make_quota
 from ephemail.store.reads import HotReads, make_reads
 from ephemail.store.sqlite_setup import sqlite_database
@@ -172,6 +171,9 @@ class Service:
             ),
             metrics_token=s.metrics_token,
             health=self.health,
+            seen_writer=(
+                self.writer.mark_seen if isinstance(self.writer, CommitProcessWriter) else None
+            ),
         )
         self.bus.listen(KEY_REVOKED, functools.partial(key_revoked, ctx))
         database = sqlite_database(s.resolved_database_url())

@@ -54,6 +54,9 @@ class ApiContext:
     # Messages being marked seen now: readers of the same message wait for that one write
     # instead of queueing writes of their own on the database's single write lock.
     marking_seen: SingleFlight[str, None] = field(default_factory=SingleFlight)
+    # On SQLite, the node's one writer (the commit process) marks them in its next commit;
+    # None: the API writes through `engine` itself.
+    seen_writer: Callable[[tuple[str, ...]], Awaitable[None]] | None = None
     # Live events: what the wait and event-stream routes sleep on (api/live.py).
     events: EventBus = field(default_factory=LocalBus)
     streams: StreamLimits = field(default_factory=StreamLimits)

@@ -11,6 +11,7 @@ from ephemail.api.errors import ApiError, invalid, valid_address
 from ephemail.api.shapes import listing_item, message_data
 from ephemail.core.ids import is_message_id
 from ephemail.store import messages as store
+from ephemail.store.ingest import WriterClosed
 from ephemail.store.models import StoredMessage
 
 MESSAGE_NOT_FOUND = "Message not found."
@@ -156,6 +157,12 @@ async def _mark_seen_once(ctx: ApiContext, message_id: str) -> None:
     """One write per message however many read it at once (a test suite's pollers do)."""
 
     async def mark() -> None:
+        if ctx.seen_writer is not None:
+            try:
+                await ctx.seen_writer((message_id,))
+                return
+            except WriterClosed:
+                pass  # stopping, or the commit process is gone: write it here
         async with ctx.engine.begin() as conn:
             await store.mark_seen(conn, message_id)
 

@@ -191,14 +191,23 @@ async def test_requests_waiting_together_share_a_commit_and_a_bad_one_fails_alon
         answers = _answers(ours, 3)
         assert [ok for ok, _ in answers] == [True, False, True]
         assert "UNIQUE" in str(answers[1][1])
+        # A reader's seen mark rides the same transaction as the mail beside it, answered
+        # in its place with no outcome.
+        ours.sendall(
+            frames.frame(frames.MarkSeen(("a" * 46, "c" * 46)))
+            + frames.frame(_message("e" * 46, box))
+        )
+        (ok_seen, (commit_seen, nothing)), (ok_e, (commit_e, outcome_e)) = _answers(ours, 2)
+        assert ok_seen and ok_e and nothing is None and commit_seen == commit_e
+        assert outcome_e.stored == ["e" * 46]
     finally:
         ours.close()
         thread.join(timeout=30)
     assert not thread.is_alive()  # it ends when its last worker hangs up
     with sqlite3.connect(path) as db:
-        ids = sorted(row[0][0] for row in db.execute("SELECT id FROM messages"))
+        seen = {row[0][0]: row[1] for row in db.execute("SELECT id, is_seen FROM messages")}
         (count,) = db.execute("SELECT message_count FROM mailboxes").fetchone()
-    assert ids == ["a", "b", "c", "d"] and count == 4
+    assert seen == {"a": 1, "b": 0, "c": 1, "d": 0, "e": 0} and count == 5
 
 
 def test_frames_split_anywhere_are_read_whole() -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommitProcess",
+    "CommitProcessWriter",
     "MessageWriter",
     "NotStored",
     "Rows",

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ephemail.store.ingest.frames import FRAME_HEADER, READY, Relay, frame
+from ephemail.store.ingest.frames import FRAME_HEADER, READY, MarkSeen, Relay, frame
 from ephemail.store.ingest.rows import Outcome, Rows
-from ephemail.store.ingest.writer import MessageWriter
+from ephemail.store.ingest.writer import MessageWriter, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class CommitProcessWriter(MessageWriter):
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._answers: asyncio.Task[None] | None = None
-        self._waiting: collections.deque[asyncio.Future[Outcome]] = collections.deque()
+        # One future per request sent, in order: a store's Outcome, or None for seen marks.
+        self._waiting: collections.deque[asyncio.Future[Outcome | None]] = collections.deque()
         self._last_commit = 0
         # Events relayed by the commit process from every worker (events/relay_bus.py).
         self.on_relay: Callable[[bytes], None] | None = None
@@ -131,7 +132,7 @@ class CommitProcessWriter(MessageWriter):
                     continue
                 if ok:
                     commit, outcome = detail
-                    if commit != self._last_commit:
+                    if outcome is not None and commit != self._last_commit:
                         self._last_commit = commit
                         self.transactions += 1
                     future.set_result(outcome)
@@ -149,11 +150,27 @@ class CommitProcessWriter(MessageWriter):
     async def _store(self, rows: Rows) -> Outcome:
         if self._writer is None or self.lost.is_set():
             raise CommitProcessLost("not connected to the commit process")
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        outcome = await self._request(rows)
+        assert outcome is not None
+        return outcome
+
+    async def _request(self, request: Rows | MarkSeen) -> Outcome | None:
+        assert self._writer is not None
+        future: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        self._writer.write(frame(rows))
+        self._writer.write(frame(request))
         await self._writer.drain()
         return await future
+
+    async def mark_seen(self, message_ids: tuple[str, ...]) -> None:
+        """Mark messages seen in the commit process's next transaction (see frames.MarkSeen).
+        Raises WriterClosed when stopping or cut off: the caller then writes it itself."""
+        if self._writer is None or self._closing or self.lost.is_set():
+            raise WriterClosed("not connected to the commit process")
+        try:
+            await self._request(MarkSeen(message_ids))
+        except RuntimeError as exc:  # gone, or its transaction failed
+            raise WriterClosed(str(exc)) from exc
 
     async def relay(self, payload: bytes) -> None:
         """Have the commit process send an event to every worker of the node (this one too)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ephemail.core import metrics
-from ephemail.store.ingest.frames import READY, Relay, frame, unframe
+from ephemail.store.ingest.frames import READY, MarkSeen, Relay, frame, unframe
 from ephemail.store.ingest.rows import Outcome, Rows, insert_sqlite
 from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
@@ -47,17 +47,25 @@ def open_database(path: str, synchronous: str) -> sqlite3.Connection:
     return db
 
 
-def commit(db: sqlite3.Connection, requests: list[Rows]) -> list[Outcome]:
-    """One transaction for all `requests`; an outcome per request, in their order."""
+MARK_SEEN_SQL = "UPDATE messages SET is_seen = 1 WHERE id = ? AND is_seen = 0"
+Request = Rows | MarkSeen
+
+
+def commit(db: sqlite3.Connection, requests: Sequence[Request]) -> list[Outcome | None]:
+    """One transaction for all `requests`; an outcome per request in their order (None for
+    a MarkSeen)."""
+    stores = [r for r in requests if isinstance(r, Rows)]
+    seen = [(i,) for r in requests if isinstance(r, MarkSeen) for i in r.message_ids]
     db.execute("BEGIN IMMEDIATE")
     try:
-        outcomes = insert_sqlite(db, requests)
+        outcomes = iter(insert_sqlite(db, stores) if stores else [])
+        db.executemany(MARK_SEEN_SQL, seen)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return outcomes
+    return [next(outcomes) if isinstance(r, Rows) else None for r in requests]
 
 
 @dataclass(eq=False)
@@ -83,7 +91,7 @@ class CommitStats:
 
 
 def _commit_requests(
-    db: sqlite3.Connection, requests: list[tuple[_Peer, Rows]], stats: CommitStats
+    db: sqlite3.Connection, requests: list[tuple[_Peer, Request]], stats: CommitStats
 ) -> list[tuple[bool, Any]]:
     """All requests in one transaction; if that fails, each alone, so one bad message
     fails only its own request. Answers: (True, (commit number, Outcome)) or (False, why)."""
@@ -98,11 +106,13 @@ def _commit_requests(
             return [(False, f"{type(exc).__name__}: {exc}")] * len(requests)
         log.warning("a merged batch of %d requests failed; committing each alone", len(requests))
         return [_commit_requests(db, [one], stats)[0] for one in requests]
-    stats.commits += 1
-    stored = sum(len(outcome.stored) for outcome in outcomes)
-    stats.messages += stored
-    metrics.get().COMMIT_BATCH.observe(stored)
-    stats.seconds += time.perf_counter() - started
+    stored = sum(len(outcome.stored) for outcome in outcomes if outcome is not None)
+    if any(isinstance(request, Rows) for _, request in requests):
+        # The figures are of received mail: a commit of seen marks alone does not count.
+        stats.commits += 1
+        stats.messages += stored
+        metrics.get().COMMIT_BATCH.observe(stored)
+        stats.seconds += time.perf_counter() - started
     # Which commit it was: workers count the transactions their messages went into.
     return [(True, (stats.commits, outcome)) for outcome in outcomes]
 
@@ -116,7 +126,7 @@ def serve(db: sqlite3.Connection, socks: Sequence[socket.socket]) -> CommitStats
         sock.sendall(frame((READY, os.getpid())))
         selector.register(sock, selectors.EVENT_READ, _Peer(sock))
     while selector.get_map():
-        requests: list[tuple[_Peer, Rows]] = []
+        requests: list[tuple[_Peer, Request]] = []
         relays = bytearray()
         for key, _ in selector.select():
             peer: _Peer = key.data

@@ -20,6 +20,16 @@ class Relay:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class MarkSeen:
+    """Messages a reader opened: marked seen in the next transaction, answered in order like
+    stored rows (with no outcome). Through here, not a write of the API's own: that would
+    wait for the write lock behind the ingest commits, and SQLite's busy handler sleeps up to
+    100 ms a try (measured: p50 22 ms, p99 637 ms for the one-row UPDATE at 100 msg/s)."""
+
+    message_ids: tuple[str, ...]
+
+
 def frame(obj: Any) -> bytes:
     """Length-prefixed pickle: both ends are this package on this machine."""
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

@@ -28,6 +28,8 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    # too many clients, out of memory or disk: the server is there but cannot take us now
+    asyncpg.exceptions.InsufficientResourcesError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,

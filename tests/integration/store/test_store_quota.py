@@ -116,6 +116,7 @@ async def test_memory_counts_are_written_behind(store: Store) -> None:
     shared = make_quota("sql", store.engine, redis_url="", shared=True)
     assert await shared.used(uid, PERIOD) == 2
     assert await shared.reserve(uid, PERIOD, 10) == 3
+    await shared.close()
     restarted = make_quota("memory", store.engine, redis_url="", shared=False)
     assert await restarted.reserve(uid, PERIOD, 10) == 4
     await restarted.close()

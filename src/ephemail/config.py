@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     quota_backend: str = "auto"  # auto | memory | sql | redis
     quota_flush_seconds: float = Field(1.0, gt=0)
     writer_batch: int = Field(256, gt=0)  # PostgreSQL; the SQLite commit process takes all
+    # PostgreSQL connections per process: up to 2 × this for the engine, this for hot reads
+    db_pool_size: int = Field(10, gt=0)
     json_cache_mib: int = Field(32, ge=0)
     events_heartbeat_seconds: float = Field(15.0, gt=0)  # comment on an idle event stream
     events_max_streams: int = Field(20, gt=0)  # open event streams per account and worker

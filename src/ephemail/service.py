@@ -93,7 +93,9 @@ class Service:
         self, smtp_sock: socket.socket | None = None, http_sock: socket.socket | None = None
     ) -> None:
         s = self.settings
-        self.engine = create_engine(s.resolved_database_url(), synchronous=s.sqlite_synchronous)
+        self.engine = create_engine(
+            s.resolved_database_url(), synchronous=s.sqlite_synchronous, pool_size=s.db_pool_size
+        )
         self.writer = make_writer(
             s.resolved_database_url(),
             self.engine,
@@ -135,7 +137,7 @@ class Service:
         self.smtp_port = smtp_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
-        self.reads = make_reads(s.resolved_database_url())
+        self.reads = make_reads(s.resolved_database_url(), pool_size=s.db_pool_size)
         self.usage = UsageMeter(self.engine, s.usage_flush_seconds)
         delivery = Delivery(self.reads, self.writer, self.bus, usage=self.usage)
         factory = smtp_factory(delivery, limits, self.gate)

@@ -290,9 +290,9 @@ class PostgresReads:
             await self._pool.close()
 
 
-def make_reads(url: str) -> HotReads:
+def make_reads(url: str, pool_size: int = 10) -> HotReads:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return SqliteReads(str(parsed.database))
     dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresReads(dsn)
+    return PostgresReads(dsn, pool_size)

@@ -51,6 +51,8 @@ def serve_nodes(env: dict[str, str], tmp_path: Path, count: int) -> Iterator[lis
             node_env = {
                 **env,
                 "EPHEMAIL_DATA_DIR": str(tmp_path / f"node{i}"),
+                # 3 × 13 connections at most: room for the suite's other PostgreSQL tests
+                "EPHEMAIL_DB_POOL_SIZE": "4",
                 "EPHEMAIL_SMTP_PORT": str(smtp),
                 "EPHEMAIL_HTTP_PORT": str(http),
             }

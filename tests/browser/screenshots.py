@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ephemail.store import accounts  # noqa: E402
-from tests.support import make_settings, start_service  # noqa: E402
+from tests.support import make_settings, serving  # noqa: E402
 from tests.support.browser import VIEWPORT, chromium, new_page, sign_in  # noqa: E402
+from tests.support.plans import put_plan  # noqa: E402
 from tests.support.web import new_web_user  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -35,31 +36,17 @@ async def main() -> None:
         VIEWPORT.update(PHONE)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        running = await start_service(make_settings(Path(tmp), usage_flush_seconds=0.2))
-        try:
+        async with serving(make_settings(Path(tmp), usage_flush_seconds=0.2)) as running:
             await _photograph(running)
-        finally:
-            await running.service.stop(grace=1)
 
 
 async def _photograph(running) -> None:  # type: ignore[no-untyped-def]
     async with running.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "starter",
-            monthly_quota=1000,
-            mailbox_lifetime=3600,
-            max_mailboxes=10,
-            domain_types=("free", "premium"),
+        await put_plan(
+            conn, "starter", quota=1000, lifetime=3600, mailboxes=10, types=("free", "premium")
         )
-        await accounts.set_plan(
-            conn,
-            "team",
-            monthly_quota=100_000,
-            mailbox_lifetime=86_400,
-            max_mailboxes=500,
-            domain_types=("free", "premium", "custom"),
-        )
+        every = ("free", "premium", "custom")
+        await put_plan(conn, "team", quota=100_000, lifetime=86_400, mailboxes=500, types=every)
         from ephemail.store import domains
 
         await domains.add_domain(conn, "inbox.example.net", type_="premium")

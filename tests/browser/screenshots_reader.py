@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +22,7 @@ from playwright.async_api import Page  # noqa: E402
 from tests.support import make_settings, start_service  # noqa: E402
 from tests.support.browser import VIEWPORT, chromium, new_page, sign_in  # noqa: E402
 from tests.support.reader import PNG, text_message, token_of, web_mailbox  # noqa: E402
+from tests.support.samples import text_mail  # noqa: E402
 from tests.support.service import Running  # noqa: E402
 from tests.support.web import new_web_user  # noqa: E402
 
@@ -43,11 +43,12 @@ padding:10px 18px;border-radius:6px;text-decoration:none">Confirm my address</a>
 
 
 def _newsletter(to: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Acme Cloud <hello@acme.example>"
-    msg["To"] = to
-    msg["Subject"] = "Confirm your Acme Cloud account"
-    msg.set_content("Thanks for signing up. Confirm your address: https://acme.example/confirm")
+    msg = text_mail(
+        to,
+        "Confirm your Acme Cloud account",
+        "Thanks for signing up. Confirm your address: https://acme.example/confirm",
+        sender="Acme Cloud <hello@acme.example>",
+    )
     msg.add_alternative(NEWSLETTER, subtype="html")
     html = msg.get_payload()[1]  # type: ignore[index]
     html.add_related(PNG, maintype="image", subtype="png", cid="<logo@acme.example>")

@@ -8,6 +8,7 @@ import httpx
 from playwright.async_api import Page, expect
 
 from tests.support import Running
+from tests.support.browser import open_from_menu
 from tests.support.web import PASSWORD
 
 
@@ -38,8 +39,7 @@ async def test_a_new_key_works_once_shown_and_the_quota_bar_moves(
     user_page: tuple[Page, str], running: Running
 ) -> None:
     page, _ = user_page
-    await page.get_by_role("link", name="API", exact=True).click()
-    await expect(page).to_have_title("API management · ephemail")
+    await open_from_menu(page, "API", "API management")
     await expect(page.locator("#quota-used")).to_have_text("0")
     await page.get_by_role("button", name="Create a key").click()
     key = (await page.locator("#new-key-value").inner_text()).strip()

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.support.web import PASSWORD
 
@@ -83,3 +83,9 @@ async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/mailboxes")
+
+
+async def open_from_menu(page: Page, link: str, title: str) -> None:
+    """Follow a link of the site's navigation, as a person would, and wait for its page."""
+    await page.get_by_role("link", name=link, exact=True).click()
+    await expect(page).to_have_title(f"{title} · ephemail")

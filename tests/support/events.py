@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import orjson
 
+from tests.support.samples import text_mail
+
 
 def mail(
     to: str, subject: str = "Your code", sender: str = "Shop <no-reply@shop.example>"
 ) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content("Your code is 123456")
-    return msg.as_bytes()
+    return text_mail(to, subject, "Your code is 123456", sender=sender).as_bytes()
 
 
 async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:

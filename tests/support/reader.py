@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from ephemail.store import accounts, mailboxes
 from ephemail.store.schema import mailboxes as mailbox_rows
+from tests.support.samples import text_mail
 from tests.support.service import Running
 
 # A 1×1 blue PNG: a real image, so a browser shows it.
@@ -56,15 +57,9 @@ def text_message(
     body: str = "Your code is 123456",
     attachment: tuple[str, bytes] | None = None,
 ) -> bytes:
-    """Plain text mail, with one text attachment `(name, bytes)` if given."""
-    msg = EmailMessage()
-    msg["From"] = "Sign-up Robot <robot@service.example>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content(body)
-    if attachment is not None:
-        msg.add_attachment(attachment[1], maintype="text", subtype="plain", filename=attachment[0])
-    return msg.as_bytes()
+    """Plain text mail from a sign-up robot, with one text attachment `(name, bytes)` if given."""
+    sender = "Sign-up Robot <robot@service.example>"
+    return text_mail(to, subject, body, sender=sender, attachment=attachment).as_bytes()
 
 
 async def web_mailbox(running: Running, email: str, username: str | None = None) -> str:

@@ -20,6 +20,26 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+def text_mail(
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    sender: str = "sender@example.org",
+    attachment: tuple[str, bytes] | None = None,
+) -> EmailMessage:
+    """Plain text mail, with one text attachment `(name, bytes)` if given; a message, not
+    bytes, so that a caller may add parts or choose how it is serialised."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if attachment is not None:
+        msg.add_attachment(attachment[1], maintype="text", subtype="plain", filename=attachment[0])
+    return msg
+
+
 def rich_message(to: str, subject: str = "Welcome to Temp Mail") -> bytes:
     """Text, HTML and two attachments, one with a Greek name: every field the API shows."""
     msg = EmailMessage()

@@ -161,6 +161,12 @@ async def read_one(svc: Running, key: str, message_id: str) -> dict[str, Any]:
     return data
 
 
+async def only_message(svc: Running, key: str, box: str) -> dict[str, Any]:
+    """The one message `box` holds, read through the API."""
+    (stored,) = await listed(svc, key, box)
+    return await read_one(svc, key, stored["id"])
+
+
 async def subjects(svc: Running, key: str, box: str) -> list[str]:
     return sorted(m["subject"] for m in await listed(svc, key, box))
 
@@ -191,3 +197,17 @@ def open_data(client: RawSMTP, box: str) -> None:
     assert client.command(b"MAIL FROM:<sender@example.org>") == 250
     assert client.command(f"RCPT TO:<{box}>".encode()) == 250
     assert client.command(b"DATA") == 354
+
+
+async def send_data(svc: Running, box: str, data: bytes) -> int:
+    """One transaction to `box` whose DATA is exactly `data`, its end included (the test
+    decides how it ends): the reply to it."""
+
+    def dialogue() -> int:
+        with RawSMTP(svc.smtp_port) as client:
+            open_data(client, box)
+            client.send(data)
+            return client.code()
+
+    code: int = await run(dialogue)
+    return code

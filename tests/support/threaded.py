@@ -29,17 +29,11 @@ class ServiceThread:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.running: Running = self.call(start_service(make_settings(data_dir, **settings)))
+        self.base_url: str = self.running.base_url
+        self.smtp_port: int = self.running.smtp_port
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    @property
-    def base_url(self) -> str:
-        return self.running.base_url
-
-    @property
-    def smtp_port(self) -> int:
-        return self.running.smtp_port
 
     def new_user(self, *, plan: str = "default") -> str:
         """The API key of a new user on `plan`."""

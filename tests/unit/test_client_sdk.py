@@ -96,6 +96,10 @@ class Sdk:
             else AsyncClient(**args, transport=transport)
         )
 
+    def sent(self) -> list[tuple[str, str]]:
+        """(method, path and query as sent) of every request so far."""
+        return [(r.method, r.url.raw_path.decode()) for r in self.requests]
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.client, name)
         if self.kind == "sync" or not callable(method):
@@ -177,8 +181,7 @@ def test_every_endpoint_sends_its_request_and_parses_its_answer(kind: str) -> No
     assert sdk.token_message("tok", MESSAGE_ID).id == MESSAGE_ID
     assert sdk.token_attachment("tok", MESSAGE_ID, "file.txt") == b"\x00bytes"
 
-    sent = [(r.method, r.url.raw_path.decode()) for r in sdk.requests]
-    assert sent == [
+    assert sdk.sent() == [
         ("GET", "/api/domains?type=free"),
         ("POST", "/api/emails"),
         ("POST", "/api/emails/box@example.com/new/example.com"),
@@ -553,8 +556,7 @@ def test_webhook_endpoints_send_their_requests_and_parse_their_answers(kind: str
         sdk.delete_webhook(404)
     assert gone.value.message == "Webhook not found."
 
-    sent = [(r.method, r.url.raw_path.decode()) for r in sdk.requests]
-    assert sent == [
+    assert sdk.sent() == [
         ("POST", "/api/webhooks"),
         ("POST", "/api/webhooks"),
         ("GET", "/api/webhooks"),

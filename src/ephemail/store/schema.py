@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.schema import SchemaItem
 
 from ephemail.core.ids import new_life_secret
 
@@ -31,10 +34,32 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 # the same way on every backend with no time-zone surprises.
 Epoch = BigInteger
 
-plans = Table(
+
+def _serial_id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _public_table(name: str, *items: SchemaItem) -> Table:
+    """A table whose ids leave the process: keyed by `id`, never handed out twice."""
+    return Table(name, metadata, _serial_id(), *items, sqlite_autoincrement=True)
+
+
+def _owned_by(column: str, table: str, *, nullable: bool = False) -> Column[int]:
+    """A reference to a row of `table` that goes when that row goes."""
+    return Column(column, ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=nullable)
+
+
+def _delivery_columns() -> list[Column[Any]]:
+    """What the webhook outbox and the deliveries log both hold: the hook and the event."""
+    return [
+        _owned_by("webhook_id", "webhooks"),
+        Column("event_id", String(40), nullable=False),
+        Column("event_type", String(40), nullable=False),
+    ]
+
+
+plans = _public_table(
     "plans",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("monthly_quota", BigInteger, nullable=False),
     Column("mailbox_lifetime", Integer, nullable=False),
@@ -42,13 +67,10 @@ plans = Table(
     Column("domain_types", String(64), nullable=False),  # comma list: free,premium,custom
     # How long a mailbox may live from its creation once extended; the lifetime when lower.
     Column("max_lifetime_seconds", Integer, nullable=False, server_default="0"),
-    sqlite_autoincrement=True,
 )
 
-users = Table(
+users = _public_table(
     "users",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(256), nullable=True),
     Column("plan_id", ForeignKey("plans.id"), nullable=False),
@@ -56,14 +78,11 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Epoch, nullable=False),
-    sqlite_autoincrement=True,
 )
 
-api_keys = Table(
+api_keys = _public_table(
     "api_keys",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _owned_by("user_id", "users"),
     Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex
     Column("prefix", String(16), nullable=False),  # shown in listings, not secret
     Column("created_at", Epoch, nullable=False),
@@ -71,26 +90,20 @@ api_keys = Table(
     # When the key last opened the API, to within the key cache's lifetime: noted when the
     # cache loads the key (not per request) and written with the usage counts.
     Column("last_used_at", Epoch, nullable=True),
-    sqlite_autoincrement=True,
 )
 
-domains = Table(
+domains = _public_table(
     "domains",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(253), nullable=False, unique=True),
     Column("type", String(16), nullable=False),  # free | premium | custom
-    Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    _owned_by("owner_id", "users", nullable=True),
     Column("created_at", Epoch, nullable=False),
-    sqlite_autoincrement=True,
 )
 
-mailboxes = Table(
+mailboxes = _public_table(
     "mailboxes",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("domain_id", ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    _owned_by("user_id", "users"),
+    _owned_by("domain_id", "domains"),
     Column("address", String(320), nullable=False, unique=True),
     Column("created_at", Epoch, nullable=False),
     Column("expire_at", Epoch, nullable=False),
@@ -100,15 +113,14 @@ mailboxes = Table(
     Column("life_secret", String(32), nullable=False, default=new_life_secret),
     Index("ix_mailboxes_user", "user_id"),
     Index("ix_mailboxes_expire", "expire_at"),
-    sqlite_autoincrement=True,
 )
 
 messages = Table(
     "messages",
     metadata,
     Column("id", String(46), primary_key=True),
-    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _owned_by("mailbox_id", "mailboxes"),
+    _owned_by("user_id", "users"),
     Column("seq", BigInteger, nullable=False),  # receipt order, for "newest first"
     Column("to_address", String(320), nullable=False),
     Column("envelope_from", String(320), nullable=False),
@@ -137,8 +149,8 @@ message_raw = Table(
 attachments = Table(
     "attachments",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("message_id", ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _owned_by("message_id", "messages"),
     Column("position", Integer, nullable=False),
     Column("name", String(255), nullable=False),
     Column("extension", String(64), nullable=False),
@@ -164,7 +176,7 @@ web_sessions = Table(
     "web_sessions",
     metadata,
     Column("id_hash", String(64), primary_key=True),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _owned_by("user_id", "users"),
     Column("created_at", Epoch, nullable=False),
     Column("expires_at", Epoch, nullable=False),
     Index("ix_web_sessions_user", "user_id"),
@@ -186,30 +198,23 @@ usage_daily = Table(
 
 # Webhooks (docs/webhooks.md). A mailbox-scoped hook dies with its mailbox (the cascade, and
 # a rename deletes it); an account hook (mailbox_id NULL) hears of every mailbox.
-webhooks = Table(
+webhooks = _public_table(
     "webhooks",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=True),
+    _owned_by("user_id", "users"),
+    _owned_by("mailbox_id", "mailboxes", nullable=True),
     Column("url", Text, nullable=False),
     Column("events", String(512), nullable=False),  # comma list of event types
     Column("secret", String(64), nullable=False),  # the HMAC key; shown once, at creation
     Column("created_at", Epoch, nullable=False),
     Index("ix_webhooks_user", "user_id"),
     Index("ix_webhooks_mailbox", "mailbox_id"),
-    sqlite_autoincrement=True,
 )
 
 # The durable outbox: one row per (hook, event) until it is delivered or given up. Written
 # in the transaction that made the event true; claimed by a dispatcher with a lease.
-webhook_outbox = Table(
+webhook_outbox = _public_table(
     "webhook_outbox",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
-    Column("event_id", String(40), nullable=False),
-    Column("event_type", String(40), nullable=False),
+    *_delivery_columns(),
     Column("payload", Text, nullable=False),  # the event's `data`, JSON
     Column("created_ms", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -217,17 +222,12 @@ webhook_outbox = Table(
     Column("claimed_until_ms", BigInteger, nullable=False, default=0),
     UniqueConstraint("webhook_id", "event_id", name="uq_webhook_outbox_event"),
     Index("ix_webhook_outbox_due", "next_attempt_ms"),
-    sqlite_autoincrement=True,
 )
 
 # What each attempt got: kept for the deliveries log, pruned by age.
-webhook_deliveries = Table(
+webhook_deliveries = _public_table(
     "webhook_deliveries",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
-    Column("event_id", String(40), nullable=False),
-    Column("event_type", String(40), nullable=False),
+    *_delivery_columns(),
     Column("attempt", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", String(200), nullable=True),
@@ -236,5 +236,4 @@ webhook_deliveries = Table(
     Column("next_retry_ms", BigInteger, nullable=True),  # None: delivered or given up
     Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
     Index("ix_webhook_deliveries_at", "at_ms"),
-    sqlite_autoincrement=True,
 )

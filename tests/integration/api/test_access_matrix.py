@@ -22,7 +22,6 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +36,7 @@ from ephemail.store import accounts
 from ephemail.store.schema import mailboxes
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import RATE_HEADERS, rate
+from tests.support.samples import text_mail
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -118,13 +118,8 @@ def missing_message_id() -> str:
 
 
 def mail_with_attachment(to: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Matrix <matrix@example.org>"
-    msg["To"] = to
-    msg["Subject"] = "access matrix"
-    msg.set_content("Hello.")
-    msg.add_attachment(b"secret bytes", maintype="text", subtype="plain", filename="file.txt")
-    return msg.as_bytes()
+    sender, attachment = "Matrix <matrix@example.org>", ("file.txt", b"secret bytes")
+    return text_mail(to, "access matrix", "Hello.", sender=sender, attachment=attachment).as_bytes()
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ephemail.store.schema import api_keys
 from tests.support import Running, make_settings, start_service
 from tests.support.contract import rate
 from tests.support.plans import put_plan
+from tests.support.samples import text_mail
 
 WINDOW = 0.5  # the key cache's lifetime in these tests
 
@@ -156,13 +156,7 @@ async def test_a_changed_plan_applies_after_the_window(svc: Running) -> None:
 
 
 def with_attachment(to: str, subject: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "sender@example.org"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content("cached body")
-    msg.add_attachment(b"attached bytes", maintype="text", subtype="plain", filename="a.txt")
-    return msg.as_bytes()
+    return text_mail(to, subject, "cached body", attachment=("a.txt", b"attached bytes")).as_bytes()
 
 
 async def primed_box(svc: Running, key: str, username: str) -> dict[str, Any]:

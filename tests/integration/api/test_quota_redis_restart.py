@@ -15,6 +15,7 @@ from ephemail.service import Service
 from ephemail.store import accounts
 from ephemail.store.quota import load_used
 from tests.support import make_settings, start_service
+from tests.support.plans import put_plan
 from tests.support.redis_server import own_redis
 
 LIMIT = 10
@@ -33,14 +34,7 @@ async def test_used_quota_continues_exactly_after_redis_restarts_empty(tmp_path:
         try:
             assert type(running.service.quota).__name__ == "RedisQuota"
             async with running.engine.begin() as conn:
-                await accounts.set_plan(
-                    conn,
-                    "ten",
-                    monthly_quota=LIMIT,
-                    mailbox_lifetime=3600,
-                    max_mailboxes=5,
-                    domain_types=("free",),
-                )
+                await put_plan(conn, "ten", quota=LIMIT, lifetime=3600, mailboxes=5)
             _, key = await running.new_user(plan="ten")
             used = []
             for _ in range(6):

@@ -13,29 +13,25 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from ephemail.store import accounts
 from ephemail.store.schema import mailboxes
 from ephemail.sweeper import sweep_once
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 from tests.support.databases import temporary_pg_database
+from tests.support.plans import put_plan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Running]:
     """The whole service on either backend."""
     if request.param == "sqlite":
-        svc = await start_service(make_settings(tmp_path))
-        try:
+        async with serving(make_settings(tmp_path)) as svc:
             yield svc
-        finally:
-            await svc.service.stop(grace=1)
         return
-    async with temporary_pg_database() as url:
-        svc = await start_service(make_settings(tmp_path, database_url=url))
-        try:
-            yield svc
-        finally:
-            await svc.service.stop(grace=1)
+    async with (
+        temporary_pg_database() as url,
+        serving(make_settings(tmp_path, database_url=url)) as svc,
+    ):
+        yield svc
 
 
 def letter(to: str, subject: str, body: str, sender: str, *, html: bool = False) -> bytes:
@@ -152,14 +148,8 @@ async def test_bad_filter_values_are_422_naming_the_field(
 
 async def _plan(running: Running, lifetime: int, maximum: int) -> None:
     async with running.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "default",
-            monthly_quota=100_000,
-            mailbox_lifetime=lifetime,
-            max_mailboxes=100,
-            domain_types=("free",),
-            max_lifetime_seconds=maximum,
+        await put_plan(
+            conn, "default", quota=100_000, lifetime=lifetime, mailboxes=100, max_lifetime=maximum
         )
     running.service_auth().clear()
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ephemail.store import accounts
-from tests.support import Running, start_service
+from tests.support import Running, serving, start_service
 from tests.support.events import mail
+from tests.support.plans import put_plan
 from tests.support.receivers import Receiver
 from tests.support.webhooks import hook_settings, register
 
@@ -42,23 +42,13 @@ def value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[typ
 
 @pytest.fixture
 async def observed(tmp_path: Path) -> AsyncIterator[Running]:
-    svc = await start_service(hook_settings(tmp_path))
-    try:
+    async with serving(hook_settings(tmp_path)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_counters_follow_smtp_and_api_traffic(observed: Running) -> None:
     async with observed.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "tiny",
-            monthly_quota=1,
-            mailbox_lifetime=600,
-            max_mailboxes=5,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "tiny", quota=1, lifetime=600, mailboxes=5)
     email, key = await observed.new_user()
     box = await observed.new_mailbox(email)
     _, tiny_key = await observed.new_user(plan="tiny")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 from tests.support.smtp import (
     REPLY_LINE,
     Closed,
@@ -31,9 +31,11 @@ from tests.support.smtp import (
     listed,
     live_box,
     message,
+    only_message,
     open_data,
     read_one,
     run,
+    send_data,
     subjects,
     wait_gate_idle,
 )
@@ -42,13 +44,9 @@ from tests.support.smtp import (
 @pytest.fixture
 async def limited(tmp_path: Path) -> Any:
     """A service with small limits, started per test: 1 s idle timeout, 5 connections."""
-    svc = await start_service(
-        make_settings(tmp_path, smtp_timeout=1.0, max_smtp_connections=5, max_recipients=100)
-    )
-    try:
+    settings = make_settings(tmp_path, smtp_timeout=1.0, max_smtp_connections=5, max_recipients=100)
+    async with serving(settings) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 @pytest.fixture
@@ -163,15 +161,8 @@ async def test_bare_lf_message_is_accepted_and_stored(
     box, key = live
     raw = b"From: Lf Sender <lf@example.org>\nSubject: bare lf\n\nfirst line\nsecond line\n"
 
-    def dialogue() -> int:
-        with RawSMTP(running.smtp_port) as client:
-            open_data(client, box)
-            client.send(raw + b"\r\n.\r\n")
-            return client.code()
-
-    assert await run(dialogue) == 250
-    (stored,) = await listed(running, key, box)
-    data = await read_one(running, key, stored["id"])
+    assert await send_data(running, box, raw + b"\r\n.\r\n") == 250
+    data = await only_message(running, key, box)
     assert (data["subject"], data["from_email"]) == ("bare lf", "lf@example.org")
     assert "second line" in data["content"]
 
@@ -211,15 +202,8 @@ async def test_nul_bytes_in_data_are_stored_without_nul(
         b"Content-Type: text/plain; charset=utf-8\r\n\r\nbefore\x00after\r\n\x00\x00\x00\r\n"
     )
 
-    def dialogue() -> int:
-        with RawSMTP(running.smtp_port) as client:
-            open_data(client, box)
-            client.send(data_block(raw))
-            return client.code()
-
-    assert await run(dialogue) == 250
-    (stored,) = await listed(running, key, box)
-    data = await read_one(running, key, stored["id"])
+    assert await send_data(running, box, data_block(raw)) == 250
+    data = await only_message(running, key, box)
     for name in ("subject", "from", "from_email", "content"):
         assert "\x00" not in data[name], name
     assert data["subject"] == "withnul"

@@ -7,12 +7,24 @@ import asyncio
 import time
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.store import outbox
 from ephemail.store import webhooks as hooks
+from ephemail.store.models import Mailbox
 from ephemail.store.schema import webhook_outbox
+from ephemail.store.webhooks import Webhook
 from ephemail.sweeper import sweep_once
 from tests.support.store import Store
+
+
+async def _account_and_mailbox_hooks(
+    conn: AsyncConnection, store: Store, box: Mailbox, event: str
+) -> tuple[Webhook, Webhook]:
+    """Two hooks of the store's user for `event`: one for the account, one for `box`."""
+    account = await hooks.create(conn, store.user.id, "https://a.example/", None, [event])
+    scoped = await hooks.create(conn, store.user.id, "https://b.example/", box.id, [event])
+    return account, scoped
 
 
 async def _rows(store: Store) -> list[tuple[int, str, str]]:
@@ -30,12 +42,7 @@ async def test_the_commit_of_received_mail_writes_its_outbox_rows(store: Store) 
     other_box = await store.new_box("two")
     stranger = await store.new_user("stranger@example.org")
     async with store.engine.begin() as conn:
-        account = await hooks.create(
-            conn, store.user.id, "https://a.example/", None, ["message.received"]
-        )
-        scoped = await hooks.create(
-            conn, store.user.id, "https://b.example/", box.id, ["message.received"]
-        )
+        account, scoped = await _account_and_mailbox_hooks(conn, store, box, "message.received")
         await hooks.create(conn, store.user.id, "https://c.example/", None, ["mailbox.deleted"])
         await hooks.create(conn, stranger.id, "https://d.example/", None, ["message.received"])
     await store.deliver(box)
@@ -76,12 +83,7 @@ async def test_claims_never_overlap_and_a_lease_runs_out(store: Store) -> None:
 async def test_the_sweeper_tells_account_hooks_and_ends_mailbox_hooks(store: Store) -> None:
     box = await store.new_box("short")
     async with store.engine.begin() as conn:
-        account = await hooks.create(
-            conn, store.user.id, "https://a.example/", None, ["mailbox.expired"]
-        )
-        scoped = await hooks.create(
-            conn, store.user.id, "https://b.example/", box.id, ["mailbox.expired"]
-        )
+        account, scoped = await _account_and_mailbox_hooks(conn, store, box, "mailbox.expired")
     await store.expire(box)
     assert await sweep_once(store.engine, 100) == 1
     assert [r[0] for r in await _rows(store)] == [account.id]

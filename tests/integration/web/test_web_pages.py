@@ -7,6 +7,7 @@ import re
 from ephemail.store import accounts, mailboxes
 from tests.support import Running
 from tests.support.contract import rate
+from tests.support.plans import put_plan
 from tests.support.web import PASSWORD, Browser, new_web_user
 
 KEY = re.compile(r'<code id="new-key-value" class="mono">(eph_[A-Za-z0-9_-]+)</code>')
@@ -118,14 +119,7 @@ async def test_mailboxes_are_made_renamed_and_deleted_with_the_apis_rules(
 ) -> None:
     email = await new_web_user(running)
     async with running.engine.begin() as conn:
-        await accounts.set_plan(
-            conn,
-            "two",
-            monthly_quota=100,
-            mailbox_lifetime=600,
-            max_mailboxes=2,
-            domain_types=("free",),
-        )
+        await put_plan(conn, "two", quota=100, lifetime=600, mailboxes=2)
         await accounts.set_user_plan(conn, email, "two")
     async with Browser(running.base_url) as browser:
         await browser.sign_in(email)

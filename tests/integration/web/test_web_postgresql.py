@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 from tests.support.contract import rate
 from tests.support.databases import REDIS_URL, require_service, temporary_pg_database
 from tests.support.web import PASSWORD, Browser, new_web_user
@@ -25,11 +25,8 @@ async def on_postgresql(tmp_path: Path) -> AsyncIterator[Running]:
             redis_url=REDIS_URL,
             redis_prefix=f"ephemail-web-{secrets.token_hex(4)}",
         )
-        svc = await start_service(settings)
-        try:
+        async with serving(settings) as svc:
             yield svc
-        finally:
-            await svc.service.stop(grace=1)
 
 
 async def test_sign_up_keys_mailboxes_password_and_usage(on_postgresql: Running) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ephemail.store import accounts
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving, start_service
 from tests.support import cli as ephemail_cli
 from tests.support.web import PASSWORD, Browser, csrf_of, new_web_user
 
@@ -195,11 +195,8 @@ async def test_disabling_an_account_ends_its_sessions(running: Running) -> None:
 
 @pytest.fixture
 async def closed(tmp_path: Path) -> AsyncIterator[Running]:
-    svc = await start_service(make_settings(tmp_path, signup_enabled=False))
-    try:
+    async with serving(make_settings(tmp_path, signup_enabled=False)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_sign_up_can_be_turned_off(closed: Running) -> None:

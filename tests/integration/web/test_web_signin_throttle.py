@@ -11,18 +11,15 @@ from pathlib import Path
 import pytest
 
 from ephemail.store import accounts
-from tests.support import Running, make_settings, start_service
+from tests.support import Running, make_settings, serving
 from tests.support.web import PASSWORD, Browser, new_web_user
 
 
 @pytest.fixture
 async def strict(tmp_path: Path) -> AsyncIterator[Running]:
     settings = make_settings(tmp_path, signin_attempts_per_address=3, signin_attempts_per_client=6)
-    svc = await start_service(settings)
-    try:
+    async with serving(settings) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_an_address_is_refused_after_its_failures_even_with_the_right_password(

@@ -12,20 +12,23 @@ from typing import Any
 import pytest
 
 from ephemail.store import webhooks as store
-from tests.support import Running, start_service
+from tests.support import Running, serving
 from tests.support.events import mail
 from tests.support.receivers import Receiver
 from tests.support.webhooks import hook_settings
 
 
+def one_hook_routes(hook_id: object) -> list[tuple[str, str]]:
+    """Every route that names one webhook: (method, path)."""
+    base = f"/api/webhooks/{hook_id}"
+    return [("DELETE", base), ("POST", f"{base}/test"), ("GET", f"{base}/deliveries")]
+
+
 @pytest.fixture
 async def guarded(tmp_path: Path) -> AsyncIterator[Running]:
     """Receivers on private addresses refused, as by default."""
-    svc = await start_service(hook_settings(tmp_path, webhook_allow_private=False))
-    try:
+    async with serving(hook_settings(tmp_path, webhook_allow_private=False)) as svc:
         yield svc
-    finally:
-        await svc.service.stop(grace=1)
 
 
 async def test_create_list_test_event_and_delete(hooked: Running, receiver: Receiver) -> None:
@@ -49,11 +52,7 @@ async def test_create_list_test_event_and_delete(hooked: Running, receiver: Rece
         deleted = await client.delete(f"/api/webhooks/{hook['id']}")
         assert deleted.json() == {"status": True, "message": "Webhook was deleted successfully."}
         # The dead hook: every route says 404, and it hears of nothing more.
-        for method, path in (
-            ("DELETE", f"/api/webhooks/{hook['id']}"),
-            ("POST", f"/api/webhooks/{hook['id']}/test"),
-            ("GET", f"/api/webhooks/{hook['id']}/deliveries"),
-        ):
+        for method, path in one_hook_routes(hook["id"]):
             gone = await client.request(method, path)
             assert gone.status_code == 404 and gone.json()["status"] is False
         assert (await client.get("/api/webhooks")).json()["data"] == []
@@ -199,11 +198,7 @@ async def test_an_id_that_names_no_webhook_is_not_found(hooked: Running, hook_id
     """Ids too big for the column (once a 500, found by the API fuzzer) or not numbers."""
     _, key = await hooked.new_user()
     async with hooked.client(key) as client:
-        for method, path in (
-            ("DELETE", f"/api/webhooks/{hook_id}"),
-            ("POST", f"/api/webhooks/{hook_id}/test"),
-            ("GET", f"/api/webhooks/{hook_id}/deliveries"),
-        ):
+        for method, path in one_hook_routes(hook_id):
             response = await client.request(method, path)
             assert response.status_code == 404, (method, path, response.text)
             assert response.json() == {"status": False, "message": "Webhook not found."}

@@ -17,13 +17,13 @@ from ephemail.api import live
 from ephemail.api.context import ApiContext
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
 from ephemail.api.errors import ApiError
+from ephemail.api.params import MailboxAddress, SenderFilter, SubjectFilter
 from ephemail.api.reading import MAILBOX_NOT_FOUND
 from ephemail.api.respond import error_response, json_response
-from ephemail.api.routes.token import live_mailbox
+from ephemail.api.routes.token import token_mailbox
 from ephemail.api.schemas import ErrorBody, MessageResponse
 from ephemail.core.addresses import AddressError, normalise_address
 from ephemail.store.accounts import hash_key
-from ephemail.store.models import Mailbox
 
 router = APIRouter()
 
@@ -122,7 +122,7 @@ def _stream(
 )
 async def wait_message(
     request: Request,
-    email: str = Query(..., description="The mailbox address", examples=["box@example.com"]),
+    email: MailboxAddress,
     timeout: str | None = Query(
         None,
         description=f"Seconds to wait, {live.WAIT_MIN}–{live.WAIT_MAX} (default 30); then 408",
@@ -133,10 +133,8 @@ async def wait_message(
         description="Only messages after this one: a message id, or an event id of the "
         "event stream. Without it, the oldest matching message already there answers at once",
     ),
-    sender: str | None = Query(
-        None, alias="from", description="Only messages whose sender name or address contains this"
-    ),
-    subject: str | None = Query(None, description="Only messages whose subject contains this"),
+    sender: SenderFilter = None,
+    subject: SubjectFilter = None,
 ) -> Response:
     ctx = context(request)
     user = current_user(request)
@@ -156,7 +154,7 @@ async def wait_message(
 )
 async def mailbox_events(
     request: Request,
-    email: str = Query(..., description="The mailbox address", examples=["box@example.com"]),
+    email: MailboxAddress,
 ) -> Response:
     ctx = context(request)
     user = current_user(request)
@@ -172,9 +170,5 @@ async def mailbox_events(
     tags=["email token"],
 )
 async def token_events(request: Request, email_token: str) -> Response:
-    ctx = context(request)
-    opened = getattr(request.state, "token_opened", None)
-    box = opened if isinstance(opened, Mailbox) else await live_mailbox(ctx, email_token)
-    if box is None:
-        raise ApiError(404, MAILBOX_NOT_FOUND)
-    return _stream(ctx, box.user_id, box.id, request, token=True)
+    box = await token_mailbox(request, email_token)
+    return _stream(context(request), box.user_id, box.id, request, token=True)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from ephemail.api.context import ApiContext
 from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors, owned_route
 from ephemail.api.errors import ApiError
+from ephemail.api.params import MailboxAddress, SenderFilter, SubjectFilter
 from ephemail.api.reading import (
     LISTING_MAX_MESSAGES,
     MESSAGE_NOT_FOUND,
@@ -78,7 +79,7 @@ async def attachment_response(
 )
 async def list_messages(
     request: Request,
-    email: str = Query(..., description="The mailbox address"),
+    email: MailboxAddress,
     limit: int | None = Query(
         None,
         description=f"Extension: at most this many messages (1–{LISTING_MAX_MESSAGES}, "
@@ -94,18 +95,8 @@ async def list_messages(
         "must occur (as a word or the start of one), any case",
         examples=["verify acme"],
     ),
-    sender: str | None = Query(
-        None,
-        alias="from",
-        description="Extension: only messages whose sender name or "
-        "address contains this (any case)",
-        examples=["acme.example"],
-    ),
-    subject: str | None = Query(
-        None,
-        description="Extension: only messages whose subject contains this (any case)",
-        examples=["code"],
-    ),
+    sender: SenderFilter = None,
+    subject: SubjectFilter = None,
     since: str | None = Query(
         None,
         description="Extension: only messages after this one (a message id, or an "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ephemail.mail.extract.words import CODE_WORDS, NOT_CODE_WORDS
 
@@ -44,8 +45,9 @@ class Code:
     context: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
+class _Found(NamedTuple):
+    """A candidate near a code word, and how near: the lowest score wins."""
+
     code: str
     start: int
     end: int

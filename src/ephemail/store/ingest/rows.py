@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ephemail.store.ingest.hooks import write_outbox_sqlite
 
@@ -59,8 +59,9 @@ class Rows:
         return list(zip(TABLES, (self.messages, self.raws, self.files), strict=True))
 
 
-@dataclass(frozen=True, slots=True)
-class BoxState:
+class BoxState(NamedTuple):
+    """A mailbox as the commit finds it, locked: what admitting a message is checked against."""
+
     life_secret: str
     expire_at: int
     message_count: int

@@ -17,8 +17,6 @@ from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 # Parents first; attachments are found by (message id, name), their id never leaves.
 TABLES = ("plans", "users", "api_keys", "domains", "mailboxes")

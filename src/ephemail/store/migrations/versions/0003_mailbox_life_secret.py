@@ -16,17 +16,14 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
+from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT
+
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-# On SQLite a batch rebuilds the table: it must keep the AUTOINCREMENT that 0002 gave it.
-_KEEP = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+    with op.batch_alter_table("mailboxes", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.add_column(sa.Column("life_secret", sa.String(length=32), nullable=True))
     bind = op.get_bind()
     ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM mailboxes"))]
@@ -35,10 +32,10 @@ def upgrade() -> None:
             sa.text("UPDATE mailboxes SET life_secret = :secret WHERE id = :id"),
             [{"secret": secrets.token_hex(16), "id": i} for i in ids],
         )
-    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+    with op.batch_alter_table("mailboxes", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.alter_column("life_secret", existing_type=sa.String(length=32), nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mailboxes", table_kwargs=_KEEP) as batch:
+    with op.batch_alter_table("mailboxes", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.drop_column("life_secret")

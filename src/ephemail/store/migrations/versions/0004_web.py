@@ -10,26 +10,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT, bigint, cascade, ref
+
 revision = "0004_web"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
-
-
-# On SQLite a batch rebuilds the table: it must keep the AUTOINCREMENT that 0002 gave it.
-_KEEP = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("api_keys", table_kwargs=_KEEP) as batch:
-        batch.add_column(sa.Column("last_used_at", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("api_keys", table_kwargs=KEEP_AUTOINCREMENT) as batch:
+        batch.add_column(bigint("last_used_at", nullable=True))
     op.create_table(
         "web_sessions",
         sa.Column("id_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        ref("user_id"),
+        bigint("created_at"),
+        bigint("expires_at"),
+        cascade("user_id", "users"),
         sa.PrimaryKeyConstraint("id_hash"),
     )
     op.create_index("ix_web_sessions_user", "web_sessions", ["user_id"])
@@ -37,10 +33,10 @@ def upgrade() -> None:
     op.create_table(
         "usage_daily",
         sa.Column("day", sa.String(length=10), nullable=False),
-        sa.Column("user_id", sa.BigInteger(), nullable=False),
-        sa.Column("messages", sa.BigInteger(), nullable=False),
-        sa.Column("api_requests", sa.BigInteger(), nullable=False),
-        sa.Column("quota_used", sa.BigInteger(), nullable=False),
+        bigint("user_id"),
+        bigint("messages"),
+        bigint("api_requests"),
+        bigint("quota_used"),
         sa.PrimaryKeyConstraint("day", "user_id"),
     )
 
@@ -50,5 +46,5 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_expires", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
-    with op.batch_alter_table("api_keys", table_kwargs=_KEEP) as batch:
+    with op.batch_alter_table("api_keys", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.drop_column("last_used_at")

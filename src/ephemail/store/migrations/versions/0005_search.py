@@ -18,10 +18,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT
+
 revision = "0005_search"
 down_revision = "0004_web"
-branch_labels = None
-depends_on = None
 
 # The body indexed is cut here (as the ingest writers cut theirs: core/search.py's reader).
 _BODY_CHARS = 65536
@@ -55,7 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    with op.batch_alter_table("plans", table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with op.batch_alter_table("plans", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.drop_column("max_lifetime_seconds")
     if bind.dialect.name == "sqlite":
         bind.exec_driver_sql("DROP TRIGGER IF EXISTS messages_fts_delete")

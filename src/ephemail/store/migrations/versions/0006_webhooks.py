@@ -7,25 +7,33 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
+from ephemail.store.migrations.columns import Id, owned_by
+
 revision = "0006_webhooks"
 down_revision = "0005_search"
-branch_labels = None
-depends_on = None
 
-Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+def _delivery_columns() -> list[sa.Column[Any]]:
+    """What the outbox and the deliveries log both hold: their id, the hook and the event."""
+    return [
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        owned_by("webhook_id", "webhooks"),
+        sa.Column("event_id", sa.String(40), nullable=False),
+        sa.Column("event_type", sa.String(40), nullable=False),
+    ]
 
 
 def upgrade() -> None:
     op.create_table(
         "webhooks",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-        sa.Column(
-            "mailbox_id", Id, sa.ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=True
-        ),
+        owned_by("user_id", "users"),
+        owned_by("mailbox_id", "mailboxes", nullable=True),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("events", sa.String(512), nullable=False),
         sa.Column("secret", sa.String(64), nullable=False),
@@ -36,12 +44,7 @@ def upgrade() -> None:
     op.create_index("ix_webhooks_mailbox", "webhooks", ["mailbox_id"])
     op.create_table(
         "webhook_outbox",
-        sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column(
-            "webhook_id", Id, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("event_id", sa.String(40), nullable=False),
-        sa.Column("event_type", sa.String(40), nullable=False),
+        *_delivery_columns(),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -53,12 +56,7 @@ def upgrade() -> None:
     op.create_index("ix_webhook_outbox_due", "webhook_outbox", ["next_attempt_ms"])
     op.create_table(
         "webhook_deliveries",
-        sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column(
-            "webhook_id", Id, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("event_id", sa.String(40), nullable=False),
-        sa.Column("event_type", sa.String(40), nullable=False),
+        *_delivery_columns(),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(200), nullable=True),

@@ -41,11 +41,17 @@ async def test_the_commit_of_received_mail_writes_its_outbox_rows(store: Store) 
     box = await store.new_box("one")
     other_box = await store.new_box("two")
     stranger = await store.new_user("stranger@example.org")
+    wakes: list[str] = []
+    store.writer.inner.on_outbox = lambda: wakes.append("wake")
+    quiet = await store.new_box("quiet", user=await store.new_user("quiet@example.org"))
+    await store.deliver(quiet)
+    assert wakes == []  # no hook heard it: the dispatcher is left alone
     async with store.engine.begin() as conn:
         account, scoped = await _account_and_mailbox_hooks(conn, store, box, "message.received")
         await hooks.create(conn, store.user.id, "https://c.example/", None, ["mailbox.deleted"])
         await hooks.create(conn, stranger.id, "https://d.example/", None, ["message.received"])
     await store.deliver(box)
+    assert wakes == ["wake"]  # deliveries were queued by this commit: the dispatcher is due
     rows = await _rows(store)
     assert sorted(r[0] for r in rows) == [account.id, scoped.id]
     assert rows[0][1] == rows[1][1]  # one event, one id, for every hook that hears it

@@ -28,6 +28,7 @@ from ephemail.store.ingest.rows import (
     box_ids,
     columns_of,
     insert_sql,
+    mark_outboxed,
     values,
 )
 from ephemail.store.ingest.writer import MessageWriter
@@ -84,7 +85,8 @@ def _write(conn: Connection, requests: list[Rows]) -> list[Outcome]:
             conn.exec_driver_sql(sql, params)
     if admission.added:
         conn.exec_driver_sql(_BUMP_COUNTS, [(n, box) for box, n in admission.added.items()])
-    write_outbox_pg(conn, admission.rows.messages)
+    if write_outbox_pg(conn, admission.rows.messages):
+        return mark_outboxed(admission.outcomes)
     return admission.outcomes
 
 

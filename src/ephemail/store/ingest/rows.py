@@ -12,6 +12,7 @@ so it starts fast and its one thread spends its time in SQLite.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -74,6 +75,13 @@ class Outcome:
 
     stored: list[str]
     refused: str | None = None
+    # The commit queued webhook deliveries too (for this message or one beside it): the
+    # dispatcher has work. Only then is it woken, not by every message received.
+    outboxed: bool = False
+
+
+def mark_outboxed(outcomes: list[Outcome]) -> list[Outcome]:
+    return [dataclasses.replace(o, outboxed=True) for o in outcomes]
 
 
 @dataclass(slots=True)
@@ -169,5 +177,6 @@ def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outc
         FTS_INSERT_SQL, [(m.get(SEARCH_TEXT, ""), m["id"]) for m in admission.rows.messages]
     )
     db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
-    write_outbox_sqlite(db, admission.rows.messages)
+    if write_outbox_sqlite(db, admission.rows.messages):
+        return mark_outboxed(admission.outcomes)
     return admission.outcomes

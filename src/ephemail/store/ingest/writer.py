@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from ephemail.store.ingest.rows import Outcome, Rows
+
+
+def _nothing() -> None:
+    """No dispatcher to wake."""
 
 
 class WriterClosed(RuntimeError):
@@ -49,6 +54,9 @@ class MessageWriter(ABC):
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Called when a commit queued webhook deliveries (the service sets the dispatcher's
+        # wake); the dispatcher's own poll finds them otherwise.
+        self.on_outbox: Callable[[], None] = _nothing
 
     @abstractmethod
     async def start(self) -> None:
@@ -68,6 +76,8 @@ class MessageWriter(ABC):
         try:
             rows.cap = self.mailbox_message_cap
             outcome = await self._store(rows)
+            if outcome.outboxed:
+                self.on_outbox()
             if outcome.refused is not None:
                 raise NotStored(outcome.refused)
             self.committed += 1

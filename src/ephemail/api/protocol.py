@@ -104,11 +104,11 @@ class EnvelopeProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._in_head = True  # whatever comes next on this connection is the next request
         self._began_mid_chunk = True
-        self._disarm()
+        self._deadline = None  # disarmed (as `_disarm`, inline: twice per request)
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        self._disarm()
+        self._deadline = None
         super().on_response_complete()
 
     def _arm(self, factor: float = 1.0) -> None:

@@ -72,7 +72,8 @@ class OpsMiddleware:
             if message["type"] == "http.response.start":
                 status = state[STATUS] = int(message["status"])
                 seconds = time.perf_counter() - started
-                self._tally.record(self._route(scope), scope["method"], status, seconds)
+                route = scope.get(ROUTE_KEY) or self._route(scope)  # the hot path's, at once
+                self._tally.record(route, scope["method"], status, seconds)
             await send(message)
 
         try:
@@ -89,12 +90,9 @@ class OpsMiddleware:
                 self.usage.api_request(user.id if user else None, kept)
 
     def _route(self, scope: Scope) -> str:
-        """The route template: FastAPI's route (whose path lacks the router's `/api`
-        prefix), the hot path's mark, or (for an answer sent before routing, e.g. a 401 or
+        """The route template when the hot path left none: FastAPI's route (whose path
+        lacks the router's `/api` prefix), or (for an answer sent before routing, e.g. a 401 or
         429 of the gate) the first documented template whose pattern matches the path."""
-        marked = scope.get(ROUTE_KEY)
-        if marked is not None:
-            return str(marked)
         path: str = scope["path"]
         route = scope.get("route")
         if route is not None:

@@ -6,7 +6,9 @@ over real SMTP, then drives `GET /api/messages?email=` and `GET /api/messages/{i
 from a separate process: 64 connections, valid key, quota large enough. With several workers
 the quota lives in Redis (127.0.0.1:6379), exact across processes; with one it is in memory.
 Afterwards the script checks that the quota's `Used` grew by exactly the number of 2xx the
-server sent (wrk's count, plus at most the requests in flight when wrk stopped).
+server sent (wrk's count, plus at most the requests in flight when wrk stopped). The server's
+CPU time per response (all its processes, from /proc) is printed too: on a shared, noisy
+machine it moves far less than req/s, so it is the figure to compare two versions by.
 
     python bench/api_load.py                  # 1 and 2 workers, 15 s per endpoint
     python bench/api_load.py --write-doc      # ... and update docs/benchmarks.md
@@ -30,6 +32,7 @@ from email.message import EmailMessage
 
 from lib.docs import BENCHMARKS, today, write_section
 from lib.machine import machine
+from lib.procs import proc_cpu_seconds
 from lib.server import HOST, Server, raise_limits, running_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -45,6 +48,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     quota_delta: int
+    cpu_us: float  # server CPU (user + system, all its processes) per response
 
 
 def request(server: Server, method: str, path: str) -> tuple[dict[str, str], bytes]:
@@ -144,13 +148,17 @@ def bench_workers(workers: int, args: argparse.Namespace) -> list[WrkResult]:
             }
             for name, url in endpoints.items():
                 before = quota_used(server)
+                cpu = proc_cpu_seconds(server.pids())
                 requests, non_2xx, rps, p50, p99, abandoned = run_wrk(url, server.admin_key, args)
+                cpu_us = 1e6 * (proc_cpu_seconds(server.pids()) - cpu) / max(requests, 1)
                 delta = quota_used(server) - before - 1  # minus the first probe
-                results.append(WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta))
+                results.append(
+                    WrkResult(name, workers, requests, non_2xx, rps, p50, p99, delta, cpu_us)
+                )
                 print(
                     f"{workers} worker(s) {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, "
-                    f"p99 {p99:.2f} ms, {requests} responses ({non_2xx} non-2xx), "
-                    f"quota grew by {delta}",
+                    f"p99 {p99:.2f} ms, server CPU {cpu_us:.0f} us/response, {requests} "
+                    f"responses ({non_2xx} non-2xx), quota grew by {delta}",
                     flush=True,
                 )
                 if non_2xx:
@@ -177,7 +185,7 @@ def forget_redis_keys(prefix: str) -> None:
 def doc(results: list[WrkResult], args: argparse.Namespace, command: str) -> str:
     rows = "\n".join(
         f"| {r.endpoint} | {r.workers} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-        f"{r.requests:,} | {r.quota_delta:,} |"
+        f"{r.cpu_us:.0f} | {r.requests:,} | {r.quota_delta:,} |"
         for r in results
     )
     return f"""## User API under load
@@ -190,10 +198,11 @@ wrk: {args.threads} threads, {args.connections} connections, {args.duration} s p
 mailbox with 20 messages (every fourth with an attachment); the key valid and the quota large.
 One worker counts the quota in memory; two count it in Redis (exact across processes).
 "quota counted" is how much `X-RateLimit-Used` grew: wrk's 2xx count plus the requests still
-in flight when wrk stopped (the server answered them, wrk no longer read them).
+in flight when wrk stopped (the server answered them, wrk no longer read them). "server CPU"
+is the server's CPU time (all its processes) per response seen by wrk.
 
-| endpoint | workers | req/s | p50 ms | p99 ms | 2xx seen by wrk | quota counted |
-|---|---|---|---|---|---|---|
+| endpoint | workers | req/s | p50 ms | p99 ms | server CPU µs | 2xx seen by wrk | quota counted |
+|---|---|---|---|---|---|---|---|
 {rows}
 """
 

@@ -23,6 +23,7 @@ from ephemail.api.fragments import FragmentCache
 from ephemail.api.live import key_revoked
 from ephemail.api.protocol import protocol_class
 from ephemail.config import Settings
+from ephemail.core import metrics
 from ephemail.core.tokens import TokenCodec
 from ephemail.events import EventBus, make_bus
 from ephemail.events.local_inbox import LocalInbox
@@ -201,7 +202,7 @@ class Service:
         )
         self.usage.start()
         config = uvicorn.Config(
-            SiteDispatch(create_api(ctx), create_web(self.web_context), self.usage),
+            SiteDispatch(create_api(ctx, self.usage), create_web(self.web_context)),
             http=protocol_class(s.http_read_timeout),
             log_level="warning",
             access_log=False,
@@ -214,6 +215,7 @@ class Service:
         self._tasks.append(
             asyncio.create_task(run_sweeper(self.engine, s.sweep_interval, s.sweep_batch, self.bus))
         )
+        self._tasks.append(asyncio.create_task(metrics.flush_requests_every()))
         while not self._http.started:
             await asyncio.sleep(0.01)
 
@@ -234,6 +236,7 @@ class Service:
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        metrics.requests().flush()  # the last requests, for a scrape of another worker
         if self._inbox is not None:
             self._inbox.close()
         await self.dispatcher.stop()

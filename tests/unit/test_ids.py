@@ -24,3 +24,10 @@ def test_random_usernames_are_lowercase_alphanumerics_starting_with_a_letter() -
     names = {new_username() for _ in range(1000)}
     assert len(names) == 1000
     assert all(n[0].isalpha() and n.isalnum() and n == n.lower() for n in names)
+
+
+def test_anything_but_46_base62_characters_is_not_a_message_id() -> None:
+    good = new_message_id()
+    assert is_message_id(good)
+    for bad in ("", good[:-1], good + "a", good[:-1] + "-", "/" + good[1:], good[:-1] + "é"):
+        assert not is_message_id(bad), bad

@@ -11,14 +11,15 @@ from ephemail.api.context import ApiContext
 from ephemail.api.docs import install_docs
 from ephemail.api.errors import install_error_handlers
 from ephemail.api.gate import AuthAndQuotaMiddleware
-from ephemail.api.head import HeadAsGetMiddleware
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.openapi import build_openapi
 from ephemail.api.ops import OpsMiddleware
 from ephemail.api.routes import domains, emails, live, messages, source, token, webhooks
+from ephemail.store.usage import UsageMeter
 
 
-def create_api(ctx: ApiContext) -> FastAPI:
+def create_api(ctx: ApiContext, usage: UsageMeter | None = None) -> FastAPI:
+    """The API application; `usage`, when given, counts each /api answer per account."""
     app = FastAPI(
         title="ephemail User API",
         version=__version__,
@@ -52,9 +53,9 @@ def create_api(ctx: ApiContext) -> FastAPI:
         quota=ctx.quota,
         token_owner=functools.partial(token.owner_of, ctx),
     )
-    app.add_middleware(HeadAsGetMiddleware)  # outer: HEAD is a GET to everything inside
-    # Outermost: /metrics and /health (no key, no quota), and every request counted.
-    app.add_middleware(OpsMiddleware, token=ctx.metrics_token, health=ctx.health)
+    # Outermost: /metrics and /health (no key, no quota), every request counted, and HEAD
+    # run as a GET through everything inside.
+    app.add_middleware(OpsMiddleware, token=ctx.metrics_token, health=ctx.health, usage=usage)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_docs(app)
     return app

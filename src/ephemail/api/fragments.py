@@ -26,6 +26,17 @@ class FragmentCache:
             self._items.move_to_end(key)
         return value
 
+    def get_listed(self, base: str, versions: list[tuple[str, bool]]) -> list[bytes | None]:
+        """`get` for each (id, is_seen) of a listing under `base`, in one call."""
+        items = self._items
+        found: list[bytes | None] = [None] * len(versions)
+        for i, (mid, seen) in enumerate(versions):
+            key = (base, mid, seen)
+            value = found[i] = items.get(key)
+            if value is not None:
+                items.move_to_end(key)
+        return found
+
     def put(self, key: FragmentKey, value: bytes) -> None:
         if len(value) > self._max // 16:  # a huge message would evict everything else
             return

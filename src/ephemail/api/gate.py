@@ -11,7 +11,8 @@ web-inbox link learns nothing about the account behind it.
 
 A store that cannot be reached (the database for the key, Redis or the database for the
 quota, or anything the route reads) answers 503 with the envelope (api/outage.py), before
-or after the key was checked, as long as no answer has started.
+or after the key was checked, as long as no answer has started (which api/ops.py, outside,
+notes in the request state).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.api import outage
 from ephemail.api.auth import Authenticator
+from ephemail.api.ops import STATUS
 from ephemail.api.reading import MAILBOX_NOT_FOUND
 from ephemail.api.respond import (
     STATUS_MESSAGES,
@@ -97,33 +99,23 @@ class AuthAndQuotaMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self._gate(path, scope, receive, tracked)
+            if path.startswith(TOKEN_PREFIX):
+                await self._by_token(path, scope, receive, send)
+                return
+            key = _bearer(scope)
+            found = await self.auth.user(key) if key else None
+            if found is None:
+                await send_json(send, 401, _UNAUTHENTICATED, _CHALLENGE)
+                return
+            user, period = found
+            await self._metered(user, period, scope, receive, send)
         except Exception as exc:
-            if started or not outage.is_outage(exc):
+            # The outermost layer (api/ops.py) notes in the state when an answer started.
+            if STATUS in scope.get("state", {}) or not outage.is_outage(exc):
                 raise
             log.warning("503 for %s: a store is unreachable (%s)", path, exc)
             await send_json(send, 503, outage.BODY, outage.HEADERS)
-
-    async def _gate(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        if path.startswith(TOKEN_PREFIX):
-            await self._by_token(path, scope, receive, send)
-            return
-        key = _bearer(scope)
-        found = await self.auth.user(key) if key else None
-        if found is None:
-            await send_json(send, 401, _UNAUTHENTICATED, _CHALLENGE)
-            return
-        user, period = found
-        await self._metered(user, period, scope, receive, send)
 
     async def _by_token(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         token = path[len(TOKEN_PREFIX) :].partition("/")[0]

@@ -1,10 +1,15 @@
-"""Operations (ASGI, outermost): `GET /metrics`, `GET /health`, and the request metrics.
+"""Operations (ASGI, outermost): `GET /metrics`, `GET /health`, and what every request counts.
 
 Both paths sit outside /api: no key, no quota. `/metrics` wants `Authorization: Bearer
 <metrics_token>` when the operator set one (else bind the HTTP port privately or filter it at
 the proxy; docs/metrics.md). Every other request is counted by route template, method and
-status, with its time in a histogram; the labelled children are looked up once per series
-and kept, so a request costs two dictionary look-ups and two increments.
+status, with its time in a histogram (in this process's tally, core/metrics.py), and in the
+account's daily usage (store/usage.py) when a meter is given.
+
+This is the one layer that wraps `send` for everyone: the answer's status, once it starts,
+is left in the request state (`STATUS`) for the layers inside (the gate's 503 for a store
+that is away needs to know whether an answer began), and a HEAD runs as a GET here
+(api/head.py) rather than in a layer of its own.
 """
 
 from __future__ import annotations
@@ -19,23 +24,34 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ephemail.api.head import answer_head
 from ephemail.api.respond import envelope, send_json
 from ephemail.core import metrics
+from ephemail.store.models import User
+from ephemail.store.usage import UsageMeter
 
 HealthCheck = Callable[[], Awaitable[dict[str, str]]]
 ROUTE_KEY = "ephemail.route"  # set by routes that bypass FastAPI's router (the hot path)
 API_PREFIX = "/api/"
 OTHER = "other"  # no route matched: kept as one series, whatever the path
+STATUS = "status"  # in the request state: the answer's status once it has started
 
 
 class OpsMiddleware:
-    def __init__(self, app: ASGIApp, *, token: str = "", health: HealthCheck | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str = "",
+        health: HealthCheck | None = None,
+        usage: UsageMeter | None = None,
+    ) -> None:
         self.app = app
         self.token = token
         self.health = health
+        self.usage = usage
         self._routes: list[tuple[re.Pattern[str], str]] | None = None
-        self._latency: dict[str, Any] = {}
-        self._count: dict[tuple[str, str, int], Any] = {}
+        self._tally = metrics.requests()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,32 +65,33 @@ class OpsMiddleware:
             await self._health(send)
             return
         started = time.perf_counter()
-        status = 500
+        # Made before any copy of the scope (HEAD's), so every layer inside shares it.
+        state = scope.setdefault("state", {})
 
         async def observed(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
-                self._observe(scope, status, time.perf_counter() - started)
+                status = state[STATUS] = int(message["status"])
+                seconds = time.perf_counter() - started
+                route = scope.get(ROUTE_KEY) or self._route(scope)  # the hot path's, at once
+                self._tally.record(route, scope["method"], status, seconds)
             await send(message)
 
-        await self.app(scope, receive, observed)
-
-    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = self._route(scope)
-        hist = self._latency.get(route)
-        if hist is None:
-            hist = self._latency[route] = metrics.get().API_LATENCY.labels(route)
-        hist.observe(seconds)
-        key = (route, scope["method"], status)
-        counter = self._count.get(key)
-        if counter is None:
-            counter = self._count[key] = metrics.get().API_REQUESTS.labels(*key)
-        counter.inc()
+        try:
+            if scope["method"] == "HEAD":
+                await answer_head(self.app, scope, receive, observed)
+            else:
+                await self.app(scope, receive, observed)
+        finally:
+            if self.usage is not None:
+                # The gate leaves the account it metered in the state; a 2xx kept a unit.
+                user: User | None = state.get("user")
+                status = state.get(STATUS, 0)
+                kept = user is not None and 200 <= status < 300
+                self.usage.api_request(user.id if user else None, kept)
 
     def _route(self, scope: Scope) -> str:
-        """The route template: FastAPI's route (whose path lacks the router's `/api`
-        prefix), the hot path's mark, or (for an answer sent before routing, e.g. a 401 or
+        """The route template when the hot path left none: FastAPI's route (whose path
+        lacks the router's `/api` prefix), or (for an answer sent before routing, e.g. a 401 or
         429 of the gate) the first documented template whose pattern matches the path."""
         path: str = scope["path"]
         route = scope.get("route")
@@ -83,9 +100,6 @@ class OpsMiddleware:
             if path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
                 template = "/api" + template
             return template
-        marked = scope.get(ROUTE_KEY)
-        if marked is not None:
-            return str(marked)
         if self._routes is None:
             self._routes = _templates(scope.get("app"))
         for pattern, template in self._routes:

@@ -24,8 +24,12 @@ def new_message_id() -> str:
     return chars[:MESSAGE_ID_LENGTH].decode()
 
 
+_BASE62_CHARS = frozenset(BASE62)
+
+
 def is_message_id(value: str) -> bool:
-    return len(value) == MESSAGE_ID_LENGTH and all(c in BASE62 for c in value)
+    """46 base62 characters (one set operation: every message read checks its id)."""
+    return len(value) == MESSAGE_ID_LENGTH and _BASE62_CHARS.issuperset(value)
 
 
 def new_username(length: int = 12) -> str:

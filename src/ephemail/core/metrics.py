@@ -6,11 +6,19 @@ this way) prometheus_client's multiprocess mode is on: the supervisor sets
 that answers a scrape sums them. In one process (tests, embedding) the default registry is
 used. The metrics are made at their first use in a process (`get()`), never at import: the
 supervisor imports this module before it sets the directory and forks.
+
+HTTP requests are the one per-request metric, and in multiprocess mode every update of a
+prometheus value takes a lock, reads the pid and packs bytes into its file. So requests are
+counted in plain numbers (`RequestTally`) and written to the metrics in bulk: every second
+(`flush_requests_every`), before this process answers a scrape, and when the service stops.
+Another worker's last second may show in the next scrape rather than this one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from bisect import bisect_left
 
 from prometheus_client import (
     REGISTRY,
@@ -24,6 +32,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+API_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+FLUSH_SECONDS = 1.0
 
 
 class Metrics:
@@ -51,7 +61,7 @@ class Metrics:
             "ephemail_api_request_seconds",
             "HTTP request time until the answer's first byte, by route template",
             ["route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+            buckets=API_LATENCY_BUCKETS,
         )
         self.QUOTA_REFUSALS = Counter(
             "ephemail_quota_refusals", "Requests refused with 429 by the monthly quota"
@@ -82,7 +92,47 @@ class Metrics:
         )
 
 
+class RequestTally:
+    """HTTP requests of this process not yet in the metrics: plain ints and floats."""
+
+    def __init__(self) -> None:
+        self._bounds = (*API_LATENCY_BUCKETS, float("inf"))
+        self._requests: dict[tuple[str, str, int], int] = {}
+        # Per route: one count per histogram bucket (as Histogram.observe picks it), then
+        # the sum of the seconds.
+        self._latency: dict[str, list[float]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        try:  # a series seen since the last flush: no call but the bisection
+            self._requests[key] += 1
+        except KeyError:
+            self._requests[key] = 1
+        try:
+            row = self._latency[route]
+        except KeyError:
+            row = self._latency[route] = [0] * (len(self._bounds) + 1)
+        row[bisect_left(self._bounds, seconds)] += 1
+        row[-1] += seconds
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the Prometheus metrics."""
+        requests, self._requests = self._requests, {}
+        latency, self._latency = self._latency, {}
+        made = get()
+        for key, count in requests.items():
+            made.API_REQUESTS.labels(*key).inc(count)
+        for route, row in latency.items():
+            child = made.API_LATENCY.labels(route)
+            # What `observe` does one value at a time: a bucket's count, and the sum.
+            for bucket, seen in zip(child._buckets, row, strict=False):
+                if seen:
+                    bucket.inc(seen)
+            child._sum.inc(row[-1])
+
+
 _made: Metrics | None = None
+_tally: RequestTally | None = None
 
 
 def get() -> Metrics:
@@ -95,9 +145,24 @@ def get() -> Metrics:
     return _made
 
 
+def requests() -> RequestTally:
+    """This process's request tally, made at the first call (after any fork)."""
+    global _tally
+    if _tally is None:
+        _tally = RequestTally()
+    return _tally
+
+
+async def flush_requests_every(seconds: float = FLUSH_SECONDS) -> None:
+    """Until cancelled: the request tally into the metrics, so other workers' scrapes see it."""
+    while True:
+        await asyncio.sleep(seconds)
+        requests().flush()
+
+
 def exposition() -> bytes:
     """The text format: every process's values in multiprocess mode, else this process's."""
-    get()  # a scrape before any traffic still lists the metrics
+    requests().flush()  # this process's latest; a scrape before any traffic lists them all
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

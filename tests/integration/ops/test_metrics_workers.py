@@ -1,5 +1,6 @@
 """`ephemail serve --workers 2`: whichever worker answers a scrape, it reports every
-process's counts (prometheus_client's multiprocess mode), the commit process's included."""
+process's counts (prometheus_client's multiprocess mode), the commit process's included;
+a worker's request counts reach the shared files within a second."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def test_every_worker_reports_the_sum_of_all_processes(tmp_path: Path) -> None:
             "ephemail_api_requests_total",
             frozenset({("route", "/api/domains"), ("method", "GET"), ("status", "401")}),
         )
+        # Each worker adds its requests to the shared files within a second (or at once when
+        # it answers the scrape itself); from then on, every scrape shows all of them.
+        deadline = time.monotonic() + 10
+        while _values(httpx.get(f"{base}/metrics", timeout=5).text).get(unauthorised) != requests:
+            assert time.monotonic() < deadline, "the workers' counts never added up"
+            time.sleep(0.2)
         for _ in range(6):
             values = _values(httpx.get(f"{base}/metrics", timeout=5).text)
             assert values[unauthorised] == requests

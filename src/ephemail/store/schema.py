@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.sql.schema import SchemaItem
 
@@ -132,7 +133,8 @@ messages = Table(
     Column("size", Integer, nullable=False),
     Column("is_seen", Boolean, nullable=False, default=False),
     Column("received_at", Epoch, nullable=False),
-    Index("ix_messages_mailbox_seq", "mailbox_id", "seq"),
+    # The listing's order, `seq DESC, id`, with no sort left to do (migration 0007).
+    Index("ix_messages_mailbox_order", "mailbox_id", text("seq DESC"), "id"),
     # Search (migration 0005): on PostgreSQL a `search tsvector` column with a GIN index; on
     # SQLite the FTS5 table `messages_fts` (rowid = the message's rowid). Neither is declared
     # here, as SQLAlchemy knows neither; store/search.py and the ingest writers use them.

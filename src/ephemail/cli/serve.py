@@ -28,9 +28,10 @@ def serve(
 ) -> None:
     """Run SMTP, the API and the sweeper. Creates the admin and an API key on first start."""
     from ephemail import supervisor
+
+    supervisor.exit_on_stop_signal()  # first: a stop while the rest loads ends cleanly too
     from ephemail.store.bootstrap import bootstrap
 
-    supervisor.exit_on_stop_signal()
     overrides: dict[str, int | str | None] = {"smtp_port": smtp_port, "http_port": http_port}
     if host:
         overrides.update(smtp_host=host, http_host=host)

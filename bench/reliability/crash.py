@@ -15,7 +15,7 @@ bytes the client meant to send, i.e. the DATA payload before dot-stuffing, endin
 and the stored SHA-256 must equal theirs.
 
     python bench/reliability/crash.py                     # 50 SIGKILL + 5 SIGTERM cycles
-    python bench/reliability/crash.py --quick             # 5 + 2 cycles, well under a minute
+    python bench/reliability/crash.py --quick             # 3 + 2 cycles, well under a minute
     python bench/reliability/crash.py --write-doc         # ... and update docs/reliability.md
 
 Exit status: 0 when nothing was lost, corrupted or half-stored and every graceful stop was
@@ -729,7 +729,7 @@ Run it from the repository root, with the virtualenv:
 
 ```
 .venv/bin/{FULL_COMMAND}
-.venv/bin/python bench/reliability/crash.py --quick   # 5 SIGKILL + 2 SIGTERM cycles, under a minute
+.venv/bin/python bench/reliability/crash.py --quick   # 3 SIGKILL + 2 SIGTERM cycles, under a minute
 ```
 
 {fill(f"Last full run: {today()}, {machine()}; `{command}`, seed `{args.seed}`.")}
@@ -761,7 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--kills", type=non_negative, default=50, help="SIGKILL cycles (50)")
     parser.add_argument("--sigterm", type=non_negative, default=5, help="SIGTERM cycles (5)")
-    parser.add_argument("--quick", action="store_true", help="5 SIGKILL + 2 SIGTERM cycles")
+    parser.add_argument("--quick", action="store_true", help="3 SIGKILL + 2 SIGTERM cycles")
     parser.add_argument("--sessions", type=non_negative, default=8, help="concurrent SMTP sessions")
     parser.add_argument(
         "--mailboxes", type=non_negative, default=10, help="mailboxes to spread over"
@@ -792,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quick:
-        args.kills, args.sigterm = 5, 2
+        args.kills, args.sigterm = 3, 2
     if args.seed is None:
         args.seed = f"{random.SystemRandom().getrandbits(32):08x}"
     if args.sessions < 1 or args.mailboxes < 1 or args.workers < 1:

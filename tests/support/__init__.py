@@ -5,6 +5,7 @@
 - `databases`: a fresh PostgreSQL database per test, Redis, and skipping when one is missing;
 - `cli`: the installed `ephemail` script (and `ephemail serve`), run in a subprocess;
 - `bench`: the bench harnesses under `bench/`, run in a subprocess;
+- `user_suite`: a user's own pytest run, for the SDK's pytest plugin;
 - `plans`: a plan for a test in one line;
 - `contract`: the API contract's example bodies and the shape checks against them;
 - `samples`: sample mail, the hand-written fixtures, and the API fuzzers' seeded data;

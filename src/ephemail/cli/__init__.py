@@ -2,46 +2,70 @@
 
 This module assembles the command tree; each area's commands live in their own module
 (serve.py, users.py, plans.py, inboxes.py, client.py) and what they share in common.py.
+A command group's module is imported only when that group runs: `ephemail client …` never
+loads the database stack, and an admin command never loads the HTTP client.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+import typer.main
 
-from ephemail.cli.client import client_app
 from ephemail.cli.common import PLAIN, use_config
 from ephemail.cli.help import (
     ClickException,
     NoArgsIsHelpError,
     PlainCommand,
+    PlainGroup,
     UsageError,
     plain_help,
 )
-from ephemail.cli.inboxes import domain_app, mailbox_app
-from ephemail.cli.plans import plan_app
 from ephemail.cli.serve import migrate_command, purge, serve
-from ephemail.cli.users import key_app, user_app
+
+# name: (module, its Typer), in the order `ephemail --help` lists them.
+GROUPS = {
+    "user": ("ephemail.cli.users", "user_app"),
+    "key": ("ephemail.cli.users", "key_app"),
+    "domain": ("ephemail.cli.inboxes", "domain_app"),
+    "plan": ("ephemail.cli.plans", "plan_app"),
+    "mailbox": ("ephemail.cli.inboxes", "mailbox_app"),
+    "client": ("ephemail.cli.client", "client_app"),
+}
+
+
+class CommandTree(PlainGroup):
+    """The top-level group: builds a command group from its module on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in GROUPS and cmd_name not in self.commands:
+            module, attribute = GROUPS[cmd_name]
+            sub: typer.Typer = getattr(importlib.import_module(module), attribute)
+            self.add_command(typer.main.get_group(sub), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and args[0] not in GROUPS:
+            for name in GROUPS:  # a typo: "did you mean" looks among every command
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     help="ephemail: temporary email over SMTP with a Temp Mail compatible API.",
     pretty_exceptions_enable=False,
-    **PLAIN,
+    **{**PLAIN, "cls": CommandTree},
 )
 app.callback()(use_config)
 app.command(cls=PlainCommand)(serve)
 app.command("migrate", cls=PlainCommand)(migrate_command)
 app.command(cls=PlainCommand)(purge)
-for name, sub in (
-    ("user", user_app),
-    ("key", key_app),
-    ("domain", domain_app),
-    ("plan", plan_app),
-    ("mailbox", mailbox_app),
-    ("client", client_app),
-):
-    app.add_typer(sub, name=name)
 
 USAGE_ERROR = 2
 

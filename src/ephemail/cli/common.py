@@ -8,17 +8,19 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ephemail.cli.help import PlainGroup
-from ephemail.config import Settings, SettingsError, load_settings
-from ephemail.store.bootstrap import ensure_defaults
-from ephemail.store.db import create_engine, migrate
-from ephemail.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from ephemail.config import Settings
+
+# The settings, the database and the store are imported by the functions that use them:
+# every command loads this module, and `ephemail client …` needs none of them.
 
 T = TypeVar("T")
 
@@ -47,6 +49,10 @@ def fail(message: str) -> None:
 
 
 def settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from ephemail.config import SettingsError, load_settings
+
     try:
         return load_settings(_config_path, **overrides)
     except ValidationError as exc:
@@ -73,6 +79,8 @@ def config_file() -> Path | None:
 def migrate_or_fail(s: Settings) -> None:
     """Bring the schema up to date, so any command works on a fresh data directory; a
     database that cannot be opened ends the command with one line."""
+    from ephemail.store.db import migrate
+
     url = s.resolved_database_url()
     try:
         migrate(url)
@@ -82,6 +90,7 @@ def migrate_or_fail(s: Settings) -> None:
 
 def with_engine(s: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run `action` on an engine of the configured database, disposed of afterwards."""
+    from ephemail.store.db import create_engine
 
     async def go() -> T:
         engine = create_engine(s.resolved_database_url())
@@ -95,6 +104,9 @@ def with_engine(s: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T
 
 def run_admin(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run one admin action in a transaction; store errors become one-line messages."""
+    from ephemail.store.bootstrap import ensure_defaults
+    from ephemail.store.errors import StoreError
+
     s = settings()
     migrate_or_fail(s)
 

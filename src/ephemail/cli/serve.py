@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ephemail import supervisor
 from ephemail.cli.common import migrate_or_fail, settings, with_engine
-from ephemail.config import Settings, private_dir, write_private
-from ephemail.store.bootstrap import FirstStart, bootstrap
+
+if TYPE_CHECKING:
+    from ephemail.config import Settings
+    from ephemail.store.bootstrap import FirstStart
+
+# The service and the store are imported by the commands: `ephemail` loads this module for
+# every command, `ephemail client …` included.
 
 FIRST_START_KEY_FILE = "first-start-key.txt"
 
@@ -23,7 +27,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Processes sharing the ports")] = 1,
 ) -> None:
     """Run SMTP, the API and the sweeper. Creates the admin and an API key on first start."""
-    supervisor.exit_on_stop_signal()
+    from ephemail import supervisor
+
+    supervisor.exit_on_stop_signal()  # first: a stop while the rest loads ends cleanly too
+    from ephemail.store.bootstrap import bootstrap
+
     overrides: dict[str, int | str | None] = {"smtp_port": smtp_port, "http_port": http_port}
     if host:
         overrides.update(smtp_host=host, http_host=host)
@@ -47,6 +55,8 @@ def serve(
 def _announce_first_start(s: Settings, first: FirstStart) -> None:
     """The admin key goes to a person, never into a service log: to the terminal when one is
     attached, otherwise into a file only the service's user can read."""
+    from ephemail.config import private_dir, write_private
+
     lines = [f"  user:    {first.admin_email}", f"  API key: {first.api_key}"]
     if sys.stdout.isatty():
         typer.echo("First start: created the admin user and an API key. It is shown only once:")

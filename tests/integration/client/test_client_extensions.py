@@ -18,6 +18,7 @@ from ephemail.client import Forbidden
 from tests.support.cli import run
 from tests.support.sdk import make_client
 from tests.support.threaded import ServiceThread, unique_plan
+from tests.support.user_suite import run_user_suite
 
 CODE = "482913"
 LINK = "https://shop.example/account/verify?token=Zx81Yq"
@@ -170,9 +171,9 @@ def test_code_then_link(ephemail_inbox):
         ephemail_inbox.wait_for_message(timeout=1)
 """
     )
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run_user_suite(pytester).assert_outcomes(passed=1)
 
 
 def test_the_docs_sign_up_example_passes(pytester: pytest.Pytester, user_env: None) -> None:
     pytester.makepyfile(test_signup=EXAMPLE.read_text())
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run_user_suite(pytester).assert_outcomes(passed=1)

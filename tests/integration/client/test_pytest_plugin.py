@@ -11,6 +11,7 @@ import pytest
 from ephemail.client import Client, NotFound
 from tests.support.service import free_port
 from tests.support.threaded import ServiceThread
+from tests.support.user_suite import run_user_suite
 
 USER_TESTS = """
 import os
@@ -57,7 +58,7 @@ def test_each_test_gets_a_fresh_inbox_deleted_after_it(
     pytester: pytest.Pytester, served: ServiceThread, user_env: str
 ) -> None:
     pytester.makepyfile(test_signups=USER_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_user_suite(pytester)
     result.assert_outcomes(passed=2)
     first, second = addresses(pytester)
     assert first != second
@@ -76,13 +77,13 @@ def test_settings_from_the_ini_file_and_the_environment_wins(
     pytester.makeini(
         f"[pytest]\nephemail_base_url = {served.base_url}\nephemail_api_key = {user_env}\n"
     )
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    run_user_suite(pytester).assert_outcomes(passed=2)
     pytester.makeini(
         f"[pytest]\nephemail_base_url = http://127.0.0.1:{free_port()}\n"
         f"ephemail_api_key = {user_env}\n"
     )
     monkeypatch.setenv("EPHEMAIL_BASE_URL", served.base_url)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    run_user_suite(pytester).assert_outcomes(passed=2)
 
 
 def test_the_plugin_does_nothing_unless_its_fixtures_are_used(
@@ -91,11 +92,11 @@ def test_the_plugin_does_nothing_unless_its_fixtures_are_used(
     monkeypatch.setenv("EPHEMAIL_BASE_URL", f"http://127.0.0.1:{free_port()}")  # no service
     monkeypatch.delenv("EPHEMAIL_API_KEY", raising=False)
     pytester.makepyfile(test_plain="def test_nothing_to_do_with_mail():\n    assert True\n")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    listed = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
+    run_user_suite(pytester).assert_outcomes(passed=1)
+    listed = run_user_suite(pytester, "--fixtures")
     listed.stdout.fnmatch_lines(["*ephemail_client*", "*ephemail_inbox*"])
     pytester.makepyfile(test_mail="def test_wants_mail(ephemail_inbox):\n    pass\n")
-    failed = pytester.runpytest_subprocess("test_mail.py", "-p", "no:cacheprovider")
+    failed = run_user_suite(pytester, "test_mail.py")
     failed.assert_outcomes(errors=1)  # a service that is not there is a setup error, said once
     failed.stdout.fnmatch_lines(["*ConnectionFailed*"])
 

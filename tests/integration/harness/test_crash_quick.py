@@ -1,7 +1,7 @@
 """Crash safety, quick: `bench/reliability/crash.py --quick` kills the server under SMTP load
 and loses nothing.
 
-The harness runs its own server on free loopback ports with a temporary data directory: 5
+The harness runs its own server on free loopback ports with a temporary data directory: 3
 SIGKILL cycles and 2 graceful SIGTERM stops under load, checking after each that the SQLite
 file is intact and that every message answered `250` is stored byte for byte.
 """
@@ -25,7 +25,7 @@ def field(output: str, name: str) -> str:
 def test_crash_quick_loses_no_acknowledged_message() -> None:
     done = run_bench("reliability/crash.py", "--quick", timeout=180)
     assert "RESULT ok" in done.stdout, done.output
-    assert field(done.stdout, "SIGKILL cycles") == "5"
+    assert field(done.stdout, "SIGKILL cycles") == "3"
     assert field(done.stdout, "SIGTERM cycles").startswith("2 (exit 0 ×2;"), done.output
     assert int(field(done.stdout, "messages acked")) > 0
     assert field(done.stdout, "lost") == "0"

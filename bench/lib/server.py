@@ -27,15 +27,13 @@ import httpx
 from lib.procs import find_tool, listeners, proc_status_kib, process_tree, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(1, str(ROOT))  # the root, for tests.support: one port picker for both
+
+from tests.support.service import free_port  # noqa: E402  (below the ephemeral range)
+
 HOST = "127.0.0.1"
 ADMIN = "admin@localhost.localdomain"
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def ephemail_command() -> list[str]:

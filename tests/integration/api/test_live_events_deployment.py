@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -25,19 +24,14 @@ from ephemail.store.schema import api_keys
 from tests.support.databases import REDIS_URL
 from tests.support.events import box_stream, events, mail, next_event
 from tests.support.plans import put_plan
+from tests.support.service import free_port
 
 EPHEMAIL = str(Path(sys.executable).parent / "ephemail")
 DOMAIN = "ephemail.test"
 
 
 def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in socks]
-    for sock in socks:
-        sock.close()
-    return ports
+    return [free_port() for _ in range(n)]
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import service
 from tests.support.cli import EPHEMAIL, ok, refused, run, serve
 
 
@@ -150,13 +151,9 @@ def test_settings_come_from_a_toml_file_and_env_wins(tmp_path: Path) -> None:
 
 def test_serve_first_start_prints_one_key_and_accepts_mail(tmp_path: Path, free_port: int) -> None:
     import smtplib
-    import socket
     import time
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        http_port = sock.getsockname()[1]
-    proc = serve(tmp_path, smtp_port=free_port, http_port=http_port)
+    proc = serve(tmp_path, smtp_port=free_port, http_port=service.free_port())
     try:
         assert proc.stdout is not None
         lines: list[str] = []

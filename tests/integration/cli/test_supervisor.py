@@ -8,17 +8,16 @@ import socket
 from pathlib import Path
 
 from tests.support.cli import process_group, serve
+from tests.support.service import free_port
 
 
 def test_forked_workers_that_cannot_listen_say_so_in_one_line_each(tmp_path: Path) -> None:
     """Each worker names the busy port on one `error:` line, with no traceback; the service
     exits 1 and takes its commit process with it."""
-    with socket.socket() as busy, socket.socket() as spare:
+    with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        spare.bind(("127.0.0.1", 0))
-        port, smtp_port = busy.getsockname()[1], spare.getsockname()[1]
-        spare.close()
+        port, smtp_port = busy.getsockname()[1], free_port()
         proc = serve(
             tmp_path, "--workers", "2", smtp_port=smtp_port, http_port=port, stderr_apart=True
         )

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Running
+from tests.support.service import free_port
 from tests.support.smtp import listed, live_box
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -70,12 +71,6 @@ async def test_smtp_source_messages_are_all_stored(running: Running, mode: str) 
     subjects = await wait_for(running, key, box, 200, 10)
     assert len(subjects) == 200
     assert set(subjects) == {"via smtp-source"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 MASTER_CF = """\

@@ -154,13 +154,13 @@ def run_steady(port: int, path: str, key: str, rate: float, args: argparse.Names
     ]
     if key:
         command.append(f"--header=Authorization: Bearer {key}")
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(k)]
-    runs = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=args.steady_seconds + 120)
-        if proc.returncode:
-            raise SystemExit(f"steady load to {path} failed (exit {proc.returncode})")
-        runs.append(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp) / f"run{i}.json" for i in range(k)]
+        procs = [subprocess.Popen([*command, f"--out={out}"]) for out in outs]
+        for proc in procs:
+            if proc.wait(timeout=args.steady_seconds + 120):
+                raise SystemExit(f"steady load to {path} failed (exit {proc.returncode})")
+        runs = [json.loads(out.read_text()) for out in outs]
     result = merge(runs)
     if result["non_2xx"] or result["errors"]:
         raise SystemExit(f"steady load to {path} failed: {result}")

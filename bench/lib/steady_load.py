@@ -11,9 +11,9 @@ on the machine is its own, apart from the script that reads its answer:
     python bench/lib/steady_load.py --port P --path /api/... --rate 1200 --seconds 10 \
         --header "Authorization: Bearer KEY"
 
-It prints one JSON object: sent, answered, non_2xx, errors, achieved, p50_ms, p99_ms, and
-every latency in ms (`latencies`), so that the runs of several such processes, which together
-make a rate one process could not send, can be merged (`merge`).
+It prints (or writes to `--out`) one JSON object: sent, answered, non_2xx, errors, achieved,
+p50_ms, p99_ms, and every latency in ms (`latencies`), so that the runs of several such
+processes, which together make a rate one process could not send, can be merged (`merge`).
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    parser.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
     try:
@@ -124,7 +125,10 @@ def main() -> None:
     result = asyncio.run(
         steady(args.port, args.path, headers, args.rate, args.seconds, args.connections)
     )
-    print(json.dumps(result))
+    if args.out:
+        args.out.write_text(json.dumps(result))
+    else:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

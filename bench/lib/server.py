@@ -8,6 +8,7 @@ existing directory for scripts that stop and restart the server themselves.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +28,20 @@ import httpx
 from lib.procs import find_tool, listeners, proc_status_kib, process_tree, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(1, str(ROOT))  # the root, for tests.support: one port picker for both
 
-from tests.support.service import free_port  # noqa: E402  (below the ephemeral range)
+
+def _load_free_port() -> Callable[[], int]:
+    """The tests' port picker (below the ephemeral range), loaded from its file alone: one
+    picker for both, without importing the test support package (nor this checkout's code)."""
+    spec = importlib.util.spec_from_file_location("_ports", ROOT / "tests/support/ports.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    picker: Callable[[], int] = module.free_port
+    return picker
+
+
+free_port = _load_free_port()
 
 HOST = "127.0.0.1"
 ADMIN = "admin@localhost.localdomain"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Running, make_settings, service, serving
+from tests.support import Running, make_settings, ports, serving
 from tests.support.databases import (
     REDIS_URL,
     require_service,
@@ -55,7 +55,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 
 @pytest.fixture
 def free_port() -> int:
-    return service.free_port()
+    return ports.free_port()
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@
 - `hostile_mime`, `smtp_hostile`: the hostile corpora, shared with `bench/fuzz.py`.
 """
 
+from tests.support.ports import free_port
 from tests.support.samples import FIXTURES, fixture_bytes
 from tests.support.service import (
     RawMailWriter,
     Running,
-    free_port,
     make_raw_writer,
     make_settings,
     serving,

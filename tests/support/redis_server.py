@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 
 class TcpProxy:

@@ -14,8 +14,9 @@ import asyncio
 import logging
 from typing import Protocol
 
+import asyncpg
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.singleflight import SingleFlight
@@ -138,46 +139,69 @@ class MemoryQuota:
         await self.flush()
 
 
+# PostgreSQL: the same statement in asyncpg's own terms, on a pool of the quota's own.
+_PG_COUNT = (
+    "INSERT INTO quota_counters (user_id, period, used) VALUES ($1, $2, 1) "
+    "ON CONFLICT (user_id, period) DO UPDATE SET used = quota_counters.used + 1 "
+    "WHERE quota_counters.used < $3 RETURNING used"
+)
+PG_POOL_SIZE = 4  # connections per process for counting (docs/operations.md counts them)
+
+
 class SqlQuota:
-    """Many processes or nodes sharing one database, no Redis: one conditional UPDATE."""
+    """Many processes or nodes sharing one database, no Redis: one statement per request.
+
+    `INSERT … ON CONFLICT DO UPDATE SET used = used + 1 WHERE used < limit RETURNING used`
+    counts atomically (the row lock orders concurrent requests) and makes the month's row
+    when there is none; no row back means the limit is reached. One round trip, outside any
+    transaction: the transaction it replaced (BEGIN, UPDATE, a SELECT or INSERT on a miss,
+    COMMIT, through SQLAlchemy) cost ~1.5 ms of CPU per request on PostgreSQL. There it runs
+    through a small asyncpg pool of its own, as the hot reads do (store/reads.py).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._dsn = ""
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        if engine.dialect.name == "postgresql":
+            self._dsn = engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+
+    async def _pg_pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=PG_POOL_SIZE)
+        return self._pool
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
-        where = (quota_counters.c.user_id == user_id) & (quota_counters.c.period == period)
-        for _ in range(10):
-            async with self._engine.begin() as conn:
-                row = (
-                    await conn.execute(
-                        update(quota_counters)
-                        .where(where, quota_counters.c.used < limit)
-                        .values(used=quota_counters.c.used + 1)
-                        .returning(quota_counters.c.used)
-                    )
-                ).first()
-                if row is not None:
-                    return int(row.used)
-                exists = (await conn.execute(select(quota_counters.c.used).where(where))).first()
-                if exists is not None:
-                    if int(exists.used) >= limit:
-                        return None
-                    continue  # created by another request since our UPDATE: count against it
-                if limit <= 0:
-                    return None
-                try:
-                    async with conn.begin_nested():
-                        await conn.execute(
-                            insert(quota_counters).values(user_id=user_id, period=period, used=1)
-                        )
-                    return 1
-                except IntegrityError:
-                    continue  # another request created the row first: count against it
-        return None
+        if limit <= 0:
+            return None
+        if self._dsn:
+            pool = self._pool or await self._pg_pool()
+            used = await pool.fetchval(_PG_COUNT, user_id, period, limit)
+            return None if used is None else int(used)
+        c = quota_counters.c
+        counted = (
+            sqlite_insert(quota_counters)
+            .values(user_id=user_id, period=period, used=1)
+            .on_conflict_do_update(
+                index_elements=[c.user_id, c.period],
+                set_={"used": c.used + 1},
+                where=c.used < limit,
+            )
+            .returning(c.used)
+        )
+        async with self._engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await auto.execute(counted)).first()
+        return None if row is None else int(row.used)
 
     async def release(self, user_id: int, period: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
+        async with self._engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(
                 update(quota_counters)
                 .where(
                     quota_counters.c.user_id == user_id,
@@ -191,7 +215,8 @@ class SqlQuota:
         return await load_used(self._engine, user_id, period)
 
     async def close(self) -> None:
-        return None
+        if self._pool is not None:
+            await self._pool.close()
 
 
 def make_quota(

@@ -24,7 +24,7 @@ from ephemail.store.schema import api_keys
 from tests.support.databases import REDIS_URL
 from tests.support.events import box_stream, events, mail, next_event
 from tests.support.plans import put_plan
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 EPHEMAIL = str(Path(sys.executable).parent / "ephemail")
 DOMAIN = "ephemail.test"

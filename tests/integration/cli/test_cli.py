@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import service
+from tests.support import ports
 from tests.support.cli import EPHEMAIL, ok, refused, run, serve
 
 
@@ -153,7 +153,7 @@ def test_serve_first_start_prints_one_key_and_accepts_mail(tmp_path: Path, free_
     import smtplib
     import time
 
-    proc = serve(tmp_path, smtp_port=free_port, http_port=service.free_port())
+    proc = serve(tmp_path, smtp_port=free_port, http_port=ports.free_port())
     try:
         assert proc.stdout is not None
         lines: list[str] = []

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.support.cli import EPHEMAIL, environment, run
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 KEY_FILE = "first-start-key.txt"
 

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from tests.support.cli import process_group, serve
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 
 def test_forked_workers_that_cannot_listen_say_so_in_one_line_each(tmp_path: Path) -> None:

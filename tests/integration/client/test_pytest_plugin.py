@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ephemail.client import Client, NotFound
-from tests.support.service import free_port
+from tests.support.ports import free_port
 from tests.support.threaded import ServiceThread
 from tests.support.user_suite import run_user_suite
 

@@ -24,9 +24,9 @@ from ephemail.client import (
     WaitTimedOut,
 )
 from tests.support.events import mail
+from tests.support.ports import free_port
 from tests.support.samples import GREEK_NAME, rich_message
 from tests.support.sdk import make_client
-from tests.support.service import free_port
 from tests.support.threaded import ServiceThread, unique_plan
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Running
-from tests.support.service import free_port
+from tests.support.ports import free_port
 from tests.support.smtp import listed, live_box
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"

@@ -25,7 +25,7 @@ from ephemail.store.ingest import commit_process, frames
 from ephemail.store.ingest.rows import Rows
 from ephemail.store.models import Mailbox
 from tests.support.cli import ok, process_group, serve
-from tests.support.service import free_port
+from tests.support.ports import free_port
 
 ADMIN = "admin@localhost.localdomain"
 

@@ -20,7 +20,17 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from ephemail.core.time import now_epoch
-from ephemail.store.schema import api_keys, domains, mailboxes, messages, plans, users
+from ephemail.store.schema import (
+    api_keys,
+    domains,
+    mailboxes,
+    messages,
+    plans,
+    users,
+    webhook_deliveries,
+    webhook_outbox,
+    webhooks,
+)
 from ephemail.sweeper import sweep_once
 from tests.support import Running, make_settings
 from tests.support import serving as serving_settings
@@ -113,7 +123,33 @@ async def test_no_id_is_handed_out_twice(tmp_path: Path, database_url: str) -> N
                     "message_count": 0,
                 },
             ),
+            (
+                webhooks,
+                lambda n: {
+                    "user_id": 1,
+                    "url": f"https://h{n}.example/",
+                    "events": "message.received",
+                    "secret": "s" * 64,
+                    "created_at": now,
+                },
+            ),
         ]
+        hook = select(func.max(webhooks.c.id)).scalar_subquery()  # the one left standing
+        for delivery_table, extra in (
+            (webhook_outbox, {"payload": "{}", "created_ms": 0, "next_attempt_ms": 0}),
+            (webhook_deliveries, {"attempt": 1, "latency_ms": 0, "at_ms": 0}),
+        ):
+            rows.append(
+                (
+                    delivery_table,
+                    lambda n, extra=extra: {
+                        "webhook_id": hook,
+                        "event_id": f"e{n}",
+                        "event_type": "message.received",
+                        **extra,
+                    },
+                )
+            )
         for table, values in rows:
             async with svc.engine.begin() as conn:
                 first = (

@@ -11,6 +11,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from ephemail.api.respond import (
@@ -107,6 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
+        if isinstance(exc, ClientDisconnect):
+            raise exc  # no fault of ours and nobody to answer: the gate gives the unit back
         request_id = new_request_id()
         log.error("unhandled error, request_id=%s", request_id, exc_info=exc)
         return internal_error_response(request_id)

@@ -15,6 +15,7 @@ that is away needs to know whether an answer began), and a HEAD runs as a GET he
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -25,10 +26,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.api.head import answer_head
-from ephemail.api.respond import envelope, send_json
+from ephemail.api.respond import envelope, internal_error_body, new_request_id, send_json
 from ephemail.core import metrics
 from ephemail.store.models import User
 from ephemail.store.usage import UsageMeter
+
+log = logging.getLogger("ephemail.api")
 
 HealthCheck = Callable[[], Awaitable[dict[str, str]]]
 ROUTE_KEY = "ephemail.route"  # set by routes that bypass FastAPI's router (the hot path)
@@ -42,11 +45,13 @@ class OpsMiddleware:
         self,
         app: ASGIApp,
         *,
+        api: Any = None,
         token: str = "",
         health: HealthCheck | None = None,
         usage: UsageMeter | None = None,
     ) -> None:
         self.app = app
+        self.api = api  # the FastAPI app whose OpenAPI document names the route templates
         self.token = token
         self.health = health
         self.usage = usage
@@ -81,6 +86,14 @@ class OpsMiddleware:
                 await answer_head(self.app, scope, receive, observed)
             else:
                 await self.app(scope, receive, observed)
+        except Exception as exc:
+            # A fault in a layer outside FastAPI (the gate, the hot path): logged under an
+            # id that the 500's envelope carries, as FastAPI's own handler does for routes.
+            request_id = new_request_id()
+            log.error("unhandled error, request_id=%s", request_id, exc_info=exc)
+            if STATUS in state:
+                raise  # the answer had begun: the server can only cut the connection
+            await send_json(observed, 500, internal_error_body(request_id))
         finally:
             if self.usage is not None:
                 # The gate leaves the account it metered in the state; a 2xx kept a unit.
@@ -101,7 +114,7 @@ class OpsMiddleware:
                 template = "/api" + template
             return template
         if self._routes is None:
-            self._routes = _templates(scope.get("app"))
+            self._routes = _templates(self.api or scope.get("app"))
         for pattern, template in self._routes:
             if pattern.fullmatch(path):
                 return template

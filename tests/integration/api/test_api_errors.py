@@ -260,3 +260,31 @@ async def test_an_unknown_body_key_makes_no_mailbox(running: Running) -> None:
         again = await client.post("/api/emails", json={"username": "typo"})
         assert again.status_code == 200  # nothing took the address, nothing was counted
         assert rate(again.headers)[1] == counted + 1
+
+
+async def test_a_fault_on_the_hot_path_is_a_500_with_a_logged_request_id(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The busiest GETs are answered outside FastAPI's own error layer: a fault there gets
+    the same envelope and log line, and counts nothing."""
+    email, key = await running.new_user()
+    box = await running.new_mailbox(email)
+    await running.send(b"Subject: hot\r\n\r\nbody\r\n", [box])
+    async with running.client(key) as client:
+        listed = await client.get("/api/messages", params={"email": box})
+        message_id = listed.json()["messages"][0]["id"]
+        before = rate(listed.headers)[1]
+
+        async def broken(*_: object, **__: object) -> None:
+            raise RuntimeError("simulated fault in /secret/reads.py")
+
+        monkeypatch.setattr(running.service.api_context.reads, "get_message", broken)
+        with caplog.at_level(logging.ERROR, logger="ephemail.api"):
+            response = await client.get(f"/api/messages/{message_id}")
+        after = rate((await client.get("/api/domains")).headers)[1]
+    assert response.status_code == 500
+    body = response.json()
+    assert set(body) == {"status", "message", "request_id"} and body["status"] is False
+    assert "simulated" not in response.text and "/secret" not in response.text
+    assert body["request_id"] in caplog.text
+    assert after == before + 1  # the /api/domains probe; the 500 counted nothing

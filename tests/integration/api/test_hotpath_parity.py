@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.core.ids import MESSAGE_ID_LENGTH
@@ -52,13 +51,10 @@ class HotPathSwitch:
     the requests that reached FastAPI behind it."""
 
     def __init__(self, running: Running) -> None:
-        app: Any = running.service._http.config.loaded_app  # type: ignore[union-attr]
-        while not isinstance(app, FastAPI):
-            app = app.api if isinstance(app, SiteDispatch) else app.app
-        assert app.middleware_stack is not None, "send one request first: the chain is lazy"
-        parent, node = None, app.middleware_stack
+        parent: Any = None
+        node: Any = running.service._http.config.loaded_app  # type: ignore[union-attr]
         while not isinstance(node, HotPathMiddleware):
-            parent, node = node, node.app
+            parent, node = node, node.api if isinstance(node, SiteDispatch) else node.app
         self.parent, self.hot = parent, node
         self.reached_fastapi = 0
         inner: ASGI = node.app

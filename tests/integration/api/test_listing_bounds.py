@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from ephemail.api.app import create_api
-from ephemail.api.hotpath import HotPathMiddleware
 from ephemail.api.reading import LISTING_CONTENT_CHARS, LISTING_MAX_BYTES
 from tests.support import Running, make_settings, serving
 
@@ -35,8 +34,7 @@ async def service(
 
 def route_only_client(running: Running, key: str) -> httpx.AsyncClient:
     """The same API without the hot path: every request goes through FastAPI's routes."""
-    app = create_api(running.service.api_context)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not HotPathMiddleware]
+    app = create_api(running.service.api_context, hot_path=False)
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url=running.base_url,

@@ -14,13 +14,13 @@ import asyncio
 import logging
 from typing import Protocol
 
-import asyncpg
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ephemail.core.singleflight import SingleFlight
 from ephemail.core.tasks import cancel_and_wait, flush_every
+from ephemail.store.pg_pool import LazyPool, asyncpg_dsn
 from ephemail.store.schema import quota_counters
 
 log = logging.getLogger(__name__)
@@ -161,26 +161,15 @@ class SqlQuota:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._dsn = ""
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self._pool: LazyPool | None = None
         if engine.dialect.name == "postgresql":
-            self._dsn = engine.url.set(drivername="postgresql").render_as_string(
-                hide_password=False
-            )
-
-    async def _pg_pool(self) -> asyncpg.Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=PG_POOL_SIZE)
-        return self._pool
+            self._pool = LazyPool(asyncpg_dsn(engine.url), PG_POOL_SIZE)
 
     async def reserve(self, user_id: int, period: str, limit: int) -> int | None:
         if limit <= 0:
             return None
-        if self._dsn:
-            pool = self._pool or await self._pg_pool()
-            used = await pool.fetchval(_PG_COUNT, user_id, period, limit)
+        if self._pool is not None:
+            used = await (await self._pool.get()).fetchval(_PG_COUNT, user_id, period, limit)
             return None if used is None else int(used)
         c = quota_counters.c
         counted = (

@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from ephemail.store.models import AttachmentInfo, Recipient, StoredMessage
+from ephemail.store.pg_pool import LazyPool, asyncpg_dsn
 from ephemail.store.sqlite_setup import reader_pragmas
 
 # A disabled account's mailboxes receive nothing: RCPT sees no live recipient there.
@@ -192,9 +192,7 @@ class PostgresReads:
     inline = False
 
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
-        self._dsn = dsn
-        self._size = pool_size
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(dsn, pool_size)
         self._sql = {
             name: numbered(sql)
             for name, sql in {
@@ -217,29 +215,24 @@ class PostgresReads:
             "IN (?)", "= ANY($1::text[])"
         )
 
-    async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
-        return self._pool
-
     async def live_recipient(self, address: str) -> Recipient | None:
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         row = await pool.fetchrow(self._sql["recipient"], address, int(time.time()))
         return Recipient(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         row = await pool.fetchrow(self._sql["owned"], address, user_id, int(time.time()))
         return (row[0], row[1]) if row else None
 
     async def list_versions(self, mailbox_id: int) -> list[tuple[str, bool]]:
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         return [(r[0], bool(r[1])) for r in await pool.fetch(self._sql["versions"], mailbox_id)]
 
     async def page_versions(
         self, mailbox_id: int, limit: int, before: str | None
     ) -> list[tuple[str, bool]] | None:
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         if before is None:
             rows = await pool.fetch(self._sql["page"], mailbox_id, limit)
         else:
@@ -257,7 +250,7 @@ class PostgresReads:
     ) -> dict[str, StoredMessage]:
         if not ids:
             return {}
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         async with pool.acquire() as conn:
             if content_chars is None:
                 rows = await conn.fetch(self._sql["by_ids"], list(ids))
@@ -269,7 +262,7 @@ class PostgresReads:
     async def get_message(
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None
     ) -> StoredMessage | None:
-        pool = await self._get_pool()
+        pool = await self._pool.get()
         async with pool.acquire() as conn:
             row = await conn.fetchrow(
                 self._sql["one"],
@@ -286,13 +279,11 @@ class PostgresReads:
         return _message(row, files.get(message_id, []))
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
+        await self._pool.close()
 
 
 def make_reads(url: str, pool_size: int = 10) -> HotReads:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return SqliteReads(str(parsed.database))
-    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresReads(dsn, pool_size)
+    return PostgresReads(asyncpg_dsn(parsed), pool_size)

@@ -27,15 +27,8 @@ class FragmentCache:
         return value
 
     def get_listed(self, base: str, versions: list[tuple[str, bool]]) -> list[bytes | None]:
-        """`get` for each (id, is_seen) of a listing under `base`, in one call."""
-        items = self._items
-        found: list[bytes | None] = [None] * len(versions)
-        for i, (mid, seen) in enumerate(versions):
-            key = (base, mid, seen)
-            value = found[i] = items.get(key)
-            if value is not None:
-                items.move_to_end(key)
-        return found
+        """`get` for each (id, is_seen) of a listing under `base`."""
+        return [self.get((base, mid, seen)) for mid, seen in versions]
 
     def put(self, key: FragmentKey, value: bytes) -> None:
         if len(value) > self._max // 16:  # a huge message would evict everything else

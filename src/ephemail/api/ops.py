@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ephemail.api.head import answer_head
@@ -86,6 +87,8 @@ class OpsMiddleware:
                 await answer_head(self.app, scope, receive, observed)
             else:
                 await self.app(scope, receive, observed)
+        except ClientDisconnect:
+            pass  # gone mid-body, or timed out by the protocol: no fault, nobody to answer
         except Exception as exc:
             # A fault in a layer outside FastAPI (the gate, the hot path): logged under an
             # id that the 500's envelope carries, as FastAPI's own handler does for routes.

@@ -41,12 +41,7 @@ def listing_page(limit: int | None, before: str | None) -> Page:
         raise invalid({"limit": [f"must be between 1 and {LISTING_MAX_MESSAGES}"]})
     if before is not None and not is_message_id(before):
         raise invalid({"before": ["is not a message id"]})
-    if limit is None and before is None:
-        return _WHOLE
     return Page(LISTING_MAX_MESSAGES if limit is None else limit, before)
-
-
-_WHOLE = Page()
 
 
 def messages_base(ctx: ApiContext) -> str:

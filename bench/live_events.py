@@ -40,6 +40,7 @@ import orjson
 from lib.machine import machine
 from lib.server import HOST, Server, raise_limits, server_env, start_server
 from lib.smtp_client import SmtpConn
+from lib.stats import percentile
 
 
 def _mail(box: str, token: str) -> bytes:
@@ -183,11 +184,6 @@ async def send_steady(
     return len(acked) / (max(acked.values()) - start) if acked else 0.0
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def _delays(acked: dict[str, float], seen: dict[str, float]) -> tuple[list[float], int]:
     got = [max(0.0, seen[t] - acked[t]) * 1000 for t in acked if t in seen]
     return got, len(acked) - len(got)
@@ -243,7 +239,7 @@ async def latency(args: argparse.Namespace) -> None:
         print(
             f"RESULT latency={what} nodes={args.nodes} backend={backend.replace(' ', '')} "
             f"rate={args.rate:g} achieved={achieved:.0f} sent={len(acked)} missed={missed} "
-            f"p50_ms={_pct(delays, 0.5):.1f} p99_ms={_pct(delays, 0.99):.1f}"
+            f"p50_ms={percentile(delays, 0.5):.1f} p99_ms={percentile(delays, 0.99):.1f}"
         )
 
 

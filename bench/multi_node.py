@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import asyncpg
 
 from api_load import fill_mailbox, run_wrk
+from ephemail.store.pg_pool import asyncpg_dsn
 from lib.machine import machine
 from lib.procs import find_tool
 from lib.server import HOST, Server, raise_limits
@@ -36,10 +37,8 @@ SENDER = "load@example.org"
 
 
 def stored_messages(database_url: str) -> int:
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
-
     async def count() -> int:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             return int(await conn.fetchval("SELECT count(*) FROM messages"))
         finally:

@@ -28,6 +28,7 @@ from lib.docs import BENCHMARKS, today, write_section
 from lib.machine import loadavg, machine
 from lib.server import raise_limits, running_server
 from lib.smtp_client import SmtpConn
+from lib.stats import percentile
 
 
 class Receiver:
@@ -104,7 +105,7 @@ async def measure(
 
 
 def pct(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+    return percentile(values, q) * 1000
 
 
 async def run(args: argparse.Namespace) -> list[float]:

@@ -70,6 +70,7 @@ from lib.machine import machine
 from lib.options import add_options, script_parser
 from lib.server import ROOT, Server, raise_limits, running_server
 from lib.smtp_client import BlockingSmtp, SmtpReplyError
+from lib.stats import percentile
 from tests.support import smtp_hostile
 from tests.support.hostile_mime import SHAPES, finding3_exact, finding4_exact
 
@@ -1055,13 +1056,6 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | None) -> str:
     lines = [
         f"parser: {parser.inputs:,} inputs tried ({parser.bytes_parsed / 2**20:,.1f} MiB) in "
@@ -1070,7 +1064,7 @@ def summary(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats | Non
         f"(> {args.hang_seconds:g} CPU s), {len(parser.violations)} invariant violations",
         f"parser: slowest input {parser.slowest.seconds:.3f} s (#{parser.slowest.number}, "
         f"{parser.slowest.kind}); median {statistics.median(parser.times or [0]) * 1000:.2f} ms, "
-        f"p99 {percentile(parser.times, 0.99) * 1000:.1f} ms",
+        f"p99 {percentile(parser.times, 0.99, empty=0.0) * 1000:.1f} ms",
     ]
     hostile = parser.hostile
     lines.append(
@@ -1188,7 +1182,7 @@ def doc_section(args: argparse.Namespace, parser: ParserStats, smtp: SmtpStats |
         (
             "Parse CPU time, median / p99",
             f"{statistics.median(parser.times or [0]) * 1000:.2f} ms / "
-            f"{percentile(parser.times, 0.99) * 1000:.1f} ms",
+            f"{percentile(parser.times, 0.99, empty=0.0) * 1000:.1f} ms",
         ),
         ("Parser phase", f"{parser.seconds:.0f} s on {args.jobs} process(es)"),
         (

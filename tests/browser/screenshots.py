@@ -72,9 +72,16 @@ async def _photograph(running) -> None:  # type: ignore[no-untyped-def]
         await running.send(f"Subject: Welcome {n}\r\n\r\nhello\r\n".encode(), [boxes[n % 2]])
     await asyncio.sleep(0.5)  # usage counts reach the database
 
+    # What a first-time visitor sees before anything is there: no mailbox, then no mail.
+    newcomer = await new_web_user(running, "new@example.org")
     pages = {
-        email: [("/account/api", "api-management"), ("/mailboxes", "mailboxes")],
+        email: [
+            ("/account/api", "api-management"),
+            ("/mailboxes", "mailboxes"),
+            (f"/mailboxes/{boxes[2]}", "inbox-empty"),
+        ],
         operator: [("/admin/users", "operator"), ("/admin/usage", "operator-usage")],
+        newcomer: [("/mailboxes", "mailboxes-empty")],
     }
     async with chromium() as browser:
         for who, shots in pages.items():

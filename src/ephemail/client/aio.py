@@ -9,20 +9,11 @@ from typing import Self, TypeVar, Unpack
 import httpx
 
 from ephemail.client import endpoints as api
+from ephemail.client import models
 from ephemail.client.core import Answer, Call, ClientBase, EventReader, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import (
-    ACTION_KINDS,
-    CreatedWebhook,
-    Delivery,
-    DomainList,
-    Event,
-    Extraction,
-    Mailbox,
-    Message,
-    Webhook,
-)
+from ephemail.client.models import ACTION_KINDS, Event
 
 T = TypeVar("T")
 
@@ -78,24 +69,24 @@ class AsyncClient(ClientBase):
 
     # The endpoints, in the order of the contract, then the extensions.
 
-    async def domains(self, type: str | None = None) -> DomainList:
+    async def domains(self, type: str | None = None) -> models.DomainList:
         return await self._run(api.domains(type))
 
     async def create_mailbox(
         self, domain: str | None = None, username: str | None = None
-    ) -> Mailbox:
+    ) -> models.Mailbox:
         return await self._run(api.create_mailbox(domain, username))
 
-    async def rename_mailbox(self, email: str, new_username: str, domain: str) -> Mailbox:
+    async def rename_mailbox(self, email: str, new_username: str, domain: str) -> models.Mailbox:
         return await self._run(api.rename_mailbox(email, new_username, domain))
 
     async def delete_mailbox(self, email: str) -> None:
         await self._run(api.delete_mailbox(email))
 
-    async def messages(self, email: str, **filters: Unpack[MessageFilters]) -> list[Message]:
+    async def messages(self, email: str, **filters: Unpack[MessageFilters]) -> list[models.Message]:
         return await self._run(api.messages(email, **filters))
 
-    async def message(self, message_id: str) -> Message:
+    async def message(self, message_id: str) -> models.Message:
         return await self._run(api.message(message_id))
 
     async def delete_message(self, message_id: str) -> None:
@@ -104,32 +95,32 @@ class AsyncClient(ClientBase):
     async def download_attachment(self, message_id: str, name: str) -> bytes:
         return await self._run(api.download_attachment(message_id, name))
 
-    async def token_messages(self, email_token: str) -> list[Message]:
+    async def token_messages(self, email_token: str) -> list[models.Message]:
         return await self._run(api.token_messages(email_token))
 
-    async def token_message(self, email_token: str, message_id: str) -> Message:
+    async def token_message(self, email_token: str, message_id: str) -> models.Message:
         return await self._run(api.token_message(email_token, message_id))
 
     async def token_attachment(self, email_token: str, message_id: str, name: str) -> bytes:
         return await self._run(api.token_attachment(email_token, message_id, name))
 
-    async def extend_mailbox(self, email: str) -> Mailbox:
+    async def extend_mailbox(self, email: str) -> models.Mailbox:
         return await self._run(api.extend_mailbox(email))
 
     async def raw(self, message_id: str) -> bytes:
         return await self._run(api.raw(message_id))
 
-    async def extract(self, message_id: str) -> Extraction:
+    async def extract(self, message_id: str) -> models.Extraction:
         return await self._run(api.extract(message_id))
 
     async def create_webhook(
         self, url: str, email: str | None = None, events: list[str] | None = None
-    ) -> CreatedWebhook:
+    ) -> models.CreatedWebhook:
         """A receiver for the account, or the mailbox `email`; the answer alone has the
         signing `secret`. `events` None: every event type."""
         return await self._run(api.create_webhook(url, email, events))
 
-    async def webhooks(self) -> list[Webhook]:
+    async def webhooks(self) -> list[models.Webhook]:
         return await self._run(api.webhooks())
 
     async def delete_webhook(self, webhook_id: int) -> None:
@@ -138,11 +129,11 @@ class AsyncClient(ClientBase):
     async def test_webhook(self, webhook_id: int) -> None:
         await self._run(api.test_webhook(webhook_id))
 
-    async def webhook_deliveries(self, webhook_id: int) -> list[Delivery]:
+    async def webhook_deliveries(self, webhook_id: int) -> list[models.Delivery]:
         """The latest 100 delivery attempts, newest first."""
         return await self._run(api.webhook_deliveries(webhook_id))
 
-    async def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> Message:
+    async def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> models.Message:
         return await self._run(api.wait_for_message(email, self.clock, **options))
 
     async def wait_for_code(self, email: str, **options: Unpack[WaitOptions]) -> str:

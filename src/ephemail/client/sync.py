@@ -9,20 +9,11 @@ from typing import Self, TypeVar, Unpack
 import httpx
 
 from ephemail.client import endpoints as api
+from ephemail.client import models
 from ephemail.client.core import Answer, Call, ClientBase, EventReader, Flow, Stepper, Transport
 from ephemail.client.endpoints import MessageFilters, WaitOptions
 from ephemail.client.errors import EphemailError
-from ephemail.client.models import (
-    ACTION_KINDS,
-    CreatedWebhook,
-    Delivery,
-    DomainList,
-    Event,
-    Extraction,
-    Mailbox,
-    Message,
-    Webhook,
-)
+from ephemail.client.models import ACTION_KINDS, Event
 
 T = TypeVar("T")
 
@@ -82,22 +73,24 @@ class Client(ClientBase):
 
     # The endpoints, in the order of the contract, then the extensions.
 
-    def domains(self, type: str | None = None) -> DomainList:
+    def domains(self, type: str | None = None) -> models.DomainList:
         return self._run(api.domains(type))
 
-    def create_mailbox(self, domain: str | None = None, username: str | None = None) -> Mailbox:
+    def create_mailbox(
+        self, domain: str | None = None, username: str | None = None
+    ) -> models.Mailbox:
         return self._run(api.create_mailbox(domain, username))
 
-    def rename_mailbox(self, email: str, new_username: str, domain: str) -> Mailbox:
+    def rename_mailbox(self, email: str, new_username: str, domain: str) -> models.Mailbox:
         return self._run(api.rename_mailbox(email, new_username, domain))
 
     def delete_mailbox(self, email: str) -> None:
         self._run(api.delete_mailbox(email))
 
-    def messages(self, email: str, **filters: Unpack[MessageFilters]) -> list[Message]:
+    def messages(self, email: str, **filters: Unpack[MessageFilters]) -> list[models.Message]:
         return self._run(api.messages(email, **filters))
 
-    def message(self, message_id: str) -> Message:
+    def message(self, message_id: str) -> models.Message:
         return self._run(api.message(message_id))
 
     def delete_message(self, message_id: str) -> None:
@@ -106,32 +99,32 @@ class Client(ClientBase):
     def download_attachment(self, message_id: str, name: str) -> bytes:
         return self._run(api.download_attachment(message_id, name))
 
-    def token_messages(self, email_token: str) -> list[Message]:
+    def token_messages(self, email_token: str) -> list[models.Message]:
         return self._run(api.token_messages(email_token))
 
-    def token_message(self, email_token: str, message_id: str) -> Message:
+    def token_message(self, email_token: str, message_id: str) -> models.Message:
         return self._run(api.token_message(email_token, message_id))
 
     def token_attachment(self, email_token: str, message_id: str, name: str) -> bytes:
         return self._run(api.token_attachment(email_token, message_id, name))
 
-    def extend_mailbox(self, email: str) -> Mailbox:
+    def extend_mailbox(self, email: str) -> models.Mailbox:
         return self._run(api.extend_mailbox(email))
 
     def raw(self, message_id: str) -> bytes:
         return self._run(api.raw(message_id))
 
-    def extract(self, message_id: str) -> Extraction:
+    def extract(self, message_id: str) -> models.Extraction:
         return self._run(api.extract(message_id))
 
     def create_webhook(
         self, url: str, email: str | None = None, events: list[str] | None = None
-    ) -> CreatedWebhook:
+    ) -> models.CreatedWebhook:
         """A receiver for the account, or the mailbox `email`; the answer alone has the
         signing `secret`. `events` None: every event type."""
         return self._run(api.create_webhook(url, email, events))
 
-    def webhooks(self) -> list[Webhook]:
+    def webhooks(self) -> list[models.Webhook]:
         return self._run(api.webhooks())
 
     def delete_webhook(self, webhook_id: int) -> None:
@@ -140,11 +133,11 @@ class Client(ClientBase):
     def test_webhook(self, webhook_id: int) -> None:
         self._run(api.test_webhook(webhook_id))
 
-    def webhook_deliveries(self, webhook_id: int) -> list[Delivery]:
+    def webhook_deliveries(self, webhook_id: int) -> list[models.Delivery]:
         """The latest 100 delivery attempts, newest first."""
         return self._run(api.webhook_deliveries(webhook_id))
 
-    def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> Message:
+    def wait_for_message(self, email: str, **options: Unpack[WaitOptions]) -> models.Message:
         return self._run(api.wait_for_message(email, self.clock, **options))
 
     def wait_for_code(self, email: str, **options: Unpack[WaitOptions]) -> str:

@@ -6,7 +6,10 @@ were written with. Change a shape by adding a helper, never by editing one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from alembic import op
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger there would not.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -29,6 +32,11 @@ def bigint(name: str, *, nullable: bool = False) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
+def string(name: str, length: int, *, nullable: bool = False) -> sa.Column[str]:
+    """A bounded text column: a name, an address, a hash or a token."""
+    return sa.Column(name, sa.String(length=length), nullable=nullable)
+
+
 def cascade(column: str, table: str) -> sa.ForeignKeyConstraint:
     """`column` names a row of `table`, and goes when that row goes."""
     return sa.ForeignKeyConstraint([column], [f"{table}.id"], ondelete="CASCADE")
@@ -39,3 +47,15 @@ def owned_by(column: str, table: str, *, nullable: bool = False) -> sa.Column[in
     return sa.Column(
         column, Id, sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=nullable
     )
+
+
+def add_column(table: str, column: sa.Column[Any]) -> None:
+    """Add `column` to `table`; on SQLite the batch rebuilds the table, AUTOINCREMENT kept."""
+    with op.batch_alter_table(table, table_kwargs=KEEP_AUTOINCREMENT) as batch:
+        batch.add_column(column)
+
+
+def drop_column(table: str, name: str) -> None:
+    """Drop column `name` of `table`, rebuilding it on SQLite as `add_column` does."""
+    with op.batch_alter_table(table, table_kwargs=KEEP_AUTOINCREMENT) as batch:
+        batch.drop_column(name)

@@ -1,16 +1,11 @@
-"""initial schema
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25
-"""
+"""initial schema"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-from ephemail.store.migrations.columns import bigint, cascade, ref, serial_id
+from ephemail.store.migrations.columns import bigint, cascade, ref, serial_id, string
 
 revision = "0001"
 down_revision = None
@@ -20,21 +15,21 @@ def upgrade() -> None:
     op.create_table(
         "plans",
         serial_id(),
-        sa.Column("name", sa.String(length=64), nullable=False),
+        string("name", 64),
         bigint("monthly_quota"),
         sa.Column("mailbox_lifetime", sa.Integer(), nullable=False),
         sa.Column("max_mailboxes", sa.Integer(), nullable=False),
-        sa.Column("domain_types", sa.String(length=64), nullable=False),
+        string("domain_types", 64),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
     op.create_table(
         "users",
         serial_id(),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("password_hash", sa.String(length=256), nullable=True),
+        string("email", 320),
+        string("password_hash", 256, nullable=True),
         ref("plan_id"),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
+        string("timezone", 64),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         bigint("created_at"),
@@ -46,8 +41,8 @@ def upgrade() -> None:
         "api_keys",
         serial_id(),
         ref("user_id"),
-        sa.Column("key_hash", sa.String(length=64), nullable=False),
-        sa.Column("prefix", sa.String(length=16), nullable=False),
+        string("key_hash", 64),
+        string("prefix", 16),
         bigint("created_at"),
         bigint("revoked_at", nullable=True),
         cascade("user_id", "users"),
@@ -57,8 +52,8 @@ def upgrade() -> None:
     op.create_table(
         "domains",
         serial_id(),
-        sa.Column("name", sa.String(length=253), nullable=False),
-        sa.Column("type", sa.String(length=16), nullable=False),
+        string("name", 253),
+        string("type", 16),
         ref("owner_id", nullable=True),
         bigint("created_at"),
         cascade("owner_id", "users"),
@@ -68,7 +63,7 @@ def upgrade() -> None:
     op.create_table(
         "quota_counters",
         ref("user_id"),
-        sa.Column("period", sa.String(length=7), nullable=False),
+        string("period", 7),
         bigint("used"),
         cascade("user_id", "users"),
         sa.PrimaryKeyConstraint("user_id", "period"),
@@ -78,7 +73,7 @@ def upgrade() -> None:
         serial_id(),
         ref("user_id"),
         ref("domain_id"),
-        sa.Column("address", sa.String(length=320), nullable=False),
+        string("address", 320),
         bigint("created_at"),
         bigint("expire_at"),
         sa.Column("message_count", sa.Integer(), nullable=False),
@@ -93,15 +88,15 @@ def upgrade() -> None:
 
     op.create_table(
         "messages",
-        sa.Column("id", sa.String(length=46), nullable=False),
+        string("id", 46),
         ref("mailbox_id"),
         ref("user_id"),
         bigint("seq"),
-        sa.Column("to_address", sa.String(length=320), nullable=False),
-        sa.Column("envelope_from", sa.String(length=320), nullable=False),
+        string("to_address", 320),
+        string("envelope_from", 320),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("from_name", sa.Text(), nullable=False),
-        sa.Column("from_email", sa.String(length=320), nullable=False),
+        string("from_email", 320),
         sa.Column("is_html", sa.Boolean(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
@@ -117,12 +112,12 @@ def upgrade() -> None:
     op.create_table(
         "attachments",
         serial_id(),
-        sa.Column("message_id", sa.String(length=46), nullable=False),
+        string("message_id", 46),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("extension", sa.String(length=64), nullable=False),
-        sa.Column("content_type", sa.String(length=255), nullable=False),
-        sa.Column("content_id", sa.String(length=255), nullable=True),
+        string("name", 255),
+        string("extension", 64),
+        string("content_type", 255),
+        string("content_id", 255, nullable=True),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         cascade("message_id", "messages"),
@@ -131,7 +126,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "message_raw",
-        sa.Column("message_id", sa.String(length=46), nullable=False),
+        string("message_id", 46),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         cascade("message_id", "messages"),

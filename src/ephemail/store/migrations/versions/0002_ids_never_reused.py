@@ -5,10 +5,6 @@ mailbox id sealed in an email token, or held by mail between RCPT and DATA, coul
 mailbox of another user. SQLite cannot add AUTOINCREMENT to a table, so each table whose id
 leaves the process is rebuilt with its rows (ids kept). PostgreSQL sequences never hand out
 a value twice: nothing to do there.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations

@@ -3,10 +3,6 @@
 A random value per mailbox life, new at every create and rename. Existing mailboxes get a
 fresh one, so every email token issued before this migration stops working (the mailboxes
 and their mail stay; creating or renaming gives a new token).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -16,15 +12,14 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT
+from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT, add_column, drop_column, string
 
 revision = "0003"
 down_revision = "0002"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("mailboxes", table_kwargs=KEEP_AUTOINCREMENT) as batch:
-        batch.add_column(sa.Column("life_secret", sa.String(length=32), nullable=True))
+    add_column("mailboxes", string("life_secret", 32, nullable=True))
     bind = op.get_bind()
     ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM mailboxes"))]
     if ids:
@@ -37,5 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mailboxes", table_kwargs=KEEP_AUTOINCREMENT) as batch:
-        batch.drop_column("life_secret")
+    drop_column("mailboxes", "life_secret")

@@ -1,27 +1,21 @@
-"""website: sign-in sessions, usage per day, when each API key was last used
-
-Revision ID: 0004_web
-Revises: 0003
-Create Date: 2026-12-02
-"""
+"""website: sign-in sessions, usage per day, when each API key was last used"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT, bigint, cascade, ref
+from ephemail.store.migrations.columns import add_column, bigint, cascade, drop_column, ref, string
 
 revision = "0004_web"
 down_revision = "0003"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("api_keys", table_kwargs=KEEP_AUTOINCREMENT) as batch:
-        batch.add_column(bigint("last_used_at", nullable=True))
+    add_column("api_keys", bigint("last_used_at", nullable=True))
     op.create_table(
         "web_sessions",
-        sa.Column("id_hash", sa.String(length=64), nullable=False),
+        string("id_hash", 64),
         ref("user_id"),
         bigint("created_at"),
         bigint("expires_at"),
@@ -32,7 +26,7 @@ def upgrade() -> None:
     op.create_index("ix_web_sessions_expires", "web_sessions", ["expires_at"])
     op.create_table(
         "usage_daily",
-        sa.Column("day", sa.String(length=10), nullable=False),
+        string("day", 10),
         bigint("user_id"),
         bigint("messages"),
         bigint("api_requests"),
@@ -46,5 +40,4 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_expires", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
-    with op.batch_alter_table("api_keys", table_kwargs=KEEP_AUTOINCREMENT) as batch:
-        batch.drop_column("last_used_at")
+    drop_column("api_keys", "last_used_at")

@@ -7,10 +7,6 @@
   from their stored content (for an HTML message, its markup).
 - `plans.max_lifetime_seconds`: how long a mailbox may live from its creation when it is
   extended. Existing plans get their lifetime, so nothing changes until an operator raises it.
-
-Revision ID: 0005_search
-Revises: 0004_web
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ephemail.store.migrations.columns import KEEP_AUTOINCREMENT
+from ephemail.store.migrations.columns import drop_column
 
 revision = "0005_search"
 down_revision = "0004_web"
@@ -55,8 +51,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    with op.batch_alter_table("plans", table_kwargs=KEEP_AUTOINCREMENT) as batch:
-        batch.drop_column("max_lifetime_seconds")
+    drop_column("plans", "max_lifetime_seconds")
     if bind.dialect.name == "sqlite":
         bind.exec_driver_sql("DROP TRIGGER IF EXISTS messages_fts_delete")
         bind.exec_driver_sql("DROP TABLE IF EXISTS messages_fts")

@@ -1,9 +1,4 @@
-"""webhooks, their durable outbox and the deliveries log
-
-Revision ID: 0006_webhooks
-Revises: 0005_search
-Create Date: 2026-12-02
-"""
+"""webhooks, their durable outbox and the deliveries log"""
 
 from __future__ import annotations
 

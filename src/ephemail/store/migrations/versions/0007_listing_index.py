@@ -3,10 +3,6 @@
 A mailbox's messages are listed `ORDER BY seq DESC, id`. The index on (mailbox_id, seq)
 gave the rows in seq order but left the tie-break on id to a temporary sort on every
 listing; this one hands them over in the listing's own order.
-
-Revision ID: 0007_listing_index
-Revises: 0006_webhooks
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations

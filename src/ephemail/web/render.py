@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ephemail import __version__
 from ephemail.core.periods import zone
+from ephemail.store.models import User
 from ephemail.web.security import sign
-from ephemail.web.sessions import form_token, optional_user, set_pre_cookie, web_context
+from ephemail.web.sessions import (
+    SignedIn,
+    form_token,
+    optional_user,
+    set_pre_cookie,
+    web_context,
+)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FLASH_COOKIE = "ephemail_flash"
@@ -119,3 +127,15 @@ async def render(
         response.delete_cookie(FLASH_COOKIE, path="/")
     set_pre_cookie(request, response)
     return response
+
+
+PageContext = Callable[[Request, User], Awaitable[dict[str, Any]]]
+
+
+def page_view(template: str, context: PageContext) -> Callable[..., Awaitable[HTMLResponse]]:
+    """The GET of a signed-in page that only shows `context`'s values in `template`."""
+
+    async def view(request: Request, user: SignedIn) -> HTMLResponse:
+        return await render(request, template, await context(request, user))
+
+    return view

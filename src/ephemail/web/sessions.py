@@ -8,9 +8,10 @@ anyone but an operator). The account is loaded once per request.
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -65,6 +66,10 @@ async def current_user(request: Request) -> User:
     if user is None:
         raise SignInRequired(_local_path(request))
     return user
+
+
+SignedIn = Annotated[User, Depends(current_user)]
+"""A page's signed-in account; anyone else is sent to the sign-in page."""
 
 
 async def admin_user(request: Request) -> User:

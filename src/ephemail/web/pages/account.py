@@ -21,7 +21,7 @@ from ephemail.store.models import User
 from ephemail.web.forms import client_address, fields
 from ephemail.web.render import redirect, render
 from ephemail.web.sessions import (
-    current_user,
+    SignedIn,
     end_session,
     optional_user,
     safe_next,
@@ -156,14 +156,14 @@ async def signout(request: Request) -> Response:
 
 
 @router.get("/account")
-async def account_page(request: Request, user: User = Depends(current_user)) -> Response:
+async def account_page(request: Request, user: SignedIn) -> Response:
     async with web_context(request).api.engine.connect() as conn:
         sessions = await web_sessions.count_user_sessions(conn, user.id)
     return await render(request, "account.html", {"title": "Account", "sessions": sessions})
 
 
 @router.post("/account/password")
-async def change_password(request: Request, user: User = Depends(current_user)) -> Response:
+async def change_password(request: Request, user: SignedIn) -> Response:
     """Every session of the account ends, this one included; this browser gets a new one."""
     ctx = web_context(request)
     form = await fields(request, "current", "new", strip=False)

@@ -14,7 +14,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from ephemail.store.models import User
 from ephemail.web import mailviews
 from ephemail.web.mailhtml import clean_off_loop, linkify_text
 from ephemail.web.reader import (
@@ -29,7 +28,7 @@ from ephemail.web.reader import (
     size_text,
 )
 from ephemail.web.render import render
-from ephemail.web.sessions import current_user, web_context
+from ephemail.web.sessions import SignedIn, web_context
 
 router = APIRouter()
 
@@ -102,7 +101,7 @@ async def _message(request: Request, opened: Opened, message_id: str) -> Respons
 # --- who opens the mailbox --------------------------------------------------------------------
 
 
-async def owner_box(address: str, request: Request, user: User = Depends(current_user)) -> Opened:
+async def owner_box(address: str, request: Request, user: SignedIn) -> Opened:
     return await owned(request, user, address)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -15,8 +15,8 @@ from ephemail.store import accounts
 from ephemail.store.domains import allowed_types, domains_for_user
 from ephemail.store.errors import NotFound
 from ephemail.store.models import User
-from ephemail.web.render import redirect, render
-from ephemail.web.sessions import current_user, web_context
+from ephemail.web.render import page_view, redirect, render
+from ephemail.web.sessions import SignedIn, web_context
 from ephemail.web.snippets import snippets
 
 router = APIRouter()
@@ -60,13 +60,11 @@ async def _page(request: Request, user: User, new_key: str | None = None) -> dic
     }
 
 
-@router.get("/account/api")
-async def api_page(request: Request, user: User = Depends(current_user)) -> Response:
-    return await render(request, "api.html", await _page(request, user))
+router.get("/account/api")(page_view("api.html", _page))
 
 
 @router.post("/account/api/keys")
-async def create_key(request: Request, user: User = Depends(current_user)) -> Response:
+async def create_key(request: Request, user: SignedIn) -> Response:
     """The new key is in this answer only (never stored in clear, never in a redirect)."""
     ctx = web_context(request)
     async with ctx.api.engine.begin() as conn:
@@ -80,7 +78,7 @@ async def create_key(request: Request, user: User = Depends(current_user)) -> Re
 
 
 @router.post("/account/api/keys/{key_id}/revoke")
-async def revoke_key(key_id: int, request: Request, user: User = Depends(current_user)) -> Response:
+async def revoke_key(key_id: int, request: Request, user: SignedIn) -> Response:
     ctx = web_context(request)
     try:
         async with ctx.api.engine.begin() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -22,8 +22,8 @@ from ephemail.store.domains import allowed_types, domains_for_user
 from ephemail.store.errors import NotFound, StoreError
 from ephemail.store.models import User
 from ephemail.web.forms import fields
-from ephemail.web.render import redirect, render
-from ephemail.web.sessions import current_user, web_context
+from ephemail.web.render import page_view, redirect, render
+from ephemail.web.sessions import SignedIn, web_context
 
 router = APIRouter()
 
@@ -67,13 +67,11 @@ def _status(exc: StoreError) -> int:
     return _STATUS.get(type(exc).__name__, 400)
 
 
-@router.get("/mailboxes")
-async def mailbox_list(request: Request, user: User = Depends(current_user)) -> Response:
-    return await render(request, "mailboxes.html", await _page(request, user))
+router.get("/mailboxes")(page_view("mailboxes.html", _page))
 
 
 @router.post("/mailboxes")
-async def create(request: Request, user: User = Depends(current_user)) -> Response:
+async def create(request: Request, user: SignedIn) -> Response:
     ctx = web_context(request)
     form = await fields(request, "username", "domain")
     username, domain = form["username"] or None, form["domain"] or None
@@ -89,7 +87,7 @@ async def create(request: Request, user: User = Depends(current_user)) -> Respon
 
 
 @router.post("/mailboxes/{address}/rename")
-async def rename(address: str, request: Request, user: User = Depends(current_user)) -> Response:
+async def rename(address: str, request: Request, user: SignedIn) -> Response:
     ctx = web_context(request)
     form = await fields(request, "username", "domain")
     if problem := _username_problem(form["username"]):
@@ -110,7 +108,7 @@ async def rename(address: str, request: Request, user: User = Depends(current_us
 
 
 @router.post("/mailboxes/{address}/delete")
-async def delete(address: str, request: Request, user: User = Depends(current_user)) -> Response:
+async def delete(address: str, request: Request, user: SignedIn) -> Response:
     ctx = web_context(request)
     async with ctx.api.engine.begin() as conn:
         deleted = await mailboxes.delete_mailbox(conn, user.id, address)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -20,8 +20,8 @@ from ephemail.api.errors import ApiError
 from ephemail.store import mailboxes
 from ephemail.store import webhooks as store
 from ephemail.store.models import User
-from ephemail.web.render import redirect, render
-from ephemail.web.sessions import current_user, web_context
+from ephemail.web.render import page_view, redirect, render
+from ephemail.web.sessions import SignedIn, web_context
 from ephemail.webhooks import EVENT_TYPES
 
 router = APIRouter()
@@ -55,13 +55,11 @@ async def _page(request: Request, user: User, **extra: Any) -> dict[str, Any]:
     }
 
 
-@router.get(PAGE)
-async def webhooks_page(request: Request, user: User = Depends(current_user)) -> Response:
-    return await render(request, "webhooks.html", await _page(request, user))
+router.get(PAGE)(page_view("webhooks.html", _page))
 
 
 @router.post(PAGE)
-async def create_webhook(request: Request, user: User = Depends(current_user)) -> Response:
+async def create_webhook(request: Request, user: SignedIn) -> Response:
     """The secret is in this answer only (as in the API's), never in a redirect."""
     form = await request.form()
     url = str(form.get("url") or "").strip()
@@ -92,15 +90,11 @@ async def _act(request: Request, user: User, act: Action, hook_id: str, done: st
 
 
 @router.post(PAGE + "/{hook_id}/delete")
-async def delete_webhook(
-    hook_id: str, request: Request, user: User = Depends(current_user)
-) -> Response:
+async def delete_webhook(hook_id: str, request: Request, user: SignedIn) -> Response:
     return await _act(request, user, actions.remove, hook_id, "The webhook has been deleted.")
 
 
 @router.post(PAGE + "/{hook_id}/test")
-async def test_webhook(
-    hook_id: str, request: Request, user: User = Depends(current_user)
-) -> Response:
+async def test_webhook(hook_id: str, request: Request, user: SignedIn) -> Response:
     queued = "A test event was queued; its delivery shows below."
     return await _act(request, user, actions.send_test, hook_id, queued)

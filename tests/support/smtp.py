@@ -89,6 +89,18 @@ class RawSMTP:
         self.send(b"EHLO client.example\r\n")
         return self.reply()
 
+    def begin_data(self, box: str) -> None:
+        """MAIL, RCPT to `box` and DATA, each accepted: what is sent next is the message."""
+        assert self.command(b"MAIL FROM:<sender@example.org>") == 250
+        assert self.command(f"RCPT TO:<{box}>".encode()) == 250
+        assert self.command(b"DATA") == 354
+
+    def deliver(self, box: str, raw: bytes) -> int:
+        """One whole transaction to `box` on this session: the reply to the message."""
+        self.begin_data(box)
+        self.send(data_block(raw))
+        return self.code()
+
     def wait_closed(self, timeout: float) -> tuple[bool, bytes]:
         """(closed by the server within `timeout`, whatever it sent before closing)."""
         self.sock.settimeout(timeout)
@@ -194,9 +206,7 @@ def open_data(client: RawSMTP, box: str) -> None:
     """A transaction to `box` past `354`: what the client sends next is the message."""
     assert client.greeting() == 220
     assert client.ehlo()[0] == 250
-    assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-    assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-    assert client.command(b"DATA") == 354
+    client.begin_data(box)
 
 
 async def send_data(svc: Running, box: str, data: bytes) -> int:

@@ -293,9 +293,7 @@ def send_raw(port: int, box: str, raw: bytes) -> bytes:
     with RawSMTP(port, timeout=30) as client:
         assert client.greeting() == 220
         assert client.command(b"HELO client.example") == 250
-        assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-        assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-        assert client.command(b"DATA") == 354
+        client.begin_data(box)
         client.send(data_block(raw))
         code, text = client.reply()
         client.command(b"QUIT")

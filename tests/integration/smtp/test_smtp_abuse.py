@@ -105,11 +105,7 @@ async def test_overlong_command_lines_get_500_and_the_session_goes_on(
             # Beyond the 256 KiB buffer: the server must skip to the end of the line.
             codes.append(client.command(b"HELO " + b"h" * (1024 * 1024)))
             # The session still works: a full transaction on the same connection.
-            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-            assert client.command(b"DATA") == 354
-            client.send(data_block(message("after long lines")))
-            assert client.code() == 250
+            assert client.deliver(box, message("after long lines")) == 250
             assert client.command(b"QUIT") == 221
             return codes
 
@@ -130,17 +126,9 @@ async def test_overlong_data_line_is_refused_not_a_crash(
             open_data(client, box)
             client.send(data_block(message("one long line", long_but_allowed + b"\r\n")))
             allowed = client.code()
-            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-            assert client.command(b"DATA") == 354
-            client.send(data_block(message("too long a line", too_long + b"\r\n")))
-            refused = client.code()
+            refused = client.deliver(box, message("too long a line", too_long + b"\r\n"))
             # A multi-megabyte line is drained too, without buffering it.
-            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-            assert client.command(b"DATA") == 354
-            client.send(data_block(message("huge line", b"w" * (4 * 1024 * 1024) + b"\r\n")))
-            huge = client.code()
+            huge = client.deliver(box, message("huge line", b"w" * (4 * 1024 * 1024) + b"\r\n"))
             assert client.command(b"NOOP") == 250
             return allowed, refused, huge
 
@@ -155,16 +143,32 @@ async def test_overlong_data_line_is_refused_not_a_crash(
 # --- line endings and NUL -----------------------------------------------------------------
 
 
-async def test_bare_lf_message_is_accepted_and_stored(
-    running: Running, live: tuple[str, str]
+ODD_BUT_READABLE = {
+    "bare LF line ends": (
+        b"From: Lf Sender <lf@example.org>\nSubject: bare lf\n\nfirst line\nsecond line\n",
+        ("bare lf", "lf@example.org", "second line"),
+    ),
+    "NUL bytes": (
+        b"From: Nul\x00 Sender <nul@example.org>\r\nSubject: with\x00nul\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbefore\x00after\r\n\x00\x00\x00\r\n",
+        ("withnul", "nul@example.org", "beforeafter"),
+    ),
+}
+
+
+@pytest.mark.parametrize("raw, expected", ODD_BUT_READABLE.values(), ids=ODD_BUT_READABLE.keys())
+async def test_odd_bytes_are_stored_readable_and_without_nul(
+    running: Running, live: tuple[str, str], raw: bytes, expected: tuple[str, str, str]
 ) -> None:
     box, key = live
-    raw = b"From: Lf Sender <lf@example.org>\nSubject: bare lf\n\nfirst line\nsecond line\n"
+    subject, sender, body_part = expected
 
-    assert await send_data(running, box, raw + b"\r\n.\r\n") == 250
+    assert await send_data(running, box, data_block(raw)) == 250
     data = await only_message(running, key, box)
-    assert (data["subject"], data["from_email"]) == ("bare lf", "lf@example.org")
-    assert "second line" in data["content"]
+    for name in ("subject", "from", "from_email", "content"):
+        assert "\x00" not in data[name], name
+    assert (data["subject"], data["from_email"]) == (subject, sender)
+    assert body_part in data["content"]
 
 
 async def test_bare_lf_dot_does_not_end_data_so_nothing_is_smuggled(
@@ -191,23 +195,6 @@ async def test_bare_lf_dot_does_not_end_data_so_nothing_is_smuggled(
     (stored,) = await listed(running, key, box)
     assert stored["subject"] == "carrier"
     assert "smuggled" in stored["content"]
-
-
-async def test_nul_bytes_in_data_are_stored_without_nul(
-    running: Running, live: tuple[str, str]
-) -> None:
-    box, key = live
-    raw = (
-        b"From: Nul\x00 Sender <nul@example.org>\r\nSubject: with\x00nul\r\n"
-        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbefore\x00after\r\n\x00\x00\x00\r\n"
-    )
-
-    assert await send_data(running, box, data_block(raw)) == 250
-    data = await only_message(running, key, box)
-    for name in ("subject", "from", "from_email", "content"):
-        assert "\x00" not in data[name], name
-    assert data["subject"] == "withnul"
-    assert "beforeafter" in data["content"]
 
 
 async def test_eight_bit_envelope_sender_is_stored_or_refused_up_front(
@@ -305,11 +292,7 @@ async def test_thousands_of_recipients_get_452_beyond_the_limit(
             data = client.code()
             # The session is still usable after thousands of refusals.
             assert client.command(b"RSET") == 250
-            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-            assert client.command(b"DATA") == 354
-            client.send(data_block(message("after the flood")))
-            return unknown_codes, known_codes, data, client.code()
+            return unknown_codes, known_codes, data, client.deliver(box, message("after the flood"))
 
     unknown_codes, known_codes, data, again = await run(dialogue)
     assert set(unknown_codes) == {550}
@@ -480,11 +463,12 @@ async def test_starttls_without_tls_is_refused_and_the_session_continues(
             starttls = client.command(b"STARTTLS")
             with_arg = client.command(b"STARTTLS now")
             assert client.command(b"NOOP") == 250
-            assert client.command(b"MAIL FROM:<sender@example.org>") == 250
-            assert client.command(f"RCPT TO:<{box}>".encode()) == 250
-            assert client.command(b"DATA") == 354
-            client.send(data_block(message("plain text after starttls")))
-            return features, starttls, with_arg, client.code()
+            return (
+                features,
+                starttls,
+                with_arg,
+                client.deliver(box, message("plain text after starttls")),
+            )
 
     features, starttls, with_arg, data = await run(dialogue)
     assert b"STARTTLS" not in features.upper()

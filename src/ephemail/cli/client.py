@@ -59,12 +59,6 @@ def _failures(what: str) -> Iterator[None]:
         fail(f"{exc.message} ({problems})" if problems else exc.message)
 
 
-def _options(
-    timeout: float, sender: str | None, subject: str | None, since: str | None
-) -> WaitOptions:
-    return {"timeout": timeout, "sender": sender, "subject": subject, "since": since}
-
-
 @client_app.command("new", cls=PlainCommand)
 def new(
     domain: Annotated[
@@ -83,15 +77,19 @@ def new(
 @client_app.command("wait", cls=PlainCommand)
 def wait(
     email: Email,
+    summary: Annotated[bool, typer.Option(help="Print a short summary, not JSON")] = False,
     timeout: Timeout = 60,
     sender: Sender = None,
     subject: Subject = None,
     since: Since = None,
-    summary: Annotated[bool, typer.Option(help="Print a short summary, not JSON")] = False,
 ) -> None:
     """Wait for a message and print it (as the API's JSON); exit 124 when none came."""
-    options = _options(timeout, sender, subject, since)
-    msg = _call("message", lambda c: c.wait_for_message(email, **options))
+    msg = _call(
+        "message",
+        lambda c: c.wait_for_message(
+            email, timeout=timeout, sender=sender, subject=subject, since=since
+        ),
+    )
     typer.echo(_summary(msg) if summary else json.dumps(msg.model_dump(by_alias=True)))
 
 
@@ -118,7 +116,12 @@ def _printing(what: str, find: Callable[[Client, str, WaitOptions], str]) -> Cal
         subject: Subject = None,
         since: Since = None,
     ) -> None:
-        options = _options(timeout, sender, subject, since)
+        options: WaitOptions = {
+            "timeout": timeout,
+            "sender": sender,
+            "subject": subject,
+            "since": since,
+        }
         typer.echo(_call(what, lambda c: find(c, email, options)))
 
     return command

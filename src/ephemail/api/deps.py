@@ -41,9 +41,35 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 KEYED_ERRORS = (401, 429, 500)
+TOKEN_ERRORS = (429, 500)  # an email token is its own credential: no 401
 
 
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def api_route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    summary: str,
+    *codes: int,
+    model: Any = None,
+    responses: dict[int | str, dict[str, Any]] | None = None,
+    token: bool = False,
+    **options: Any,
+) -> Callable[[_Endpoint], _Endpoint]:
+    """A documented route: its `summary`, the body it answers (`model`; `responses` for
+    examples and other media types) and its error codes: `codes`, then those every keyed
+    route can answer or, with `token=True`, those every email-token route can."""
+    common = TOKEN_ERRORS if token else KEYED_ERRORS
+    return router.api_route(
+        path,
+        methods=[method],
+        response_model=model,
+        responses={**(responses or {}), **errors(*codes, *common)},
+        summary=summary,
+        **options,
+    )
 
 
 def owned_route(
@@ -51,10 +77,4 @@ def owned_route(
 ) -> Callable[[_Endpoint], _Endpoint]:
     """A keyed route on one object the caller must own: someone else's or a missing one is
     the same 404, so every such route documents the same errors."""
-    return router.api_route(
-        path,
-        methods=[method],
-        response_model=model,
-        responses=errors(404, *KEYED_ERRORS),
-        summary=summary,
-    )
+    return api_route(router, method, path, summary, 404, model=model)

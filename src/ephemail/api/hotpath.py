@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
 from ephemail.api.ops import ROUTE_KEY
-from ephemail.api.reading import mailbox_listing, message_reading, messages_base
+from ephemail.api.reading import Reader, mailbox_listing, message_reading, messages_base
 from ephemail.api.respond import send_json
 from ephemail.core.ids import MESSAGE_ID_LENGTH
 from ephemail.store.models import User
@@ -77,7 +77,7 @@ class HotPathMiddleware:
                     scope[ROUTE_KEY] = _ONE_TEMPLATE
                     base = messages_base(self.ctx)
                     await _answer(
-                        send, message_reading(self.ctx, message_id, base, user_id=user.id)
+                        send, message_reading(self.ctx, message_id, base, Reader(user_id=user.id))
                     )
                     return
         await self.app(scope, receive, send)

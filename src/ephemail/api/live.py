@@ -19,7 +19,7 @@ import orjson
 from ephemail.api.context import ApiContext
 from ephemail.api.errors import ApiError
 from ephemail.api.outage import is_outage
-from ephemail.api.reading import MAILBOX_NOT_FOUND, message_reading, messages_base
+from ephemail.api.reading import MAILBOX_NOT_FOUND, Reader, message_reading, messages_base
 from ephemail.core.ids import is_message_id
 from ephemail.events import ENDINGS, Event, Overflowed, Subscription
 from ephemail.events.history import messages_since, seq_of
@@ -85,7 +85,7 @@ async def wait_for_message(
                 if event.kind == MESSAGE_RECEIVED and event.seq > since and filters.match(event):
                     try:
                         return await message_reading(
-                            ctx, str(event.data["id"]), messages_base(ctx), user_id=user_id
+                            ctx, str(event.data["id"]), messages_base(ctx), Reader(user_id=user_id)
                         )
                     except ApiError as exc:  # deleted since: wait for the next one
                         if exc.status_code != 404:

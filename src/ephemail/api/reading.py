@@ -146,13 +146,22 @@ def _close(pieces: list[bytes], next_before: str | None) -> bytes:
     return b"".join(pieces)
 
 
-async def read_and_mark_seen(
-    ctx: ApiContext, message_id: str, *, user_id: int | None = None, mailbox_id: int | None = None
-) -> StoredMessage:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads: a key's user, an email token's mailbox, or both (a signed-in owner's inbox
+    page). Only a message that every id given owns is found; any other is the same 404."""
+
+    user_id: int | None = None
+    mailbox_id: int | None = None
+
+
+async def read_and_mark_seen(ctx: ApiContext, message_id: str, reader: Reader) -> StoredMessage:
     """One readable message, marked seen; the answer already says `is_seen: true`."""
     if not is_message_id(message_id):
         raise ApiError(404, MESSAGE_NOT_FOUND)
-    found = await ctx.reads.get_message(message_id, user_id=user_id, mailbox_id=mailbox_id)
+    found = await ctx.reads.get_message(
+        message_id, user_id=reader.user_id, mailbox_id=reader.mailbox_id
+    )
     if found is None:
         raise ApiError(404, MESSAGE_NOT_FOUND)
     if not found.is_seen:
@@ -181,10 +190,8 @@ async def message_reading(
     ctx: ApiContext,
     message_id: str,
     base: str,
-    *,
-    user_id: int | None = None,
-    mailbox_id: int | None = None,
+    reader: Reader,
 ) -> bytes:
     """`GET …/messages/{id}` (JSON) of a key's user or a token's mailbox; marks it seen."""
-    found = await read_and_mark_seen(ctx, message_id, user_id=user_id, mailbox_id=mailbox_id)
+    found = await read_and_mark_seen(ctx, message_id, reader)
     return orjson.dumps({"status": True, "data": message_data(found, base)})

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from ephemail.api import live
 from ephemail.api.context import ApiContext, StreamLimits
 from ephemail.api.errors import ApiError
+from ephemail.api.reading import Reader
 from ephemail.api.routes.messages import attachment_response
 from ephemail.api.shapes import content_disposition
 from ephemail.core.ids import is_message_id
@@ -92,8 +93,7 @@ async def attachment(request: Request, opened: Opened, message_id: str, name: st
             web_context(request).api,
             message_id,
             name,
-            user_id=opened.user_id,
-            mailbox_id=opened.box.id,
+            Reader(opened.user_id, opened.box.id),
         )
     except ApiError as exc:
         raise HTTPException(404) from exc

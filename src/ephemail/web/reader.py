@@ -20,7 +20,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 
 from ephemail.api.errors import ApiError
-from ephemail.api.reading import read_and_mark_seen
+from ephemail.api.reading import Reader, read_and_mark_seen
 from ephemail.core.ids import is_message_id
 from ephemail.core.periods import zone
 from ephemail.events.history import seq_of
@@ -93,8 +93,7 @@ async def read_message(request: Request, opened: Opened, message_id: str) -> Sto
         return await read_and_mark_seen(
             web_context(request).api,
             _visible(message_id),
-            user_id=opened.user_id,
-            mailbox_id=opened.box.id,
+            Reader(opened.user_id, opened.box.id),
         )
     except ApiError as exc:
         raise HTTPException(404) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.deps import api_route, context, current_user
 from ephemail.api.errors import ApiError
 from ephemail.api.respond import json_response
 from ephemail.api.schemas import DomainsResponse
@@ -15,11 +15,14 @@ from ephemail.store.domains import allowed_types, domains_for_user
 router = APIRouter()
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/domains",
-    response_model=DomainsResponse,
-    responses=errors(403, 422, *KEYED_ERRORS),
-    summary="Domains allowed for the current plan and account",
+    "Domains allowed for the current plan and account",
+    403,
+    422,
+    model=DomainsResponse,
 )
 async def list_domains(
     request: Request,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.deps import api_route, context, current_user
 from ephemail.api.errors import ApiError, invalid, valid_address
 from ephemail.api.reading import MAILBOX_NOT_FOUND
 from ephemail.api.respond import json_response
@@ -89,12 +89,17 @@ def _checked_username(value: str | None, field: str) -> None:
         raise invalid({field: [str(exc)]}) from exc
 
 
-@router.post(
+@api_route(
+    router,
+    "POST",
     "/emails",
-    response_model=MailboxResponse,
-    responses=errors(400, 403, 409, 413, 422, *KEYED_ERRORS),
-    summary="Create a new random mailbox (or, as an extension, a chosen one)",
-    # The optional body is read by hand (a bad one is a clean 400) and documented here.
+    "Create a new random mailbox (or, as an extension, a chosen one)",
+    400,
+    403,
+    409,
+    413,
+    422,
+    model=MailboxResponse,
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -130,11 +135,16 @@ def _mailbox_answer(ctx: ApiContext, box: Mailbox) -> Response:
     return json_response({"status": True, "data": mailbox_data(box, token)})
 
 
-@router.post(
+@api_route(
+    router,
+    "POST",
     "/emails/{current_email}/{new_username}/{domain}",
-    response_model=MailboxResponse,
-    responses=errors(403, 404, 409, 422, *KEYED_ERRORS),
-    summary="Move a mailbox to a new username and domain",
+    "Move a mailbox to a new username and domain",
+    403,
+    404,
+    409,
+    422,
+    model=MailboxResponse,
 )
 async def rename_email(
     request: Request, current_email: str, new_username: str, domain: str
@@ -156,11 +166,14 @@ async def rename_email(
     return _mailbox_answer(ctx, box)
 
 
-@router.delete(
+@api_route(
+    router,
+    "DELETE",
     "/emails/{email}",
-    response_model=StatusMessage,
-    responses=errors(404, 422, *KEYED_ERRORS),
-    summary="Delete a mailbox with all its messages and attachments",
+    "Delete a mailbox with all its messages and attachments",
+    404,
+    422,
+    model=StatusMessage,
 )
 async def delete_email(request: Request, email: str) -> Response:
     address = valid_address(email, "email")
@@ -189,20 +202,20 @@ _EXTEND_EXAMPLE = {
 }
 
 
-@router.post(
+@api_route(
+    router,
+    "POST",
     "/emails/{email}/extend",
-    response_model=MailboxResponse,
-    responses={
-        200: {"content": {"application/json": {"example": _EXTEND_EXAMPLE}}},
-        **errors(403, 404, 422, *KEYED_ERRORS),
-    },
-    summary="Extension: let a mailbox live one plan lifetime longer, up to the plan's maximum",
-    description=(
-        "The new `expire_at` is the earlier of (`expire_at` + the plan's lifetime) and "
-        "(`created_at` + the plan's maximum lifetime, `ephemail plan set --max-lifetime`). "
-        "403 when the mailbox is already at that maximum. The mailbox keeps its address, "
-        "its messages and its email_token's life."
-    ),
+    "Extension: let a mailbox live one plan lifetime longer, up to the plan's maximum",
+    403,
+    404,
+    422,
+    model=MailboxResponse,
+    responses={200: {"content": {"application/json": {"example": _EXTEND_EXAMPLE}}}},
+    description="The new `expire_at` is the earlier of (`expire_at` + the plan's lifetime) and "
+    "(`created_at` + the plan's maximum lifetime, `ephemail plan set --max-lifetime`). "
+    "403 when the mailbox is already at that maximum. The mailbox keeps its address, "
+    "its messages and its email_token's life.",
 )
 async def extend_email(request: Request, email: str) -> Response:
     ctx = context(request)

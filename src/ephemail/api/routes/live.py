@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ephemail.api import live
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.deps import api_route, context, current_user
 from ephemail.api.errors import ApiError
 from ephemail.api.params import MailboxAddress, SenderFilter, SubjectFilter
 from ephemail.api.reading import MAILBOX_NOT_FOUND
@@ -109,15 +109,15 @@ def _stream(
     )
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/wait",
-    response_model=MessageResponse,
-    responses={
-        200: {"content": {"application/json": {"example": _WAIT_EXAMPLE}}},
-        **_TIMEOUT,
-        **errors(404, 422, *KEYED_ERRORS),
-    },
-    summary="Extension: wait for a message, then read it (marks it seen)",
+    "Extension: wait for a message, then read it (marks it seen)",
+    404,
+    422,
+    model=MessageResponse,
+    responses={200: {"content": {"application/json": {"example": _WAIT_EXAMPLE}}}, **_TIMEOUT},
     tags=["messages"],
 )
 async def wait_message(
@@ -145,11 +145,15 @@ async def wait_message(
     return json_response(await live.wait_for_message(ctx, user.id, box_id, after, filters, seconds))
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/events",
+    "Extension: the mailbox's events as Server-Sent Events",
+    404,
+    422,
+    responses=_STREAM,
     response_class=StreamingResponse,
-    responses={**_STREAM, **errors(404, 422, *KEYED_ERRORS)},
-    summary="Extension: the mailbox's events as Server-Sent Events",
     tags=["events"],
 )
 async def mailbox_events(
@@ -162,11 +166,15 @@ async def mailbox_events(
     return _stream(ctx, user.id, box_id, request, token=False)
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/token/{email_token}/events",
+    "Extension: the token's mailbox's events as Server-Sent Events",
+    404,
+    responses=_STREAM,
+    token=True,
     response_class=StreamingResponse,
-    responses={**_STREAM, **errors(404, 429, 500)},
-    summary="Extension: the token's mailbox's events as Server-Sent Events",
     tags=["email token"],
 )
 async def token_events(request: Request, email_token: str) -> Response:

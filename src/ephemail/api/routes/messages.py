@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors, owned_route
+from ephemail.api.deps import api_route, context, current_user, owned_route
 from ephemail.api.errors import ApiError
 from ephemail.api.params import MailboxAddress, SenderFilter, SubjectFilter
 from ephemail.api.reading import (
     LISTING_MAX_MESSAGES,
     MESSAGE_NOT_FOUND,
+    Reader,
     mailbox_listing,
     message_reading,
     messages_base,
@@ -45,9 +46,7 @@ async def attachment_response(
     ctx: ApiContext,
     message_id: str,
     name: str,
-    *,
-    user_id: int | None = None,
-    mailbox_id: int | None = None,
+    reader: Reader,
 ) -> Response:
     """A key's user's or a token's mailbox's attachment: the bytes with a safe type, an
     RFC 6266 name, and no sniffing into something active."""
@@ -55,7 +54,7 @@ async def attachment_response(
         raise ApiError(404, ATTACHMENT_NOT_FOUND)
     async with ctx.engine.connect() as conn:
         found = await store.get_attachment(
-            conn, message_id, name, user_id=user_id, mailbox_id=mailbox_id
+            conn, message_id, name, user_id=reader.user_id, mailbox_id=reader.mailbox_id
         )
     if found is None:
         raise ApiError(404, ATTACHMENT_NOT_FOUND)
@@ -71,11 +70,14 @@ async def attachment_response(
     )
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages",
-    response_model=MessagesResponse,
-    responses=errors(404, 422, *KEYED_ERRORS),
-    summary="Messages of one mailbox, newest first",
+    "Messages of one mailbox, newest first",
+    404,
+    422,
+    model=MessagesResponse,
 )
 async def list_messages(
     request: Request,
@@ -124,7 +126,7 @@ async def list_messages(
 async def read_message(request: Request, message_id: str) -> Response:
     ctx = context(request)
     body = await message_reading(
-        ctx, message_id, messages_base(ctx), user_id=current_user(request).id
+        ctx, message_id, messages_base(ctx), Reader(user_id=current_user(request).id)
     )
     return json_response(body)
 
@@ -145,12 +147,17 @@ async def delete_message(request: Request, message_id: str) -> Response:
     return json_response({"status": True, "message": "Message was deleted successfully."})
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/{message_id}/attachments/{name}",
-    responses={**ATTACHMENT_RESPONSE, **errors(404, *KEYED_ERRORS)},
-    summary="Download an attachment",
+    "Download an attachment",
+    404,
+    responses=ATTACHMENT_RESPONSE,
     response_class=Response,
 )
 async def download_attachment(request: Request, message_id: str, name: str) -> Response:
     ctx = context(request)
-    return await attachment_response(ctx, message_id, name, user_id=current_user(request).id)
+    return await attachment_response(
+        ctx, message_id, name, Reader(user_id=current_user(request).id)
+    )

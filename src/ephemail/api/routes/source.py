@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors
+from ephemail.api.deps import api_route, context, current_user
 from ephemail.api.errors import ApiError
-from ephemail.api.reading import MESSAGE_NOT_FOUND
+from ephemail.api.reading import MESSAGE_NOT_FOUND, Reader
 from ephemail.api.respond import json_response
 from ephemail.api.routes.token import token_mailbox
 from ephemail.api.schemas import ExtractResponse
@@ -66,14 +66,14 @@ _RAW: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-async def _raw(
-    ctx: ApiContext, message_id: str, *, user_id: int | None, mailbox_id: int | None
-) -> bytes:
+async def _raw(ctx: ApiContext, message_id: str, reader: Reader) -> bytes:
     """The bytes received; 404 as for reading the message; 500 if the copy is damaged."""
     if not is_message_id(message_id):
         raise ApiError(404, MESSAGE_NOT_FOUND)
     async with ctx.engine.connect() as conn:
-        found = await store.owned_raw(conn, message_id, user_id=user_id, mailbox_id=mailbox_id)
+        found = await store.owned_raw(
+            conn, message_id, user_id=reader.user_id, mailbox_id=reader.mailbox_id
+        )
     if found is None:
         raise ApiError(404, MESSAGE_NOT_FOUND)
     packed, digest = found
@@ -97,10 +97,8 @@ def _extract_answer(message_id: str, found: Extraction) -> Response:
     return json_response({"status": True, "data": data})
 
 
-async def _extract(
-    ctx: ApiContext, message_id: str, *, user_id: int | None, mailbox_id: int | None
-) -> Response:
-    raw = await _raw(ctx, message_id, user_id=user_id, mailbox_id=mailbox_id)
+async def _extract(ctx: ApiContext, message_id: str, reader: Reader) -> Response:
+    raw = await _raw(ctx, message_id, reader)
     if len(raw) <= INLINE_EXTRACT_BYTES:
         found = extract_message(raw)
     else:
@@ -120,51 +118,65 @@ def _raw_answer(message_id: str, raw: bytes) -> Response:
     )
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/{message_id}/extract",
-    response_model=ExtractResponse,
-    responses={**_EXTRACT, **errors(404, *KEYED_ERRORS)},
-    summary="Extension: the message's one-time codes and links (does not mark it seen)",
+    "Extension: the message's one-time codes and links (does not mark it seen)",
+    404,
+    model=ExtractResponse,
+    responses=_EXTRACT,
     tags=["messages"],
 )
 async def extract(request: Request, message_id: str) -> Response:
     ctx = context(request)
-    return await _extract(ctx, message_id, user_id=current_user(request).id, mailbox_id=None)
+    return await _extract(ctx, message_id, Reader(user_id=current_user(request).id))
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/{message_id}/raw",
+    "Extension: the message exactly as received (message/rfc822)",
+    404,
+    responses=_RAW,
     response_class=Response,
-    responses={**_RAW, **errors(404, *KEYED_ERRORS)},
-    summary="Extension: the message exactly as received (message/rfc822)",
     tags=["messages"],
 )
 async def raw_source(request: Request, message_id: str) -> Response:
     ctx = context(request)
-    raw = await _raw(ctx, message_id, user_id=current_user(request).id, mailbox_id=None)
+    raw = await _raw(ctx, message_id, Reader(user_id=current_user(request).id))
     return _raw_answer(message_id, raw)
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/token/{email_token}/messages/{message_id}/extract",
-    response_model=ExtractResponse,
-    responses={**_EXTRACT, **errors(404, 429, 500)},
-    summary="Extension: codes and links of a message of the token's mailbox",
+    "Extension: codes and links of a message of the token's mailbox",
+    404,
+    model=ExtractResponse,
+    responses=_EXTRACT,
+    token=True,
     tags=["email token"],
 )
 async def token_extract(request: Request, email_token: str, message_id: str) -> Response:
     box = await token_mailbox(request, email_token)
-    return await _extract(context(request), message_id, user_id=None, mailbox_id=box.id)
+    return await _extract(context(request), message_id, Reader(mailbox_id=box.id))
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/token/{email_token}/messages/{message_id}/raw",
+    "Extension: a message of the token's mailbox exactly as received",
+    404,
+    responses=_RAW,
+    token=True,
     response_class=Response,
-    responses={**_RAW, **errors(404, 429, 500)},
-    summary="Extension: a message of the token's mailbox exactly as received",
     tags=["email token"],
 )
 async def token_raw(request: Request, email_token: str, message_id: str) -> Response:
     box = await token_mailbox(request, email_token)
-    raw = await _raw(context(request), message_id, user_id=None, mailbox_id=box.id)
+    raw = await _raw(context(request), message_id, Reader(mailbox_id=box.id))
     return _raw_answer(message_id, raw)

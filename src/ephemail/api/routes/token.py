@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import context, errors
+from ephemail.api.deps import api_route, context
 from ephemail.api.errors import ApiError
-from ephemail.api.reading import MAILBOX_NOT_FOUND, listing_json, message_reading
+from ephemail.api.reading import MAILBOX_NOT_FOUND, Reader, listing_json, message_reading
 from ephemail.api.respond import json_response
 from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_response
 from ephemail.api.schemas import MessageResponse, MessagesResponse
@@ -53,11 +53,14 @@ def _base(request: Request, email_token: str) -> str:
     return f"{context(request).public_url}/api/token/{email_token}/messages"
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages",
-    response_model=MessagesResponse,
-    responses=errors(404, 429, 500),
-    summary="Messages of the token's mailbox",
+    "Messages of the token's mailbox",
+    404,
+    model=MessagesResponse,
+    token=True,
 )
 async def token_messages(request: Request, email_token: str) -> Response:
     box = await token_mailbox(request, email_token)
@@ -65,27 +68,34 @@ async def token_messages(request: Request, email_token: str) -> Response:
     return json_response(body)
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/{message_id}",
-    response_model=MessageResponse,
-    responses=errors(404, 429, 500),
-    summary="Read one message of the token's mailbox (marks it seen)",
+    "Read one message of the token's mailbox (marks it seen)",
+    404,
+    model=MessageResponse,
+    token=True,
 )
 async def token_message(request: Request, email_token: str, message_id: str) -> Response:
     box = await token_mailbox(request, email_token)
     base = _base(request, email_token)
-    body = await message_reading(context(request), message_id, base, mailbox_id=box.id)
+    body = await message_reading(context(request), message_id, base, Reader(mailbox_id=box.id))
     return json_response(body)
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/messages/{message_id}/attachments/{name}",
-    responses={**ATTACHMENT_RESPONSE, **errors(404, 429, 500)},
-    summary="Download an attachment of the token's mailbox",
+    "Download an attachment of the token's mailbox",
+    404,
+    responses=ATTACHMENT_RESPONSE,
+    token=True,
     response_class=Response,
 )
 async def token_attachment(
     request: Request, email_token: str, message_id: str, name: str
 ) -> Response:
     box = await token_mailbox(request, email_token)
-    return await attachment_response(context(request), message_id, name, mailbox_id=box.id)
+    return await attachment_response(context(request), message_id, name, Reader(mailbox_id=box.id))

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ephemail.api import webhook_actions as actions
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import KEYED_ERRORS, context, current_user, errors, owned_route
+from ephemail.api.deps import api_route, context, current_user, owned_route
 from ephemail.api.respond import json_response
 from ephemail.api.schemas import StatusMessage
 from ephemail.api.webhook_schemas import (
@@ -40,11 +40,16 @@ def _data(hook: store.Webhook) -> dict[str, Any]:
     }
 
 
-@router.post(
+@api_route(
+    router,
+    "POST",
     "/webhooks",
-    response_model=CreatedWebhookResponse,
-    responses=errors(400, 403, 404, 422, *KEYED_ERRORS),
-    summary="Extension: register a webhook for the account or one mailbox",
+    "Extension: register a webhook for the account or one mailbox",
+    400,
+    403,
+    404,
+    422,
+    model=CreatedWebhookResponse,
 )
 async def create_webhook(request: Request, body: CreateWebhookBody) -> Response:
     hook = await actions.register(
@@ -53,11 +58,12 @@ async def create_webhook(request: Request, body: CreateWebhookBody) -> Response:
     return json_response({"status": True, "data": {**_data(hook), "secret": hook.secret}})
 
 
-@router.get(
+@api_route(
+    router,
+    "GET",
     "/webhooks",
-    response_model=WebhooksResponse,
-    responses=errors(*KEYED_ERRORS),
-    summary="Extension: the account's webhooks (without their secrets)",
+    "Extension: the account's webhooks (without their secrets)",
+    model=WebhooksResponse,
 )
 async def list_webhooks(request: Request) -> Response:
     ctx = context(request)

@@ -44,7 +44,7 @@ KEYED_ERRORS = (401, 429, 500)
 TOKEN_ERRORS = (429, 500)  # an email token is its own credential: no 401
 
 
-_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def api_route(
@@ -57,7 +57,7 @@ def api_route(
     responses: dict[int | str, dict[str, Any]] | None = None,
     token: bool = False,
     **options: Any,
-) -> Callable[[_Endpoint], _Endpoint]:
+) -> Callable[[Endpoint], Endpoint]:
     """A documented route: its `summary`, the body it answers (`model`; `responses` for
     examples and other media types) and its error codes: `codes`, then those every keyed
     route can answer or, with `token=True`, those every email-token route can."""
@@ -74,7 +74,7 @@ def api_route(
 
 def owned_route(
     router: APIRouter, method: str, path: str, model: Any, summary: str
-) -> Callable[[_Endpoint], _Endpoint]:
+) -> Callable[[Endpoint], Endpoint]:
     """A keyed route on one object the caller must own: someone else's or a missing one is
     the same 404, so every such route documents the same errors."""
     return api_route(router, method, path, summary, 404, model=model)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import api_route, context, current_user, owned_route
+from ephemail.api.deps import Endpoint, api_route, context, current_user, owned_route
 from ephemail.api.errors import ApiError
 from ephemail.api.params import MailboxAddress, SenderFilter, SubjectFilter
 from ephemail.api.reading import (
@@ -34,12 +35,21 @@ router = APIRouter()
 ATTACHMENT_NOT_FOUND = "Attachment not found."
 
 _MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
-ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
+_ATTACHMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         "description": "The attachment's bytes, with its own content type",
     }
 }
+
+
+def attachment_route(
+    router: APIRouter, summary: str, *, token: bool = False
+) -> Callable[[Endpoint], Endpoint]:
+    """The attachment download, by key or by token: one path, bytes of their own type."""
+    path = "/messages/{message_id}/attachments/{name}"
+    shape: dict[str, Any] = {"responses": _ATTACHMENT_RESPONSE, "response_class": Response}
+    return api_route(router, "GET", path, summary, 404, token=token, **shape)
 
 
 async def attachment_response(
@@ -147,15 +157,7 @@ async def delete_message(request: Request, message_id: str) -> Response:
     return json_response({"status": True, "message": "Message was deleted successfully."})
 
 
-@api_route(
-    router,
-    "GET",
-    "/messages/{message_id}/attachments/{name}",
-    "Download an attachment",
-    404,
-    responses=ATTACHMENT_RESPONSE,
-    response_class=Response,
-)
+@attachment_route(router, "Download an attachment")
 async def download_attachment(request: Request, message_id: str, name: str) -> Response:
     ctx = context(request)
     return await attachment_response(

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ephemail.api.context import ApiContext
-from ephemail.api.deps import api_route, context, current_user
+from ephemail.api.deps import Endpoint, api_route, context, current_user
 from ephemail.api.errors import ApiError
 from ephemail.api.reading import MESSAGE_NOT_FOUND, Reader
 from ephemail.api.respond import json_response
@@ -118,64 +119,47 @@ def _raw_answer(message_id: str, raw: bytes) -> Response:
     )
 
 
-@api_route(
-    router,
-    "GET",
-    "/messages/{message_id}/extract",
-    "Extension: the message's one-time codes and links (does not mark it seen)",
-    404,
-    model=ExtractResponse,
-    responses=_EXTRACT,
-    tags=["messages"],
+_SHAPES: dict[str, dict[str, Any]] = {
+    "extract": {"model": ExtractResponse, "responses": _EXTRACT},
+    "raw": {"responses": _RAW, "response_class": Response},
+}
+
+
+def _source_route(
+    what: str, summary: str, *, token: bool = False
+) -> Callable[[Endpoint], Endpoint]:
+    """`…/messages/{id}/{what}`, by key (listed with the messages) or by token."""
+    path = f"/messages/{{message_id}}/{what}"
+    tags = ["email token" if token else "messages"]
+    if token:
+        path = "/token/{email_token}" + path
+    return api_route(router, "GET", path, summary, 404, token=token, tags=tags, **_SHAPES[what])
+
+
+@_source_route(
+    "extract", "Extension: the message's one-time codes and links (does not mark it seen)"
 )
 async def extract(request: Request, message_id: str) -> Response:
     ctx = context(request)
     return await _extract(ctx, message_id, Reader(user_id=current_user(request).id))
 
 
-@api_route(
-    router,
-    "GET",
-    "/messages/{message_id}/raw",
-    "Extension: the message exactly as received (message/rfc822)",
-    404,
-    responses=_RAW,
-    response_class=Response,
-    tags=["messages"],
-)
+@_source_route("raw", "Extension: the message exactly as received (message/rfc822)")
 async def raw_source(request: Request, message_id: str) -> Response:
     ctx = context(request)
     raw = await _raw(ctx, message_id, Reader(user_id=current_user(request).id))
     return _raw_answer(message_id, raw)
 
 
-@api_route(
-    router,
-    "GET",
-    "/token/{email_token}/messages/{message_id}/extract",
-    "Extension: codes and links of a message of the token's mailbox",
-    404,
-    model=ExtractResponse,
-    responses=_EXTRACT,
-    token=True,
-    tags=["email token"],
+@_source_route(
+    "extract", "Extension: codes and links of a message of the token's mailbox", token=True
 )
 async def token_extract(request: Request, email_token: str, message_id: str) -> Response:
     box = await token_mailbox(request, email_token)
     return await _extract(context(request), message_id, Reader(mailbox_id=box.id))
 
 
-@api_route(
-    router,
-    "GET",
-    "/token/{email_token}/messages/{message_id}/raw",
-    "Extension: a message of the token's mailbox exactly as received",
-    404,
-    responses=_RAW,
-    token=True,
-    response_class=Response,
-    tags=["email token"],
-)
+@_source_route("raw", "Extension: a message of the token's mailbox exactly as received", token=True)
 async def token_raw(request: Request, email_token: str, message_id: str) -> Response:
     box = await token_mailbox(request, email_token)
     raw = await _raw(context(request), message_id, Reader(mailbox_id=box.id))

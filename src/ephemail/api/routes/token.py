@@ -13,7 +13,7 @@ from ephemail.api.deps import api_route, context
 from ephemail.api.errors import ApiError
 from ephemail.api.reading import MAILBOX_NOT_FOUND, Reader, listing_json, message_reading
 from ephemail.api.respond import json_response
-from ephemail.api.routes.messages import ATTACHMENT_RESPONSE, attachment_response
+from ephemail.api.routes.messages import attachment_response, attachment_route
 from ephemail.api.schemas import MessageResponse, MessagesResponse
 from ephemail.core.periods import Period
 from ephemail.store import mailboxes
@@ -84,16 +84,7 @@ async def token_message(request: Request, email_token: str, message_id: str) -> 
     return json_response(body)
 
 
-@api_route(
-    router,
-    "GET",
-    "/messages/{message_id}/attachments/{name}",
-    "Download an attachment of the token's mailbox",
-    404,
-    responses=ATTACHMENT_RESPONSE,
-    token=True,
-    response_class=Response,
-)
+@attachment_route(router, "Download an attachment of the token's mailbox", token=True)
 async def token_attachment(
     request: Request, email_token: str, message_id: str, name: str
 ) -> Response:

@@ -22,7 +22,7 @@ from ephemail.api.outage import is_outage
 from ephemail.api.reading import MAILBOX_NOT_FOUND, Reader, message_reading, messages_base
 from ephemail.core.ids import is_message_id
 from ephemail.events import ENDINGS, Event, Overflowed, Subscription
-from ephemail.events.history import messages_since, seq_of
+from ephemail.events.history import messages_since
 from ephemail.events.model import KEY_REVOKED, MAILBOX_RENAMED, MESSAGE_RECEIVED
 from ephemail.store import mailboxes
 
@@ -52,7 +52,7 @@ async def since_seq(ctx: ApiContext, mailbox_id: int, since: str | None) -> int:
     if since.isdigit() and len(since) <= 20:
         return int(since)
     if is_message_id(since):
-        seq = await seq_of(ctx.engine, mailbox_id, since)
+        seq = await ctx.reads.seq_of(mailbox_id, since)
         if seq is not None:
             return seq
     raise ApiError(422, INVALID, {"since": ["is not an event id or a message of this mailbox"]})
@@ -79,7 +79,7 @@ async def wait_for_message(
     """The first message after `since` that matches, read like `GET /api/messages/{id}`."""
     deadline = time.monotonic() + timeout
     with ctx.events.subscribe(mailbox_id) as sub:
-        backlog = await messages_since(ctx.engine, mailbox_id, since)
+        backlog = await messages_since(ctx.reads, mailbox_id, since)
         while True:
             for event in backlog:
                 if event.kind == MESSAGE_RECEIVED and event.seq > since and filters.match(event):
@@ -97,7 +97,7 @@ async def wait_for_message(
                 got = await sub.next(remaining) if remaining > 0 else None
             except Overflowed:  # a burst passed us by: read it from the database instead
                 sub.overflowed = False
-                backlog = await messages_since(ctx.engine, mailbox_id, since)
+                backlog = await messages_since(ctx.reads, mailbox_id, since)
                 continue
             if got is None:
                 raise ApiError(408, "No matching message arrived before the timeout.")
@@ -190,7 +190,7 @@ async def _stream_body(
     told: set[str] = set()
     yield b": stream of " + box.address.encode() + b"\nretry: 2000\n\n"
     if resume is not None:
-        for event in await messages_since(ctx.engine, mailbox_id, resume):
+        for event in await messages_since(ctx.reads, mailbox_id, resume):
             told.add(str(event.data["id"]))
             last = max(last, event.seq)
             yield sse_frame(event, last)

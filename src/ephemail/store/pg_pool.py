@@ -14,6 +14,12 @@ def asyncpg_dsn(url: str | URL) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _no_session_reset(conn: asyncpg.Connection) -> None:
+    """Given as the pool's `reset`: asyncpg still ends a transaction left open before calling
+    it, and these connections set no session state, so the default reset query (RESET ALL,
+    UNLISTEN *, advisory unlock, …) would be a round trip per release for nothing."""
+
+
 class LazyPool:
     """Created inside the running loop at the first `get`, once however many ask at once."""
 
@@ -28,7 +34,7 @@ class LazyPool:
             async with self._lock:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._max_size
+                        self._dsn, min_size=1, max_size=self._max_size, reset=_no_session_reset
                     )
         return self._pool
 

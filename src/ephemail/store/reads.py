@@ -43,6 +43,12 @@ _ONE = (
 _VERSIONS = "SELECT id, is_seen FROM messages WHERE mailbox_id = ? ORDER BY seq DESC, id"
 _PAGE = f"{_VERSIONS} LIMIT ?"
 _SEQ_OF = "SELECT seq FROM messages WHERE id = ? AND mailbox_id = ?"
+# What a `message.received` event holds, for each message after a receipt sequence.
+_RECEIVED_SINCE = (
+    "SELECT m.id, m.seq, m.from_name, m.from_email, m.subject, m.received_at, b.address "
+    "FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
+    "WHERE m.mailbox_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
+)
 _PAGE_BEFORE = (
     "SELECT id, is_seen FROM messages WHERE mailbox_id = ? AND (seq < ? OR (seq = ? AND id > ?)) "
     "ORDER BY seq DESC, id LIMIT ?"
@@ -58,6 +64,9 @@ _FILES_OF_MESSAGE = (
     "SELECT message_id, name, extension, size FROM attachments WHERE message_id = ? "
     "ORDER BY position"
 )
+
+
+ReceivedRow = tuple[str, int, str, str, str, int, str]
 
 
 def _message(row: Sequence[Any], files: list[AttachmentInfo]) -> StoredMessage:
@@ -113,6 +122,13 @@ class HotReads(Protocol):
         self, message_id: str, *, user_id: int | None, mailbox_id: int | None
     ) -> StoredMessage | None:
         """One message of a live mailbox, if the user (or the token's mailbox) may see it."""
+
+    async def seq_of(self, mailbox_id: int, message_id: str) -> int | None:
+        """The receipt sequence of a message of this mailbox (an event id), or None."""
+
+    async def received_since(self, mailbox_id: int, since: int, limit: int) -> list[ReceivedRow]:
+        """(id, seq, from_name, from_email, subject, received_at, address) of the mailbox's
+        messages after receipt sequence `since`, oldest first: what a reader missed."""
 
     async def close(self) -> None: ...
 
@@ -176,6 +192,13 @@ class SqliteReads:
         files = _index(self._db.execute(_FILES_OF_MESSAGE, (message_id,)).fetchall())
         return _message(row, files.get(message_id, []))
 
+    async def seq_of(self, mailbox_id: int, message_id: str) -> int | None:
+        row = self._db.execute(_SEQ_OF, (message_id, mailbox_id)).fetchone()
+        return int(row[0]) if row else None
+
+    async def received_since(self, mailbox_id: int, since: int, limit: int) -> list[ReceivedRow]:
+        return self._db.execute(_RECEIVED_SINCE, (mailbox_id, since, limit)).fetchall()
+
     async def close(self) -> None:
         self._db.close()
 
@@ -204,6 +227,7 @@ class PostgresReads:
                 "page": _PAGE,
                 "seq_of": _SEQ_OF,
                 "page_before": _PAGE_BEFORE,
+                "received_since": _RECEIVED_SINCE,
             }.items()
         }
         # PostgreSQL takes the id list as one array parameter.
@@ -277,6 +301,16 @@ class PostgresReads:
                 return None
             files = _index(await conn.fetch(self._sql["files_msg"], message_id))
         return _message(row, files.get(message_id, []))
+
+    async def seq_of(self, mailbox_id: int, message_id: str) -> int | None:
+        pool = await self._pool.get()
+        seq = await pool.fetchval(self._sql["seq_of"], message_id, mailbox_id)
+        return None if seq is None else int(seq)
+
+    async def received_since(self, mailbox_id: int, since: int, limit: int) -> list[ReceivedRow]:
+        pool = await self._pool.get()
+        rows = await pool.fetch(self._sql["received_since"], mailbox_id, since, limit)
+        return [tuple(r) for r in rows]
 
     async def close(self) -> None:
         await self._pool.close()

@@ -23,7 +23,6 @@ from ephemail.api.errors import ApiError
 from ephemail.api.reading import Reader, read_and_mark_seen
 from ephemail.core.ids import is_message_id
 from ephemail.core.periods import zone
-from ephemail.events.history import seq_of
 from ephemail.store import mailboxes, message_parts
 from ephemail.store.models import Mailbox, StoredMessage, User
 from ephemail.web.mailhtml import text_preview
@@ -131,8 +130,8 @@ async def newest_seq(request: Request, opened: Opened, rows: list[dict[str, Any]
     """Where the page's live stream starts: after the newest message the page shows."""
     if not rows:
         return 0
-    engine = web_context(request).api.engine
-    return await seq_of(engine, opened.box.id, rows[0]["m"].id) or 0
+    reads = web_context(request).api.reads
+    return await reads.seq_of(opened.box.id, rows[0]["m"].id) or 0
 
 
 # --- inline parts: URLs a sandboxed frame loads without a session ----------------------------

@@ -169,3 +169,24 @@ async def test_attachments_by_name_and_the_raw_copy(store: Store) -> None:
         assert (
             await messages.get_attachment(conn, message_id, "a.pdf", user_id=store.user.id) is None
         )
+
+
+async def test_what_a_reader_missed_is_replayed_in_receipt_order(store: Store) -> None:
+    """`wait --since` and a resumed event stream read this: each message after a receipt
+    sequence, oldest first, only of this mailbox, as many as asked."""
+    box, elsewhere = await store.new_box("replay"), await store.new_box("replay-other")
+    ids = [await store.deliver(box, plain_mail(f"r{i}", "body")) for i in range(4)]
+    await store.deliver(elsewhere)
+    seqs = [await store.reads.seq_of(box.id, mid) for mid in ids]
+    assert all(isinstance(seq, int) for seq in seqs) and seqs == sorted(seqs)
+    assert await store.reads.seq_of(elsewhere.id, ids[0]) is None  # not that mailbox's
+    assert await store.reads.seq_of(box.id, "0" * len(ids[0])) is None
+    first = seqs[0]
+    assert first is not None
+    rows = await store.reads.received_since(box.id, first, 10)
+    assert [row[0] for row in rows] == ids[1:]
+    _, seq, from_name, from_email, subject, received_at, address = rows[0]
+    assert (seq, subject, from_email, address) == (seqs[1], "r1", "bob@example.org", box.address)
+    assert isinstance(from_name, str) and received_at > 0
+    assert [row[0] for row in await store.reads.received_since(box.id, 0, 2)] == ids[:2]
+    assert await store.reads.received_since(box.id, seqs[-1] or 0, 10) == []

@@ -5,7 +5,10 @@ reference rows.
 `--impl ours` runs ephemail's SMTP front (the mail/smtp package) with
 every recipient accepted without a look-up and every message answered `250` without being
 parsed or stored; `--impl aiosmtpd` runs aiosmtpd (the library ephemail used before) with a
-handler that does the same. Both on uvloop, one process, one event loop, as a worker runs.
+handler that does the same; `--impl bare` is the least a receiver can do in Python (split
+lines, a fixed reply to each, find the end of DATA: no limits, no checks, not a server), the
+ceiling any Python front has on this host. All on uvloop, one process, one event loop, as a
+worker runs.
 
     python bench/null_smtp.py --impl ours --port 2600
 """
@@ -18,7 +21,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
 from ephemail.mail.smtp.server import bind_socket, smtp_factory
@@ -60,6 +63,53 @@ async def serve_ours(port: int) -> None:
     await server.serve_forever()
 
 
+class BareSmtp(asyncio.Protocol):
+    """Fixed replies, the DATA terminator found, nothing else: a ceiling, not a server."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.buffer = b""
+        self.in_data = False
+        self.transport.write(b"220 null.test ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        buffer, out = self.buffer + data, []
+        while True:
+            if self.in_data:  # the buffer starts with the CRLF that ended the DATA line
+                end = buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    buffer = buffer[-4:]
+                    break
+                buffer, self.in_data = buffer[end + 5 :], False
+                out.append(b"250 2.0.0 OK queued as null\r\n")
+                continue
+            eol = buffer.find(b"\r\n")
+            if eol < 0:
+                break
+            verb, buffer = buffer[:4].upper(), buffer[eol + 2 :]
+            if verb == b"EHLO":
+                out.append(b"250-null.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                out.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                buffer, self.in_data = b"\r\n" + buffer, True
+            elif verb == b"QUIT":
+                self.transport.write(b"".join(out) + b"221 2.0.0 Bye\r\n")
+                self.transport.close()
+                return
+            else:
+                out.append(b"250 2.0.0 OK\r\n")
+        self.buffer = buffer
+        if out:
+            self.transport.write(b"".join(out))
+
+
+async def serve_bare(port: int) -> None:
+    sock = bind_socket("127.0.0.1", port, reuse_port=False)
+    server = await asyncio.get_running_loop().create_server(BareSmtp, sock=sock)
+    print("ready", flush=True)
+    await server.serve_forever()
+
+
 async def serve_aiosmtpd(port: int) -> None:
     from aiosmtpd.smtp import SMTP
 
@@ -86,7 +136,7 @@ async def serve_aiosmtpd(port: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--impl", choices=("ours", "aiosmtpd"), required=True)
+    parser.add_argument("--impl", choices=("ours", "aiosmtpd", "bare"), required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every session
@@ -94,7 +144,7 @@ def main() -> int:
         import uvloop
 
         uvloop.install()
-    run = serve_ours if args.impl == "ours" else serve_aiosmtpd
+    run = {"ours": serve_ours, "aiosmtpd": serve_aiosmtpd, "bare": serve_bare}[args.impl]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args.port))
     return 0

@@ -56,12 +56,13 @@ TOOLS = ("own", "smtp-source")
 # ---- the servers that store nothing ------------------------------------------------------------
 
 
-REFERENCES = {"aiosmtpd-null": "aiosmtpd", "front-null": "ours"}
+REFERENCES = {"aiosmtpd-null": "aiosmtpd", "front-null": "ours", "bare-null": "bare"}
 
 
 def start_reference(target: str, smtp_sink: str | None, port: int) -> subprocess.Popen[bytes]:
     """Postfix smtp-sink (takes mail and throws it away: the no-storage ceiling), or
-    bench/null_smtp.py (an SMTP front storing nothing: ours, or aiosmtpd), until it greets."""
+    bench/null_smtp.py (an SMTP front storing nothing: ours, aiosmtpd, or the bare minimum),
+    until it greets."""
     if target == "smtp-sink":
         cmd = [str(smtp_sink)]
         if os.geteuid() == 0:  # smtp-sink refuses to run as root without a user to become
@@ -394,16 +395,17 @@ def reference_ratios(results: Sequence[RunResult]) -> list[str]:
         if r.target != "front-null":
             continue
         key = (r.tool, r.size, r.mode)
-        aio = next(
-            (a for a in results if a.target == "aiosmtpd-null" and (a.tool, a.size, a.mode) == key),
-            None,
-        )
-        if aio is not None and aio.rate:
-            lines.append(
-                f"front storing nothing / aiosmtpd storing nothing, {tool_name(r.tool)} "
-                f"{human_size(r.size)} {r.mode}: {r.rate:,.0f} / {aio.rate:,.0f} msg/s = "
-                f"{r.rate / aio.rate:.2f}x"
+        for other, name in (("aiosmtpd-null", "aiosmtpd"), ("bare-null", "a bare receiver")):
+            ref = next(
+                (a for a in results if a.target == other and (a.tool, a.size, a.mode) == key),
+                None,
             )
+            if ref is not None and ref.rate:
+                lines.append(
+                    f"front storing nothing / {name} storing nothing, {tool_name(r.tool)} "
+                    f"{human_size(r.size)} {r.mode}: {r.rate:,.0f} / {ref.rate:,.0f} msg/s = "
+                    f"{r.rate / ref.rate:.2f}x"
+                )
         for mine in results:
             if mine.target == "ephemail" and (mine.tool, mine.size, mine.mode) == key and r.rate:
                 lines.append(
@@ -512,7 +514,9 @@ def doc_section(
             "",
             "Reference rows from the same run, storing nothing (`bench/null_smtp.py`: every "
             "recipient accepted without a look-up, every message answered `250` unparsed): "
-            "aiosmtpd, the library ephemail used before, and ephemail's own SMTP front.",
+            "aiosmtpd, the library ephemail used before, ephemail's own SMTP front, and a bare "
+            "receiver (fixed replies, the end of DATA found, no checks or limits: the ceiling "
+            "of any SMTP front in Python on this host).",
             "",
             "| server | client | size | connections | msg/s | server CPU per msg |",
             "|---|---|---|---|---|---|",
@@ -664,8 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("--no-sink", "skip the smtp-sink comparison"),
             (
                 "--no-reference",
-                "skip the two reference rows storing nothing: aiosmtpd, and our SMTP front "
-                "(bench/null_smtp.py)",
+                "skip the three reference rows storing nothing: aiosmtpd, our SMTP front and "
+                "a bare receiver (bench/null_smtp.py)",
             ),
             (
                 "--snapshot",
@@ -723,6 +727,7 @@ def plan(args: argparse.Namespace) -> Iterator[tuple[str, str, int, int, str]]:
                 if not args.no_reference:
                     yield "aiosmtpd-null", tool, size, 1, mode
                     yield "front-null", tool, size, 1, mode
+                    yield "bare-null", tool, size, 1, mode
                 for workers in args.workers:
                     yield "ephemail", tool, size, workers, mode
 

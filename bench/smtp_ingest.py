@@ -449,7 +449,10 @@ def doc_section(
         "one mailbox and does not pipeline. *reuse*: each session sends all its messages over one "
         "connection, in lockstep (MAIL, wait, RCPT, wait, DATA, wait, body, wait); "
         "*pipelined*: the same, but MAIL, RCPT and DATA go out in one write when the server "
-        "advertises PIPELINING (RFC 2920), as Postfix sends; *new*: a new connection per "
+        "advertises PIPELINING (RFC 2920), as Postfix sends; *chunked*: MAIL, RCPT and the "
+        "whole message as one `BDAT n LAST` chunk in one write when the server also advertises "
+        "CHUNKING (RFC 3030), one round trip a message (a server without CHUNKING gets the "
+        "pipelined mode); *new*: a new connection per "
         "message, lockstep (connect, EHLO, MAIL, RCPT, DATA, QUIT).",
         f"- Server: `ephemail serve`, SQLite in a fresh temp dir, "
         f"`EPHEMAIL_SQLITE_SYNCHRONOUS={args.synchronous}`, "
@@ -652,13 +655,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--mode",
                 MODES,
                 "reuse: many messages per connection, lockstep; pipelined: the same with "
-                "PIPELINING; new: a connection per message (default all three)",
+                "PIPELINING; chunked: the envelope and the message as one BDAT chunk in one "
+                "write (CHUNKING); new: a connection per message (default all four)",
             ),
             (
                 "--tool",
                 TOOLS,
                 "load generators: our asyncio client and/or Postfix smtp-source (which sends "
-                "to the first mailbox only and has no pipelined mode); default both",
+                "to the first mailbox only and has no pipelined or chunked mode); default both",
             ),
         ],
     )
@@ -720,7 +724,7 @@ def plan(args: argparse.Namespace) -> Iterator[tuple[str, str, int, int, str]]:
     for tool in args.tool:
         for size in args.size:
             for mode in args.mode:
-                if tool == "smtp-source" and mode == "pipelined":
+                if tool == "smtp-source" and mode in ("pipelined", "chunked"):
                     continue
                 if not args.no_sink:
                     yield "smtp-sink", tool, size, 1, mode

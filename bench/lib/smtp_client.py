@@ -1,7 +1,9 @@
 """The one asyncio SMTP client of the bench scripts: load for ingest and soak, raw for fuzz.
 
 Modes: lockstep like smtp-source (`reuse`), the envelope in one write when the server offers
-PIPELINING (`pipelined`), a connection per message (`new`); and `send_raw`, which sends bytes
+PIPELINING (`pipelined`), the envelope and the whole message as one BDAT chunk in one write
+when it also offers CHUNKING (`chunked`, RFC 3030: one round trip a message), a connection
+per message (`new`); and `send_raw`, which sends bytes
 as they are (dot-stuffed, nothing else fixed) and returns the reply text. `BlockingSmtp` runs
 the same client from a thread that has no event loop. `run_load` / `client_main` drive many
 sessions from a separate process, so the client never shares an event loop with a server.
@@ -23,7 +25,7 @@ from typing import Any
 from lib.server import HOST
 
 SENDER = "from@bench.test"
-MODES = ("reuse", "pipelined", "new")
+MODES = ("reuse", "pipelined", "chunked", "new")
 MAX_REPLY_LINES = 100
 
 
@@ -88,11 +90,14 @@ class SmtpConn:
         self.writer = writer
         self.timeout = timeout
         self.pipelining = False
+        self.chunking = False
         self.extensions: set[bytes] = set()
         self.text = b""  # the text of the last reply's last line
 
     @classmethod
-    async def open(cls, port: int, timeout: float, *, pipelining: bool = False) -> SmtpConn:
+    async def open(
+        cls, port: int, timeout: float, *, pipelining: bool = False, chunking: bool = False
+    ) -> SmtpConn:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(HOST, port, limit=1 << 16), timeout
         )
@@ -105,6 +110,7 @@ class SmtpConn:
             if code != 250:
                 raise SmtpReplyError("EHLO", code)
             conn.pipelining = pipelining and b"PIPELINING" in conn.extensions
+            conn.chunking = chunking and conn.pipelining and b"CHUNKING" in conn.extensions
         except BaseException:
             conn.close()
             raise
@@ -139,6 +145,9 @@ class SmtpConn:
 
     async def send_mail(self, rcpt: str, message: bytes, message_id: bytes) -> None:
         """One transaction; raises SmtpReplyError with the stage that failed."""
+        if self.chunking:
+            await self._send_chunked(rcpt, message, message_id)
+            return
         if self.pipelining:
             await self._send_pipelined(rcpt, message, message_id)
             return
@@ -169,6 +178,20 @@ class SmtpConn:
         code = await self.command(message_id + message)
         if code != 250:
             raise SmtpReplyError("DATA-end", code)
+
+    async def _send_chunked(self, rcpt: str, message: bytes, message_id: bytes) -> None:
+        """RFC 3030 with RFC 2920: MAIL, RCPT and `BDAT n LAST` with the message, one write.
+        The bench's messages never have a line starting with a dot: dropping the final
+        `.CRLF` leaves the message as it is."""
+        raw = message_id + message[:-3]
+        self.writer.write(
+            b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + rcpt.encode() + b">\r\n"
+            + b"BDAT %d LAST\r\n" % len(raw) + raw
+        )  # fmt: skip
+        codes = [await self.reply() for _ in range(3)]
+        for stage, code in zip(("MAIL", "RCPT", "BDAT"), codes, strict=True):
+            if code != 250:
+                raise SmtpReplyError(stage, code)
 
     async def send_raw(self, sender: bytes, rcpt: str, raw: bytes) -> tuple[str, int, bytes]:
         """`raw` as it is, dot-stuffed: (stage, code, text) of the first refusal, or
@@ -266,7 +289,12 @@ async def _session(
             message_id = f"Message-ID: <{index}.{run_tag}@bench.test>\r\n".encode()
             try:
                 if conn is None:
-                    conn = await SmtpConn.open(port, timeout, pipelining=mode == "pipelined")
+                    conn = await SmtpConn.open(
+                        port,
+                        timeout,
+                        pipelining=mode in ("pipelined", "chunked"),
+                        chunking=mode == "chunked",
+                    )
                     state.connections += 1
                 usable = await _transaction(state, conn, boxes[slot], messages[slot], message_id)
             except (SmtpReplyError, OSError, TimeoutError, ConnectionError) as exc:

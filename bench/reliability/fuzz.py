@@ -1147,7 +1147,7 @@ ABUSE_CASES = (
         "`421 4.7.0 Too many connections` and close; slots come back after the 5 close",
     ),
     (
-        "Unknown commands (`TURN`, `XYZZY`, `ETRN`, `BDAT`); `EXPN`",
+        "Unknown commands (`TURN`, `XYZZY`, `ETRN`, `XEXCH50`); `EXPN`",
         "`500`; `502` for EXPN; the 5th unknown command gets `502 5.5.1` and close",
     ),
     (

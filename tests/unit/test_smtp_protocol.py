@@ -404,6 +404,12 @@ TOKENS = st.sampled_from(
         b"RCPT TO:<box@live.test>\r\n",
         b"RCPT TO:<x@dead.test>\r\n",
         b"DATA\r\n",
+        b"BDAT 7\r\n",
+        b"BDAT 3 LAST\r\n",
+        b"BDAT 0 LAST\r\n",
+        b"BDAT 9000 LAST\r\n",
+        b"BDAT 5000\r\n",
+        b"BDAT x\r\n",
         b".\r\n",
         b"..\r\n",
         b"\r\n.\r\n",
@@ -444,3 +450,118 @@ def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> No
         assert len(conn._body) <= 1.5 * limits.max_message_size + 2 + 4
     for message in driver.messages():
         assert len(message.data) <= limits.max_message_size
+
+
+# --- BDAT (CHUNKING, RFC 3030) ----------------------------------------------------------
+
+CHUNKED = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<box@live.test>\r\n"
+
+
+def test_ehlo_offers_chunking() -> None:
+    driver = Driver()
+    driver.replies()
+    assert b"250-CHUNKING" in driver.feed(b"EHLO client.test\r\n")
+
+
+def test_a_message_in_chunks_is_taken_exactly_as_sent() -> None:
+    driver = ready()
+    assert driver.codes(CHUNKED) == [250, 250]
+    # Binary: a line with a lone dot and a dot at a line start are content, not markers.
+    first, last = b"Subject: x\r\n\r\n.\r\n..b", b"ody\r\n"
+    lines = driver.feed(b"BDAT %d\r\n%s" % (len(first), first))
+    assert lines == [b"250 2.0.0 Chunk received, %d octets in all" % len(first)]
+    assert driver.codes(b"BDAT %d LAST\r\n%s" % (len(last), last)) == [250]
+    assert [m.data for m in driver.messages()] == [first + last]
+    assert driver.messages()[0].recipients == ["box@live.test"]
+    assert driver.codes(b"BDAT 0 LAST\r\n") == [503]  # the transaction is over
+
+
+def test_an_empty_last_chunk_ends_the_message() -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    assert driver.codes(b"BDAT 3\r\nabcBDAT 0 LAST\r\n") == [250, 250]
+    assert [m.data for m in driver.messages()] == [b"abc"]
+
+
+def test_a_refused_chunk_is_read_past_so_the_next_command_is_understood() -> None:
+    driver = ready()
+    # "NOOP\r\n" inside the chunk is data to skip, not a command.
+    assert driver.codes(b"BDAT 6 LAST\r\nNOOP\r\nNOOP\r\n") == [503, 250]
+    driver.feed(b"MAIL FROM:<a@example.org>\r\n")
+    assert driver.codes(b"BDAT 4 LAST\r\nRSETNOOP\r\n") == [503, 250]  # no recipient yet
+    assert driver.messages() == []
+
+
+def test_data_and_bdat_do_not_mix_in_one_transaction() -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    assert driver.codes(b"BDAT 2\r\nabDATA\r\n") == [250, 503]
+    assert driver.codes(b"BDAT 2 last\r\ncd") == [250]  # LAST in any case
+    assert [m.data for m in driver.messages()] == [b"abcd"]
+
+
+@pytest.mark.parametrize("arg", [b"", b" x", b" 5 MORE", b" -1", b" 5 LAST x", b" \xd9\xa3"])
+def test_a_bdat_whose_size_cannot_be_read_closes_the_session(arg: bytes) -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    assert driver.codes(b"BDAT" + arg + b"\r\nNOOP\r\n") == [501]  # nothing after it is read
+    assert driver.conn.closing
+
+
+def test_chunks_over_the_size_limit_are_refused_unread_and_end_the_transaction() -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    big = LIMITS.max_message_size
+    assert driver.codes(b"BDAT 6000\r\n" + b"a" * 6000) == [250]
+    # Declared beyond the limit: 552 once the chunk is past, nothing of it kept.
+    assert driver.codes(b"BDAT 5000\r\n" + b"b" * 5000) == [552]
+    assert len(driver.conn._body) == 0
+    assert driver.codes(b"BDAT 1 LAST\r\nc") == [503]  # pipelined after it: no transaction
+    driver.feed(CHUNKED)
+    exact = b"d" * 98 + b"\r\n"
+    assert driver.codes(b"BDAT %d LAST\r\n" % big + exact * (big // 100)) == [250]  # at the limit
+    assert [len(m.data) for m in driver.messages()] == [big]
+
+
+def test_a_huge_declared_chunk_keeps_nothing_while_it_is_skipped() -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    assert driver.codes(b"BDAT 99999999999999999999 LAST\r\n") == []
+    for _ in range(50):
+        driver.feed(b"x" * 65536)
+        assert len(driver.conn._body) == 0 and driver.conn.buffered == 0
+    assert driver.conn.state is smtp.State.CHUNK  # still skipping: the clocks end it
+
+
+def test_a_chunked_line_over_the_line_limit_is_refused_across_chunks() -> None:
+    driver = ready()
+    driver.feed(CHUNKED)
+    half = b"u" * 1500  # 3,000 octets with no line end, over LIMITS.data_line_limit
+    assert driver.codes(b"BDAT 1500\r\n" + half + b"BDAT 1502 LAST\r\n" + half + b"\r\n") == [
+        250,
+        500,
+    ]
+    assert driver.messages() == []
+
+
+def test_pipelined_bdat_waits_for_the_commit_and_every_split_agrees() -> None:
+    script = b"EHLO c\r\n" + CHUNKED + b"BDAT 5 LAST\r\nhelloMAIL FROM:<b@example.org>\r\nQUIT\r\n"
+    whole = Driver()
+    expected = whole.feed(script)
+    finals = [int(line[:3]) for line in expected if line[3:4] == b" "]
+    assert finals == [220, 250, 250, 250, 250, 250, 221]
+    for cut in range(1, len(script)):
+        driver = Driver()
+        out = driver.feed(script[:cut]) + driver.feed(script[cut:])
+        assert out == expected, cut
+        assert [m.data for m in driver.messages()] == [b"hello"]
+    held = ready()
+    held.decide = False
+    held.feed(CHUNKED + b"BDAT 5 LAST\r\nhelloNOOP\r\n")
+    conn = held.conn
+    conn.answer("250 2.1.0 OK")
+    conn.next_event()
+    conn.accept_recipient("box@live.test")
+    conn.next_event()
+    assert isinstance(conn.pending, smtp.Message) and conn.buffered == len(b"NOOP\r\n")
+    assert [line[:3] for line in held.replies()] == [b"250", b"250"]  # NOOP waits its turn

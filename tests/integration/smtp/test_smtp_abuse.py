@@ -400,7 +400,7 @@ async def test_unknown_commands_get_500_and_a_flood_of_them_is_cut_off(running: 
             assert client.ehlo()[0] == 250
             expn = client.command(b"EXPN staff")  # known but not implemented
             turn = client.command(b"TURN")
-            codes = [client.command(c) for c in (b"XYZZY", b"ETRN example.org", b"BDAT 10")]
+            codes = [client.command(c) for c in (b"XYZZY", b"ETRN example.org", b"XEXCH50 10 2")]
             cut = client.command(b"FOO")
             closed, _ = client.wait_closed(5)
             return codes, cut, closed, expn, turn

@@ -26,7 +26,7 @@ from ephemail.mail.smtp.events import (
     State,
     Transaction,
 )
-from ephemail.mail.smtp.syntax import ehlo_reply, encoded, path_and_params
+from ephemail.mail.smtp.syntax import bdat_args, ehlo_reply, encoded, path_and_params
 
 
 class Commands(Generic[R]):
@@ -52,6 +52,10 @@ class Commands(Generic[R]):
     _line: int
     _too_big: bool
     _too_long: bool
+    _chunk_left: int
+    _chunk_last: bool
+    _chunk_refusal: str | None
+    _chunk_return: State
 
     # --- commands -------------------------------------------------------------------------
 
@@ -150,6 +154,8 @@ class Commands(Generic[R]):
             self._reply("503 5.5.1 Error: need MAIL command")
         elif not self._tx.recipients:
             self._reply("503 5.5.1 Error: need RCPT command")
+        elif self._tx.chunked:  # RFC 3030 2: not both in one transaction
+            self._reply("503 5.5.1 Error: DATA after BDAT")
         else:
             self.state = State.DATA
             self._body = bytearray(b"\r\n")  # DATA starts at a line start
@@ -157,6 +163,32 @@ class Commands(Generic[R]):
             self._line = 0
             self._too_big = self._too_long = False
             self._reply("354 End data with <CR><LF>.<CR><LF>")
+
+    def _bdat(self, arg: str) -> None:
+        """BDAT: a chunk of the message follows, `size` octets exactly, binary (no dot-stuffing).
+        A refused chunk's octets are still read, so the stream stays in step (RFC 3030 2);
+        only an unreadable size leaves no way to find the next command."""
+        parsed = bdat_args(arg)
+        if parsed is None:
+            self._reply("501 5.5.4 Syntax: BDAT <size> [LAST], closing connection")
+            self._close()
+            return
+        size, last = parsed
+        refusal = None
+        if self.state is not State.MAIL:
+            refusal = "503 5.5.1 Error: need MAIL command"
+        elif not self._tx.recipients:
+            refusal = "503 5.5.1 Error: need RCPT command"
+        elif (len(self._body) if self._tx.chunked else 0) + size > self.limits.max_message_size:
+            refusal = REPLY_TOO_BIG
+        elif not self._tx.chunked:
+            self._tx.chunked = True
+            self._body = bytearray()
+            self._line = 0
+            self._too_long = False
+        self._chunk_left, self._chunk_last = size, last
+        self._chunk_refusal, self._chunk_return = refusal, self.state
+        self.state = State.CHUNK
 
     def _rset(self, arg: str) -> None:
         if arg:
@@ -183,7 +215,7 @@ class Commands(Generic[R]):
 
     def _help(self, arg: str) -> None:
         self._reply(
-            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP"
             + (" STARTTLS" if self.limits.tls_available else "")
         )
 
@@ -209,7 +241,7 @@ class Commands(Generic[R]):
 
     def _end_transaction(self) -> None:
         self._tx = Transaction()
-        if self.state in (State.MAIL, State.DATA):
+        if self.state in (State.MAIL, State.DATA, State.CHUNK):
             self.state = State.READY
 
     def _reply(self, line: str) -> None:
@@ -231,6 +263,7 @@ COMMANDS: dict[bytes, Callable[[Commands[Any], str], None]] = {
     b"MAIL": Commands._mail,
     b"RCPT": Commands._rcpt,
     b"DATA": Commands._data_command,
+    b"BDAT": Commands._bdat,
     b"RSET": Commands._rset,
     b"NOOP": Commands._noop,
     b"QUIT": Commands._quit,

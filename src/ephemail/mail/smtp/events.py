@@ -43,6 +43,7 @@ class State(Enum):
     READY = auto()  # greeted, no transaction
     MAIL = auto()  # MAIL accepted, collecting RCPTs
     DATA = auto()  # reading the message
+    CHUNK = auto()  # reading the octets of a BDAT chunk (RFC 3030)
     CLOSED = auto()  # a 221 or 421 was queued: read nothing more
 
 
@@ -87,3 +88,4 @@ class Transaction(Generic[R]):
     sender: str = ""
     recipients: list[R] = field(default_factory=list)
     accepted: int = 0
+    chunked: bool = False  # a BDAT chunk was taken: the message comes in chunks, not DATA

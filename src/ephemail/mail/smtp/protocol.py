@@ -17,6 +17,8 @@ Memory per session is bounded whatever the client sends:
   made before the stuffed buffer is freed (2.5 × for an instant);
   beyond the limit, or after a line longer than `data_line_limit`, only the last four
   octets are kept (to find the end) and the message is refused at its end;
+- BDAT (CHUNKING, RFC 3030): at most `max_message_size` octets in all, checked against each
+  chunk's declared size before any of it is kept; a refused chunk is read past, not kept;
 - pipelined input waiting behind a pending decision: the adapter stops reading once
   `buffered` exceeds its backlog limit.
 """
@@ -54,6 +56,11 @@ class ServerConnection(Commands[events.R]):
         self._line = 0  # length of the current DATA line so far
         self._too_big = False
         self._too_long = False
+        # BDAT
+        self._chunk_left = 0
+        self._chunk_last = False
+        self._chunk_refusal: str | None = None
+        self._chunk_return = events.State.READY
 
     # --- the adapter's side ---------------------------------------------------------------
 
@@ -84,6 +91,10 @@ class ServerConnection(Commands[events.R]):
         while self.pending is None and self.state is not events.State.CLOSED:
             if self.state is events.State.DATA:
                 if not self._data_step():
+                    break
+                continue
+            if self.state is events.State.CHUNK:
+                if not self._chunk_step():
                     break
                 continue
             line = self._next_line()
@@ -226,6 +237,44 @@ class ServerConnection(Commands[events.R]):
                 self._too_long = True
         if self._line > limit:
             self._too_long = True
+
+    # --- BDAT -----------------------------------------------------------------------------
+
+    def _chunk_step(self) -> bool:
+        """Move buffered input into the chunk (or past it, if refused); True once it ended."""
+        take = min(len(self._in) - self._pos, self._chunk_left)
+        if take:
+            if self._chunk_refusal is None:
+                piece = bytes(self._in[self._pos : self._pos + take])
+                self._count_lines(piece)
+                self._body += piece
+            self._pos += take
+            self._chunk_left -= take
+        if self._chunk_left:
+            return False
+        self._end_chunk()
+        return True
+
+    def _end_chunk(self) -> None:
+        refusal = self._chunk_refusal
+        if refusal is not None:
+            self.state = self._chunk_return
+            if refusal == events.REPLY_TOO_BIG:  # the transaction is over (RFC 3030 2)
+                self._end_transaction()
+                self._body = bytearray()
+            self._reply(refusal)
+            return
+        self.state = events.State.MAIL
+        if not self._chunk_last:
+            self._reply(f"250 2.0.0 Chunk received, {len(self._body)} octets in all")
+            return
+        raw, self._body = bytes(self._body), bytearray()
+        if self._too_long:
+            self._end_transaction()
+            self._reply(events.REPLY_TOO_LONG)
+            return
+        tx = self._tx
+        self.pending = events.Message(tx.sender, tx.recipients, raw)
 
     def _finish_data(self, data: bytearray) -> None:
         self._body = bytearray()

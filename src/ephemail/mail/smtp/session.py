@@ -271,7 +271,7 @@ class SmtpSession(asyncio.Protocol):
     # --- clocks ---------------------------------------------------------------------------
 
     def _watch_data(self) -> None:
-        if self.conn.state is State.DATA:
+        if self.conn.state is State.DATA or self.conn.state is State.CHUNK:
             if self._data_deadline is None:
                 self._data_deadline = self._loop.time() + self._limits.data_timeout
         elif self._data_deadline is not None:

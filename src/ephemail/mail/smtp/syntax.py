@@ -29,6 +29,7 @@ def ehlo_reply(limits: ProtocolLimits, starttls: bool) -> bytes:
         "8BITMIME",
         "SMTPUTF8",
         "PIPELINING",
+        "CHUNKING",
         "ENHANCEDSTATUSCODES",
     ]
     if starttls:
@@ -78,6 +79,16 @@ def path_and_params(text: str) -> tuple[str, dict[str, str]] | None:
             return None
         params[match.group(1).upper()] = match.group(2) or ""
     return address, params
+
+
+def bdat_args(text: str) -> tuple[int, bool] | None:
+    """`<size> [LAST]` of BDAT (RFC 3030) → (size, last); None when it is not that."""
+    size, _, last = text.partition(" ")
+    if not (size.isascii() and size.isdigit()) or len(size) > 20:
+        return None
+    if last and last.upper() != "LAST":
+        return None
+    return int(size), bool(last)
 
 
 def closing_bracket(text: str) -> int:

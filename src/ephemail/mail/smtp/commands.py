@@ -180,7 +180,10 @@ class Commands(Generic[R]):
         elif not self._tx.recipients:
             refusal = "503 5.5.1 Error: need RCPT command"
         elif (len(self._body) if self._tx.chunked else 0) + size > self.limits.max_message_size:
+            # The transaction is over (RFC 3030 2); the chunk's octets are still read past.
             refusal = REPLY_TOO_BIG
+            self._end_transaction()
+            self._body = bytearray()
         elif not self._tx.chunked:
             self._tx.chunked = True
             self._body = bytearray()

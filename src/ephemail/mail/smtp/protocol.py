@@ -256,13 +256,9 @@ class ServerConnection(Commands[events.R]):
         return True
 
     def _end_chunk(self) -> None:
-        refusal = self._chunk_refusal
-        if refusal is not None:
+        if self._chunk_refusal is not None:
             self.state = self._chunk_return
-            if refusal == events.REPLY_TOO_BIG:  # the transaction is over (RFC 3030 2)
-                self._end_transaction()
-                self._body = bytearray()
-            self._reply(refusal)
+            self._reply(self._chunk_refusal)
             return
         self.state = events.State.MAIL
         if not self._chunk_last:

@@ -460,7 +460,7 @@ async def test_fuzzed_dialogues_always_get_well_formed_replies(tmp_path: Path) -
                     if (
                         code in (221, 421)
                         or text.startswith(b"5.5.1 Too many")
-                        or (text.endswith(b"closing connection"))
+                        or text.endswith(b"closing connection")
                     ):
                         closed, rest = client.wait_closed(5)
                         assert closed, f"no close after {code} {text!r}"

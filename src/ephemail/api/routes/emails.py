@@ -100,6 +100,7 @@ def _checked_username(value: str | None, field: str) -> None:
     413,
     422,
     model=MailboxResponse,
+    # The optional body is read by hand (a bad one is a clean 400) and documented here.
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -212,10 +213,12 @@ _EXTEND_EXAMPLE = {
     422,
     model=MailboxResponse,
     responses={200: {"content": {"application/json": {"example": _EXTEND_EXAMPLE}}}},
-    description="The new `expire_at` is the earlier of (`expire_at` + the plan's lifetime) and "
-    "(`created_at` + the plan's maximum lifetime, `ephemail plan set --max-lifetime`). "
-    "403 when the mailbox is already at that maximum. The mailbox keeps its address, "
-    "its messages and its email_token's life.",
+    description=(
+        "The new `expire_at` is the earlier of (`expire_at` + the plan's lifetime) and "
+        "(`created_at` + the plan's maximum lifetime, `ephemail plan set --max-lifetime`). "
+        "403 when the mailbox is already at that maximum. The mailbox keeps its address, "
+        "its messages and its email_token's life."
+    ),
 )
 async def extend_email(request: Request, email: str) -> Response:
     ctx = context(request)

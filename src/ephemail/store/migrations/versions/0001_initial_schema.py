@@ -128,7 +128,7 @@ def upgrade() -> None:
         "message_raw",
         string("message_id", 46),
         sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.Column("sha256", sa.String(length=64), nullable=False),
+        string("sha256", 64),
         cascade("message_id", "messages"),
         sa.PrimaryKeyConstraint("message_id"),
     )

@@ -37,6 +37,9 @@ class NullDelivery:
     eager = True  # nothing here waits: decide in the protocol callback
 
     async def resolve(self, recipient: str) -> Recipient | None:
+        return self.resolve_now(recipient)
+
+    def resolve_now(self, recipient: str) -> Recipient | None:
         return Recipient(1, 1, recipient, 0, "")
 
     async def deliver(

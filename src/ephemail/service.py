@@ -215,7 +215,7 @@ class Service:
         self._tasks.append(
             asyncio.create_task(run_sweeper(self.engine, s.sweep_interval, s.sweep_batch, self.bus))
         )
-        self._tasks.append(asyncio.create_task(metrics.flush_requests_every()))
+        self._tasks.append(asyncio.create_task(metrics.flush_tallies_every()))
         while not self._http.started:
             await asyncio.sleep(0.01)
 
@@ -236,7 +236,7 @@ class Service:
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        metrics.requests().flush()  # the last requests, for a scrape of another worker
+        metrics.flush_tallies()  # the last requests and mail, for a scrape of another worker
         if self._inbox is not None:
             self._inbox.close()
         await self.dispatcher.stop()

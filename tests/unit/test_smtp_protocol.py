@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ephemail.mail.smtp import events as smtp
 from ephemail.mail.smtp.protocol import ServerConnection
+from ephemail.mail.smtp.syntax import path_and_params, read_path_and_params
 
 REPLY = re.compile(rb"^[2-5]\d\d[ -][\x20-\x7e]*\r\n$")
 LIMITS = smtp.ProtocolLimits(
@@ -450,6 +451,17 @@ def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> No
         assert len(conn._body) <= 1.5 * limits.max_message_size + 2 + 4
     for message in driver.messages():
         assert len(message.data) <= limits.max_message_size
+    # The empty transaction every session shares between transactions was never written to.
+    assert smtp.Transaction() == smtp.NO_TRANSACTION
+
+
+PATHISH = st.text(alphabet=' <>@:."\\abc\x00\t\udc80=S1-', max_size=24)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.one_of(PATHISH, st.builds(lambda a, b: f"<{a}>{b}", PATHISH, PATHISH), st.text()))
+def test_the_plain_path_shortcut_agrees_with_the_general_reading(text: str) -> None:
+    assert path_and_params(text) == read_path_and_params(text)
 
 
 # --- BDAT (CHUNKING, RFC 3030) ----------------------------------------------------------

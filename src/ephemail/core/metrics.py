@@ -7,11 +7,12 @@ that answers a scrape sums them. In one process (tests, embedding) the default r
 used. The metrics are made at their first use in a process (`get()`), never at import: the
 supervisor imports this module before it sets the directory and forks.
 
-HTTP requests are the one per-request metric, and in multiprocess mode every update of a
-prometheus value takes a lock, reads the pid and packs bytes into its file. So requests are
-counted in plain numbers (`RequestTally`) and written to the metrics in bulk: every second
-(`flush_requests_every`), before this process answers a scrape, and when the service stops.
-Another worker's last second may show in the next scrape rather than this one.
+HTTP requests and SMTP sessions and messages are counted per event, and in multiprocess mode
+every update of a prometheus value takes a lock, reads the pid and packs bytes into its file.
+So they are counted in plain numbers (`RequestTally`, `SmtpTally`) and written to the metrics
+in bulk: every second (`flush_tallies_every`), before this process answers a scrape, and when
+the service stops. Another worker's last second may show in the next scrape rather than this
+one.
 """
 
 from __future__ import annotations
@@ -131,8 +132,39 @@ class RequestTally:
             child._sum.inc(row[-1])
 
 
+class SmtpTally:
+    """SMTP sessions and messages of this process not yet in the metrics."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, int] = {}
+        self._received = 0
+        self._refused: dict[str, int] = {}
+
+    def session(self, result: str) -> None:
+        self._sessions[result] = self._sessions.get(result, 0) + 1
+
+    def received(self, copies: int) -> None:
+        self._received += copies
+
+    def refused(self, code: str) -> None:
+        self._refused[code] = self._refused.get(code, 0) + 1
+
+    def flush(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        refused, self._refused = self._refused, {}
+        received, self._received = self._received, 0
+        made = get()
+        for result, count in sessions.items():
+            made.SMTP_SESSIONS.labels(result).inc(count)
+        for code, count in refused.items():
+            made.MESSAGES_REFUSED.labels(code).inc(count)
+        if received:
+            made.MESSAGES_RECEIVED.inc(received)
+
+
 _made: Metrics | None = None
 _tally: RequestTally | None = None
+_smtp_tally: SmtpTally | None = None
 
 
 def get() -> Metrics:
@@ -153,16 +185,30 @@ def requests() -> RequestTally:
     return _tally
 
 
-async def flush_requests_every(seconds: float = FLUSH_SECONDS) -> None:
-    """Until cancelled: the request tally into the metrics, so other workers' scrapes see it."""
+def smtp() -> SmtpTally:
+    """This process's SMTP tally, made at the first call (after any fork)."""
+    global _smtp_tally
+    if _smtp_tally is None:
+        _smtp_tally = SmtpTally()
+    return _smtp_tally
+
+
+def flush_tallies() -> None:
+    """What this process counted since the last flush, into the metrics."""
+    requests().flush()
+    smtp().flush()
+
+
+async def flush_tallies_every(seconds: float = FLUSH_SECONDS) -> None:
+    """Until cancelled: the tallies into the metrics, so other workers' scrapes see them."""
     while True:
         await asyncio.sleep(seconds)
-        requests().flush()
+        flush_tallies()
 
 
 def exposition() -> bytes:
     """The text format: every process's values in multiprocess mode, else this process's."""
-    requests().flush()  # this process's latest; a scrape before any traffic lists them all
+    flush_tallies()  # this process's latest; a scrape before any traffic lists them all
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

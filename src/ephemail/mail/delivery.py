@@ -48,6 +48,13 @@ class Delivery:
             return None
         return await self._reads.live_recipient(normalised)
 
+    def resolve_now(self, address: str) -> Recipient | None:
+        """`resolve` without a coroutine, when the reads are inline (`eager`)."""
+        normalised = delivery_address(address)
+        if normalised is None:
+            return None
+        return self._reads.live_recipient_now(normalised)
+
     async def deliver(
         self, envelope_from: str, recipients: Sequence[Recipient], raw: bytes
     ) -> list[str]:

@@ -100,6 +100,9 @@ class HotReads(Protocol):
     async def live_recipient(self, address: str) -> Recipient | None:
         """The live mailbox at an address, of an account not disabled: what RCPT needs."""
 
+    def live_recipient_now(self, address: str) -> Recipient | None:
+        """`live_recipient` without a coroutine; only where `inline` is true."""
+
     async def owned_mailbox(self, user_id: int, address: str) -> tuple[int, str] | None:
         """(id, address) of the user's live mailbox; foreign and missing look the same."""
 
@@ -144,6 +147,9 @@ class SqliteReads:
             self._db.execute(pragma)
 
     async def live_recipient(self, address: str) -> Recipient | None:
+        return self.live_recipient_now(address)
+
+    def live_recipient_now(self, address: str) -> Recipient | None:
         row = self._db.execute(_RECIPIENT, (address, int(time.time()))).fetchone()
         return Recipient(row[0], row[1], row[2], row[3], row[4]) if row else None
 
@@ -238,6 +244,9 @@ class PostgresReads:
         self._sql["files_ids"] = _FILES_OF_IDS.format(marks="?").replace(
             "IN (?)", "= ANY($1::text[])"
         )
+
+    def live_recipient_now(self, address: str) -> Recipient | None:
+        raise TypeError("PostgreSQL reads are not inline: await live_recipient")
 
     async def live_recipient(self, address: str) -> Recipient | None:
         pool = await self._pool.get()

@@ -24,10 +24,12 @@ class SessionClock:
         self.tick = min(1.0, max(0.02, shortest / 10))
         self._sessions: set[SmtpSession] = set()
         self._handle: asyncio.TimerHandle | None = None
+        self.now = 0.0  # the loop's time at the last tick (or the last session added)
 
     def add(self, session: SmtpSession, loop: asyncio.AbstractEventLoop) -> None:
         self._sessions.add(session)
         if self._handle is None:
+            self.now = loop.time()
             self._handle = loop.call_later(self.tick, self._check, loop)
 
     def discard(self, session: SmtpSession) -> None:
@@ -35,7 +37,7 @@ class SessionClock:
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handle = None
-        now = loop.time()
+        self.now = now = loop.time()
         for session in list(self._sessions):
             session.check_clocks(now)
         if self._sessions:

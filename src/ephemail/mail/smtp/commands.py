@@ -12,7 +12,14 @@ from collections.abc import Callable
 from typing import Any, Generic
 
 from ephemail.mail.smtp.events import (
+    CHUNK,
+    CLOSED,
+    DATA,
+    GREETING,
+    MAIL,
     MAX_ADDRESS,
+    NO_TRANSACTION,
+    READY,
     REPLY_NO_TLS,
     REPLY_PROBING,
     REPLY_TOO_BIG,
@@ -74,18 +81,21 @@ class Commands(Generic[R]):
             self._reply(f"501 5.5.4 Syntax: {verb} hostname")
             return False
         self._end_transaction()
-        self.state = State.READY
+        self.state = READY
         self.extended = extended
         return True
 
+    # A well-formed MAIL or RCPT waits for the service's decision; otherwise, its reply.
+
     def _mail(self, arg: str) -> None:
-        self._pend_or_refuse(self._mail_from(arg))
+        outcome = self._mail_from(arg)
+        if isinstance(outcome, str):
+            self._reply(outcome)
+        else:
+            self.pending = outcome
 
     def _rcpt(self, arg: str) -> None:
-        self._pend_or_refuse(self._rcpt_to(arg))
-
-    def _pend_or_refuse(self, outcome: MailFrom | RcptTo | str) -> None:
-        """A well-formed MAIL or RCPT waits for the service's decision; otherwise its reply."""
+        outcome = self._rcpt_to(arg)
         if isinstance(outcome, str):
             self._reply(outcome)
         else:
@@ -93,9 +103,9 @@ class Commands(Generic[R]):
 
     def _mail_from(self, arg: str) -> MailFrom | str:
         """The MAIL command as an event, or the reply that refuses it."""
-        if self.state is State.GREETING:
+        if self.state is GREETING:
             return "503 5.5.1 Error: send HELO first"
-        if self.state is State.MAIL:
+        if self.state is MAIL:
             return "503 5.5.1 Error: nested MAIL command"
         if arg[:5].upper() != "FROM:":
             return "501 5.5.4 Syntax: MAIL FROM:<address>"
@@ -127,7 +137,7 @@ class Commands(Generic[R]):
 
     def _rcpt_to(self, arg: str) -> RcptTo | str:
         """The RCPT command as an event, or the reply that refuses it."""
-        if self.state is not State.MAIL:
+        if self.state is not MAIL:
             return "503 5.5.1 Error: need MAIL command"
         if arg[:3].upper() != "TO:":
             return "501 5.5.4 Syntax: RCPT TO:<address>"
@@ -150,14 +160,14 @@ class Commands(Generic[R]):
     def _data_command(self, arg: str) -> None:
         if arg:
             self._reply("501 5.5.4 Syntax: DATA")
-        elif self.state is not State.MAIL:
+        elif self.state is not MAIL:
             self._reply("503 5.5.1 Error: need MAIL command")
         elif not self._tx.recipients:
             self._reply("503 5.5.1 Error: need RCPT command")
         elif self._tx.chunked:  # RFC 3030 2: not both in one transaction
             self._reply("503 5.5.1 Error: DATA after BDAT")
         else:
-            self.state = State.DATA
+            self.state = DATA
             self._body = bytearray(b"\r\n")  # DATA starts at a line start
             self._dots = 0
             self._line = 0
@@ -175,7 +185,7 @@ class Commands(Generic[R]):
             return
         size, last = parsed
         refusal = None
-        if self.state is not State.MAIL:
+        if self.state is not MAIL:
             refusal = "503 5.5.1 Error: need MAIL command"
         elif not self._tx.recipients:
             refusal = "503 5.5.1 Error: need RCPT command"
@@ -191,7 +201,7 @@ class Commands(Generic[R]):
             self._too_long = False
         self._chunk_left, self._chunk_last = size, last
         self._chunk_refusal, self._chunk_return = refusal, self.state
-        self.state = State.CHUNK
+        self.state = CHUNK
 
     def _rset(self, arg: str) -> None:
         if arg:
@@ -243,9 +253,9 @@ class Commands(Generic[R]):
     # --- primitives -------------------------------------------------------------------
 
     def _end_transaction(self) -> None:
-        self._tx = Transaction()
-        if self.state in (State.MAIL, State.DATA, State.CHUNK):
-            self.state = State.READY
+        self._tx = NO_TRANSACTION  # type: ignore[assignment]
+        if self.state in (MAIL, DATA, CHUNK):
+            self.state = READY
 
     def _reply(self, line: str) -> None:
         if line.startswith("421"):
@@ -253,7 +263,7 @@ class Commands(Generic[R]):
         self._out.append(encoded(line))
 
     def _close(self) -> None:
-        self.state = State.CLOSED
+        self.state = CLOSED
         self.closing = True
         self._in.clear()
         self._pos = 0

@@ -4,6 +4,7 @@ relays), and DATA answered `250` only after the group-commit writer has committe
 from __future__ import annotations
 
 import logging
+import re
 
 from ephemail.core import metrics
 from ephemail.mail.delivery import Delivery
@@ -28,6 +29,7 @@ class DeliveryHandler:
         self._limits = limits
         self._gate = gate
         self.eager = delivery.eager
+        self._tally = metrics.smtp()  # made after any fork: the handler is made in the worker
 
     def mail(self, event: MailFrom) -> str:
         if self._gate.closing:
@@ -37,16 +39,28 @@ class DeliveryHandler:
             return "553 5.1.7 Sender address has characters that cannot be stored"
         return "250 2.1.0 OK"
 
+    def rcpt_now(self, address: str, client: str) -> tuple[Recipient | None, str]:
+        """RCPT decided without waiting: only for a delivery whose look-ups are inline."""
+        if self._gate.probing(client):
+            return None, _probing()
+        try:
+            recipient = self._delivery.resolve_now(address)
+        except Exception:
+            return None, _lookup_failed()
+        return self._recipient_or_refusal(recipient, client)
+
     async def rcpt(self, address: str, client: str) -> tuple[Recipient | None, str]:
         if self._gate.probing(client):
-            return None, _refused(
-                "421 4.7.0 Too many unknown recipients from your address, closing"
-            )
+            return None, _probing()
         try:
             recipient = await self._delivery.resolve(address)
         except Exception:
-            log.exception("recipient lookup failed")
-            return None, _refused("451 4.3.0 Temporary lookup failure, try again later")
+            return None, _lookup_failed()
+        return self._recipient_or_refusal(recipient, client)
+
+    def _recipient_or_refusal(
+        self, recipient: Recipient | None, client: str
+    ) -> tuple[Recipient | None, str]:
         if recipient is None:
             self._gate.unknown_recipient(client)
             return None, _refused("550 5.1.1 No such mailbox here")
@@ -65,16 +79,29 @@ class DeliveryHandler:
         except Exception:
             log.exception("storing message failed")
             return _refused("451 4.3.0 Could not store the message, try again later")
-        metrics.get().MESSAGES_RECEIVED.inc(len(ids))
+        self._tally.received(len(ids))
         return f"250 2.0.0 OK queued as {ids[0]}"
 
 
 def _refused(reply: str) -> str:
     """Count a refusal by its code (/metrics), and pass the reply on."""
-    metrics.get().MESSAGES_REFUSED.labels(reply[:3]).inc()
+    metrics.smtp().refused(reply[:3])
     return reply
 
 
+def _probing() -> str:
+    return _refused("421 4.7.0 Too many unknown recipients from your address, closing")
+
+
+def _lookup_failed() -> str:
+    log.exception("recipient lookup failed")
+    return _refused("451 4.3.0 Temporary lookup failure, try again later")
+
+
+# Control characters, and 8-bit bytes that were not UTF-8 (they arrive as lone surrogates).
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _storable(address: str) -> bool:
-    """No control characters and nothing that is not text (8-bit bytes arrive as surrogates)."""
-    return not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in address)
+    """Nothing in the address that the store could not keep as text."""
+    return _UNSTORABLE.search(address) is None

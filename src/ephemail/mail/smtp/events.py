@@ -28,7 +28,7 @@ REPLY_UNRECOGNIZED_LAST = "502 5.5.1 Too many unrecognized commands, goodbye"
 REPLY_NO_TLS = "454 4.7.0 TLS not available"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: cheap as a cache key at every EHLO
 class ProtocolLimits:
     hostname: str
     max_message_size: int
@@ -47,7 +47,23 @@ class State(Enum):
     CLOSED = auto()  # a 221 or 421 was queued: read nothing more
 
 
-@dataclass(frozen=True)
+# A member looked up through its Enum class costs a descriptor call each time (Python 3.11);
+# the machine's paths taken for every command use these plain module names instead.
+GREETING, READY, MAIL, DATA, CHUNK, CLOSED = (
+    State.GREETING,
+    State.READY,
+    State.MAIL,
+    State.DATA,
+    State.CHUNK,
+    State.CLOSED,
+)
+
+
+# The events are made for every command of every message: slots and no frozen-ness (a frozen
+# dataclass sets each field through object.__setattr__), and nobody changes them once made.
+
+
+@dataclass(slots=True)
 class MailFrom:
     """MAIL FROM: accept with a 2xx answer, refuse with anything else."""
 
@@ -56,14 +72,14 @@ class MailFrom:
     params: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RcptTo:
     """RCPT TO: `accept_recipient(value)` or `answer(refusal)`."""
 
     address: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Message(Generic[R]):
     """A complete message, unstuffed; answer once it is stored (or not)."""
 
@@ -72,7 +88,7 @@ class Message(Generic[R]):
     data: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StartTls:
     """`220` is queued: send it, do the handshake, then call `tls_started`."""
 
@@ -81,11 +97,18 @@ class StartTls:
 Decision = MailFrom | RcptTo | Message[R] | StartTls
 
 
-@dataclass
+@dataclass(slots=True)
 class Transaction(Generic[R]):
-    """The MAIL transaction in progress: its sender and the recipients accepted so far."""
+    """The MAIL transaction in progress: its sender and the recipients accepted so far.
+
+    Between transactions the machine holds NO_TRANSACTION, shared and never changed: only a
+    MAIL answered 2xx makes a transaction that recipients and chunks are added to.
+    """
 
     sender: str = ""
     recipients: list[R] = field(default_factory=list)
     accepted: int = 0
     chunked: bool = False  # a BDAT chunk was taken: the message comes in chunks, not DATA
+
+
+NO_TRANSACTION: Transaction[object] = Transaction()

@@ -80,7 +80,7 @@ class ConnectionGate:
     def probing(self, client: str) -> bool:
         """True once this address has asked for too many unknown recipients lately."""
         entry = self.clients.get(client)
-        if entry is None:
+        if entry is None or not entry.unknown:
             return False
         if time.monotonic() - entry.window_start > self.probe_window:
             entry.unknown = 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from ephemail.mail.smtp import events
 from ephemail.mail.smtp.commands import COMMANDS, Commands
+from ephemail.mail.smtp.events import CHUNK, CLOSED, DATA, GREETING, MAIL, READY
 
 
 class ServerConnection(Commands[events.R]):
@@ -38,7 +39,7 @@ class ServerConnection(Commands[events.R]):
 
     def __init__(self, limits: events.ProtocolLimits, *, tls: bool = False) -> None:
         self.limits = limits
-        self.state = events.State.GREETING
+        self.state = GREETING
         self.tls = tls
         self.extended = False
         self.closing = False  # a 221/421 is queued; close once it is written
@@ -47,7 +48,7 @@ class ServerConnection(Commands[events.R]):
         self._pos = 0
         self._out = []
         self._skipping = False  # inside an over-long command line
-        self._tx = events.Transaction()
+        self._tx = events.NO_TRANSACTION  # type: ignore[assignment]
         self._unknown_rcpts = 0
         self._unrecognized = 0
         # DATA
@@ -60,7 +61,7 @@ class ServerConnection(Commands[events.R]):
         self._chunk_left = 0
         self._chunk_last = False
         self._chunk_refusal: str | None = None
-        self._chunk_return = events.State.READY
+        self._chunk_return = READY
 
     # --- the adapter's side ---------------------------------------------------------------
 
@@ -73,7 +74,7 @@ class ServerConnection(Commands[events.R]):
         self._close()
 
     def receive_data(self, data: bytes) -> None:
-        if self.state is not events.State.CLOSED:
+        if self.state is not CLOSED:
             self._in += data
 
     @property
@@ -88,20 +89,44 @@ class ServerConnection(Commands[events.R]):
 
     def next_event(self) -> events.Decision[events.R] | None:
         """Process input until the service must decide something, or input runs out."""
-        while self.pending is None and self.state is not events.State.CLOSED:
-            if self.state is events.State.DATA:
+        buf = self._in
+        while self.pending is None:
+            state = self.state
+            if state is DATA:
                 if not self._data_step():
                     break
-                continue
-            if self.state is events.State.CHUNK:
+            elif state is CHUNK:
                 if not self._chunk_step():
                     break
-                continue
-            line = self._next_line()
-            if line is None:
+            elif state is CLOSED:
                 break
-            self._command(line)
-        self._compact()
+            else:  # a command line
+                pos = self._pos
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    if len(buf) - pos > events.ESMTP_LINE_LIMIT:
+                        # Too long for any command: dropped as it arrives; its end gets 500,
+                        # so replies stay one per line and in order.
+                        self._skipping = True
+                        buf.clear()
+                        self._pos = 0
+                    break
+                self._pos = end + 1
+                if self._skipping:
+                    self._skipping = False
+                    self._reply(events.REPLY_TOO_LONG)
+                    continue
+                if end > pos and buf[end - 1] == 13:  # CR LF, or a bare LF as senders vary
+                    end -= 1
+                self._command(bytes(buf[pos:end]))
+        pos = self._pos
+        if pos:
+            if pos >= len(buf):
+                buf.clear()
+                self._pos = 0
+            elif pos > 65536:
+                del buf[:pos]
+                self._pos = 0
         return self.pending
 
     def answer(self, reply: str) -> None:
@@ -109,13 +134,15 @@ class ServerConnection(Commands[events.R]):
         event = self.pending
         assert event is not None, "no decision is pending"
         self.pending = None
-        ok = reply.startswith("2")
-        if isinstance(event, events.MailFrom) and ok:
-            self._tx = events.Transaction(sender=event.address)
-            self.state = events.State.MAIL
-        elif isinstance(event, events.RcptTo) and reply.startswith("550"):
-            self._unknown_rcpts += 1
-        elif isinstance(event, events.Message):
+        kind = type(event)
+        if kind is events.MailFrom:
+            if reply[0] == "2":
+                self._tx = events.Transaction(sender=event.address)  # type: ignore[union-attr]
+                self.state = MAIL
+        elif kind is events.RcptTo:
+            if reply.startswith("550"):
+                self._unknown_rcpts += 1
+        elif kind is events.Message:
             self._end_transaction()
         self._reply(reply)
 
@@ -133,13 +160,13 @@ class ServerConnection(Commands[events.R]):
         self.tls = True
         self.extended = False
         self._end_transaction()
-        self.state = events.State.GREETING
+        self.state = GREETING
         self._in.clear()
         self._pos = 0
 
     def close_with(self, reply: str) -> None:
         """A time-out or shutdown: one last reply, then the channel closes."""
-        if self.state is events.State.CLOSED:
+        if self.state is CLOSED:
             return
         self.pending = None
         self._reply(reply)
@@ -147,39 +174,13 @@ class ServerConnection(Commands[events.R]):
 
     # --- input ----------------------------------------------------------------------------
 
-    def _compact(self) -> None:
-        if self._pos and (self._pos >= len(self._in) or self._pos > 65536):
-            del self._in[: self._pos]
-            self._pos = 0
-
-    def _next_line(self) -> bytes | None:
-        """The next complete command line without its line ending, or None for more input.
-
-        A line longer than any command may be is dropped as it arrives; its end is answered
-        with 500, so replies stay one per line and in order.
-        """
-        while True:
-            end = self._in.find(b"\n", self._pos)
-            if end < 0:
-                if len(self._in) - self._pos > events.ESMTP_LINE_LIMIT:
-                    self._skipping = True
-                    self._in.clear()
-                    self._pos = 0
-                return None
-            if self._skipping:
-                self._skipping = False
-                self._pos = end + 1
-                self._reply(events.REPLY_TOO_LONG)
-                continue
-            line = bytes(self._in[self._pos : end])
-            self._pos = end + 1
-            return line[:-1] if line.endswith(b"\r") else line
-
     def _command(self, line: bytes) -> None:
         verb, _, rest = line.partition(b" ")
         name = verb.upper()
-        limit = events.ESMTP_LINE_LIMIT if self.extended and name in (b"MAIL", b"RCPT") else 0
-        if len(line) + 2 > (limit or events.COMMAND_LINE_LIMIT):
+        if len(line) > events.COMMAND_LINE_LIMIT - 2 and (
+            len(line) > events.ESMTP_LINE_LIMIT - 2
+            or not (self.extended and name in (b"MAIL", b"RCPT"))
+        ):
             self._reply(events.REPLY_TOO_LONG)
             return
         handler = COMMANDS.get(name)
@@ -197,20 +198,21 @@ class ServerConnection(Commands[events.R]):
 
     def _data_step(self) -> bool:
         """Move buffered input into the message; True once the message has ended."""
-        if self.buffered == 0:
+        buf = self._in
+        pos = self._pos
+        if pos >= len(buf):
             return False
-        chunk = bytes(self._in[self._pos :])
-        self._in.clear()
-        self._pos = 0
         data = self._body
         old = len(data)
-        data += chunk
+        data += buf[pos:] if pos else buf
+        buf.clear()
+        self._pos = 0
         end = data.find(events.END_OF_DATA, max(0, old - 4))
         if end >= 0:
-            self._in += data[end + 5 :]  # pipelined commands after the message
+            if end + 5 < len(data):
+                buf += data[end + 5 :]  # pipelined commands after the message
             del data[end + 2 :]
-            chunk = chunk[: max(0, end + 2 - old)]
-        self._count_lines(chunk)
+        self._count_lines(data, old, len(data))
         if not (self._too_big or self._too_long):
             self._dots += data.count(b"\r\n.", max(0, old - 2))
             self._too_big = len(data) - 2 - self._dots > self.limits.max_message_size
@@ -221,18 +223,19 @@ class ServerConnection(Commands[events.R]):
             del data[:-4]  # only what could be the start of the end
         return False
 
-    def _count_lines(self, chunk: bytes) -> None:
-        """Track the longest DATA line without keeping it (LF-separated, as senders vary)."""
+    def _count_lines(self, data: bytes | bytearray, start: int, stop: int) -> None:
+        """Track the longest DATA line of data[start:stop] without keeping it (LF-separated,
+        as senders vary)."""
         limit = self.limits.data_line_limit
-        first = chunk.find(b"\n")
+        first = data.find(b"\n", start, stop) if stop > start else -1
         if first < 0:
-            self._line += len(chunk)
+            self._line += max(0, stop - start)
         else:
-            longest = self._line + first
-            last = chunk.rfind(b"\n")
+            longest = self._line + first - start
+            last = data.rfind(b"\n", start, stop)
             if last - first > limit:
-                longest = max(longest, *map(len, chunk[first + 1 : last].split(b"\n")))
-            self._line = len(chunk) - last - 1
+                longest = max(longest, *map(len, data[first + 1 : last].split(b"\n")))
+            self._line = stop - last - 1
             if longest > limit:
                 self._too_long = True
         if self._line > limit:
@@ -245,8 +248,8 @@ class ServerConnection(Commands[events.R]):
         take = min(len(self._in) - self._pos, self._chunk_left)
         if take:
             if self._chunk_refusal is None:
-                piece = bytes(self._in[self._pos : self._pos + take])
-                self._count_lines(piece)
+                piece = self._in[self._pos : self._pos + take]
+                self._count_lines(piece, 0, take)
                 self._body += piece
             self._pos += take
             self._chunk_left -= take
@@ -260,7 +263,7 @@ class ServerConnection(Commands[events.R]):
             self.state = self._chunk_return
             self._reply(self._chunk_refusal)
             return
-        self.state = events.State.MAIL
+        self.state = MAIL
         if not self._chunk_last:
             self._reply(f"250 2.0.0 Chunk received, {len(self._body)} octets in all")
             return
@@ -274,15 +277,19 @@ class ServerConnection(Commands[events.R]):
 
     def _finish_data(self, data: bytearray) -> None:
         self._body = bytearray()
-        self.state = events.State.MAIL
+        self.state = MAIL
         if self._too_long:
             self._end_transaction()
             self._reply(events.REPLY_TOO_LONG)
             return
-        unstuffed = data.replace(b"\r\n.", b"\r\n")
-        data.clear()  # the stuffed copy goes before the final one is made
-        raw = bytes(memoryview(unstuffed)[2:])
-        del unstuffed
+        if self._dots:
+            unstuffed = data.replace(b"\r\n.", b"\r\n")
+            data.clear()  # the stuffed copy goes before the final one is made
+            raw = bytes(memoryview(unstuffed)[2:])
+            del unstuffed
+        else:  # nothing to unstuff (the usual case): one copy, not two
+            raw = bytes(memoryview(data)[2:])
+            data.clear()
         if self._too_big or len(raw) > self.limits.max_message_size:
             self._end_transaction()
             self._reply(events.REPLY_TOO_BIG)

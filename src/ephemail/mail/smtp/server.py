@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 
@@ -31,9 +32,10 @@ def smtp_factory(
     )
 
     clock = SessionClock(limits)
+    loop = asyncio.get_running_loop()
 
     def make() -> SmtpSession:
-        return SmtpSession(handler, limits, gate, protocol_limits, tls, clock)
+        return SmtpSession(handler, limits, gate, protocol_limits, tls, clock, loop)
 
     return make
 

@@ -17,7 +17,15 @@ from typing import Any, cast
 from ephemail.core import metrics
 from ephemail.mail.smtp.clock import SessionClock
 from ephemail.mail.smtp.decisions import DeliveryHandler
-from ephemail.mail.smtp.events import MailFrom, Message, ProtocolLimits, RcptTo, StartTls, State
+from ephemail.mail.smtp.events import (
+    CHUNK,
+    DATA,
+    MailFrom,
+    Message,
+    ProtocolLimits,
+    RcptTo,
+    StartTls,
+)
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
 from ephemail.mail.smtp.protocol import ServerConnection
 from ephemail.mail.smtp.tls import TlsContexts
@@ -71,6 +79,7 @@ class SmtpSession(asyncio.Protocol):
         protocol_limits: ProtocolLimits,
         tls: TlsContexts | None,
         clock: SessionClock | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._handler = handler
         self._limits = limits
@@ -85,11 +94,15 @@ class SmtpSession(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._last_input = 0.0
+        self._input_seen = False
+        self._eager = handler.eager
+        self._data_timeout = limits.data_timeout
         self._session_deadline = 0.0
         self._data_deadline: float | None = None
         self._eof = False
         self._expire_after_decision: str | None = None
-        self._loop = asyncio.get_running_loop()
+        # Given by the factory: asking asyncio for the running loop costs a getpid() call.
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
 
     # --- asyncio.Protocol -----------------------------------------------------------------
 
@@ -100,11 +113,11 @@ class SmtpSession(asyncio.Protocol):
         refusal = self._gate.enter(self._client)
         self._admitted = True
         if refusal is not None:
-            metrics.get().SMTP_SESSIONS.labels("refused").inc()
+            metrics.smtp().session("refused")
             self.conn.refuse_connection(refusal)
             self._flush()
             return
-        metrics.get().SMTP_SESSIONS.labels("accepted").inc()
+        metrics.smtp().session("accepted")
         self.conn.greet("ephemail ESMTP")
         self._last_input = now = self._loop.time()
         self._session_deadline = now + self._limits.session_timeout
@@ -112,7 +125,7 @@ class SmtpSession(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        self._last_input = self._loop.time()
+        self._input_seen = True  # the clock's next tick takes it as the time of last input
         self.conn.receive_data(data)
         self._drive()
 
@@ -143,27 +156,36 @@ class SmtpSession(asyncio.Protocol):
     # --- driving the machine --------------------------------------------------------------
 
     def _drive(self) -> None:
-        if self.transport is None:
+        transport = self.transport
+        if transport is None:
             return
+        conn = self.conn
         if self._busy:  # input waits behind the decision; stop reading past the backlog
             self._update_reading()
             return
-        conn = self.conn
         lookup = False
         while (event := conn.next_event()) is not None:
-            if isinstance(event, MailFrom):
-                conn.answer(self._handler.mail(event))
+            kind = type(event)
+            if kind is MailFrom:
+                conn.answer(self._handler.mail(event))  # type: ignore[arg-type]
                 continue
-            if isinstance(event, StartTls):
+            if kind is RcptTo and self._eager:  # an inline look-up: no coroutine, no Task
+                recipient, reply = self._handler.rcpt_now(event.address, self._client)  # type: ignore[union-attr]
+                if recipient is None:
+                    conn.answer(reply)
+                else:
+                    conn.accept_recipient(recipient, reply)
+                continue
+            if kind is StartTls:
                 # Before the client's handshake can arrive and be read as a command.
                 self._busy = True
-                self.transport.pause_reading()
+                transport.pause_reading()
                 self._loop.create_task(self._run_later(self._start_tls()))
                 break
-            decision = self._decide(event)
-            if not self._handler.eager:  # its first await may need a current Task
+            decision = self._decide(event)  # type: ignore[arg-type]
+            lookup = kind is RcptTo
+            if not self._eager:  # its first await may need a current Task
                 self._busy = True
-                lookup = isinstance(event, RcptTo)
                 self._loop.create_task(self._run_later(decision))
                 break
             try:
@@ -171,19 +193,34 @@ class SmtpSession(asyncio.Protocol):
             except StopIteration:
                 if self.transport is None:  # lost while deciding
                     return
+                lookup = False
                 continue  # decided without waiting: on to the next command
             self._busy = True
-            lookup = isinstance(event, RcptTo)
             self._loop.create_task(self._run_later(decision, yielded))
             break
         if not lookup:
             # RFC 2920 3.2: replies to a pipelined group may be held while it is processed
             # (a recipient look-up is brief), but go out before we wait for the client or
             # for a commit. One write per group instead of one per reply.
-            self._flush()
-        self._watch_data()
-        self._update_reading()
-        self._close_if_done()
+            out = conn.data_to_send()
+            if out:
+                transport.write(out)
+            if conn.closing:
+                transport.close()
+        state = conn.state
+        if state is DATA or state is CHUNK:
+            if self._data_deadline is None:
+                # From the last tick, one tick on: never early, at most two ticks late.
+                clock = self._clock
+                self._data_deadline = clock.now + clock.tick + self._data_timeout
+        elif self._data_deadline is not None:
+            self._data_deadline = None
+        # Not busy, the machine took in all the input it could: only a decision now pending,
+        # or a pause to lift, can change whether we read.
+        if self._busy or self._reading_paused or self._writing_paused:
+            self._update_reading()
+        if self._eof:
+            self._close_if_done()
 
     def _close_if_done(self) -> None:
         if self._eof and not self._busy and self.transport is not None:
@@ -270,17 +307,17 @@ class SmtpSession(asyncio.Protocol):
 
     # --- clocks ---------------------------------------------------------------------------
 
-    def _watch_data(self) -> None:
-        if self.conn.state is State.DATA or self.conn.state is State.CHUNK:
-            if self._data_deadline is None:
-                self._data_deadline = self._loop.time() + self._limits.data_timeout
-        elif self._data_deadline is not None:
-            self._data_deadline = None
-
     def check_clocks(self, now: float) -> None:
-        """Called by the SessionClock: close a session past any of its bounds."""
+        """Called by the SessionClock: close a session past any of its bounds.
+
+        Input is not timed as it arrives (a clock read per read): a tick that finds some
+        takes its own time as the last input's, so the idle bound fires at most a tick late.
+        """
         if self.transport is None or self.conn.closing:
             return
+        if self._input_seen:
+            self._input_seen = False
+            self._last_input = now
         if now >= self._session_deadline:
             self._expire("421 4.4.2 Session time limit exceeded, closing connection")
         elif self._data_deadline is not None and now >= self._data_deadline:

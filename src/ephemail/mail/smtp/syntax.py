@@ -11,6 +11,9 @@ from functools import lru_cache
 from ephemail.mail.smtp.events import ProtocolLimits
 
 PARAM = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?\Z")
+# `<address>` alone, with nothing in it that the general reading below would treat apart
+# (a quote, a backslash, a space, a source route's leading @): nearly every real path.
+PLAIN_PATH = re.compile(r' *<([^<>"\\ @][^<>"\\ ]*|)>\Z')
 
 
 @lru_cache(maxsize=256)
@@ -54,6 +57,14 @@ def path_and_params(text: str) -> tuple[str, dict[str, str]] | None:
     Lenient like most MTAs: spaces after the colon and a path without brackets are taken;
     a source route (`<@relay:user@host>`) is dropped, as RFC 5321 4.1.1.3 says.
     """
+    plain = PLAIN_PATH.match(text)
+    if plain is not None:
+        return plain.group(1), {}
+    return read_path_and_params(text)
+
+
+def read_path_and_params(text: str) -> tuple[str, dict[str, str]] | None:
+    """The general reading behind `path_and_params`, which agrees with it on every text."""
     text = text.lstrip(" ")
     if text.startswith("<"):
         close = closing_bracket(text)

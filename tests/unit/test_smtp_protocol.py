@@ -28,6 +28,10 @@ LIMITS = smtp.ProtocolLimits(
 )
 
 
+class GeneralReading(ServerConnection[str]):
+    hot_commands = None
+
+
 @dataclass
 class Driver:
     limits: smtp.ProtocolLimits = LIMITS
@@ -37,9 +41,11 @@ class Driver:
     message_reply: str = "250 2.0.0 queued"
     mail_reply: str = "250 2.1.0 OK"
     decide: bool = True  # False: leave events pending
+    general_only: bool = False  # True: no HOT_COMMANDS shortcut, every line read in full
 
     def __post_init__(self) -> None:
-        self.conn = ServerConnection(self.limits, tls=self.tls)
+        kind = GeneralReading if self.general_only else ServerConnection
+        self.conn = kind(self.limits, tls=self.tls)
         self.conn.greet()
 
     def feed(self, data: bytes) -> list[bytes]:
@@ -453,6 +459,68 @@ def test_any_bytes_in_any_split(stream: bytes, cuts: list[int], tls: bool) -> No
         assert len(message.data) <= limits.max_message_size
     # The empty transaction every session shares between transactions was never written to.
     assert smtp.Transaction() == smtp.NO_TRANSACTION
+
+
+HOT_TOKENS = st.sampled_from(
+    [
+        b"MAIL FROM:<a@example.org>\r\n",
+        b"mail from:<a@example.org>\n",
+        b"MAIL FROM:<>\r\n",
+        b"MAIL FROM: <a@example.org>\r\n",
+        b"MAIL FROM:<@relay:a@example.org>\r\n",
+        b"MAIL FROM:<a@example.org>\r\r\n",
+        b"MAIL FROM:<a\xc3\xa9@example.org>\r\n",
+        b"MAIL FROM:<\x01@example.org>\r\n",
+        b"MAIL FROM:<%s@example.org>\r\n" % (b"a" * 242),  # 254 octets: the longest path
+        b"MAIL FROM:<%s@example.org>\r\n" % (b"a" * 243),  # 255: one too long
+        b"RCPT TO:<box@live.test>\r\n",
+        b"RCPT TO:<box@live.test>\r\n" * 3,
+        b"rcpt to:<box@live.test>\n",
+        b"RCPT TO:<x@dead.test>\r\n",
+        b"RCPT TO:<>\r\n",
+        b"RCPT TO:<%s@live.test>\r\n" % (b"b" * 244),  # 254 octets
+        b"RCPT TO:<%s@live.test>\r\n" % (b"b" * 245),  # 255
+        b'RCPT TO:<"q"@live.test>\r\n',
+        b"DATA\r\n",
+        b"data\n",
+        b"DATA x\r\n",
+        b"RSET\r\n",
+        b"NOOP\r\n",
+        b"EHLO c\r\n",
+        b"HELO c\r\n",
+        b"BDAT 3 LAST\r\n",
+        b"body\r\n.\r\n",
+        b"x" * 1100,
+        b"\r\n",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    greeted=st.booleans(),
+    stream=st.lists(st.one_of(HOT_TOKENS, st.binary(max_size=30)), max_size=40).map(b"".join),
+    cuts=st.lists(st.integers(0, 3_000), max_size=8),
+)
+def test_the_hot_command_shortcut_agrees_with_the_general_reading(
+    greeted: bool, stream: bytes, cuts: list[int]
+) -> None:
+    """Same replies and same events, step by step, with and without HOT_COMMANDS."""
+    stream = (b"EHLO c\r\n" if greeted else b"") + stream
+    limits = smtp.ProtocolLimits("mx.test", 10_000, 3, max_unknown_recipients=4)
+    fast, general = Driver(limits=limits), Driver(limits=limits, general_only=True)
+    assert fast.replies() == general.replies()
+    at = 0
+    for cut in [*sorted(cuts), len(stream)]:
+        if cut < at:
+            continue
+        for driver in (fast, general):
+            driver.conn.receive_data(stream[at:cut])
+            driver.run()
+        at = cut
+        assert fast.replies() == general.replies()
+        assert fast.events == general.events
+        assert fast.conn.state is general.conn.state
 
 
 PATHISH = st.text(alphabet=' <>@:."\\abc\x00\t\udc80=S1-', max_size=24)

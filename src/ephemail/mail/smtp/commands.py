@@ -172,7 +172,7 @@ class Commands(Generic[R]):
             self._dots = 0
             self._line = 0
             self._too_big = self._too_long = False
-            self._reply("354 End data with <CR><LF>.<CR><LF>")
+            self._out.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
 
     def _bdat(self, arg: str) -> None:
         """BDAT: a chunk of the message follows, `size` octets exactly, binary (no dot-stuffing).
@@ -208,10 +208,10 @@ class Commands(Generic[R]):
             self._reply("501 5.5.4 Syntax: RSET")
             return
         self._end_transaction()
-        self._reply("250 2.0.0 OK")
+        self._out.append(b"250 2.0.0 OK\r\n")
 
     def _noop(self, arg: str) -> None:
-        self._reply("250 2.0.0 OK")
+        self._out.append(b"250 2.0.0 OK\r\n")
 
     def _quit(self, arg: str) -> None:
         if arg:

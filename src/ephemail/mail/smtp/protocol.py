@@ -25,9 +25,29 @@ Memory per session is bounded whatever the client sends:
 
 from __future__ import annotations
 
+import re
+
 from ephemail.mail.smtp import events
 from ephemail.mail.smtp.commands import COMMANDS, Commands
 from ephemail.mail.smtp.events import CHUNK, CLOSED, DATA, GREETING, MAIL, READY
+from ephemail.mail.smtp.syntax import encoded
+
+# A plain path: printable ASCII but for < > " \\ (and no @ first: a source route), at most
+# MAX_ADDRESS long; the form `path_and_params` reads by its shortcut.
+_PATH = rb"<([!#-;=?A-\[\]-~][!#-;=?-\[\]-~]{0,253}|)>"
+
+# The commands of nearly every transaction, in the form nearly every client sends them. One
+# match finds the line's end and reads it; anything else (parameters, odd spacing, 8-bit,
+# another command, a state where the command is refused) takes the general reading in
+# `_command`, and a test holds the two to the same replies and events on any input.
+HOT_COMMANDS = re.compile(
+    rb"(?i:MAIL FROM:)"
+    + _PATH
+    + rb"\r?\n|(?i:RCPT TO:)"
+    + _PATH
+    + rb"\r?\n|(?i:(DATA|RSET|NOOP))\r?\n"
+)
+_HOT_VERBS = {b"DATA": Commands._data_command, b"RSET": Commands._rset, b"NOOP": Commands._noop}
 
 
 class ServerConnection(Commands[events.R]):
@@ -36,6 +56,8 @@ class ServerConnection(Commands[events.R]):
     The adapter's side, reading command lines and reading DATA are here; what each command
     means is in Commands (commands.py).
     """
+
+    hot_commands: re.Pattern[bytes] | None = HOT_COMMANDS  # None: the general reading only
 
     def __init__(self, limits: events.ProtocolLimits, *, tls: bool = False) -> None:
         self.limits = limits
@@ -102,6 +124,25 @@ class ServerConnection(Commands[events.R]):
                 break
             else:  # a command line
                 pos = self._pos
+                hot = (
+                    None
+                    if self._skipping or not self.hot_commands
+                    else self.hot_commands.match(buf, pos)
+                )
+                if hot is not None:
+                    which = hot.lastindex
+                    if which == 3:  # DATA, RSET or NOOP, no argument
+                        self._pos = hot.end()
+                        _HOT_VERBS[hot.group(3).upper()](self, "")
+                        continue
+                    if which == 1 and state is READY:  # MAIL FROM:<path>
+                        self._pos = hot.end()
+                        self.pending = events.MailFrom(hot.group(1).decode("ascii"), None, {})
+                        continue
+                    if which == 2 and self._plain_rcpt(hot, state):  # RCPT TO:<path>
+                        self._pos = hot.end()
+                        self.pending = events.RcptTo(hot.group(2).decode("ascii"))
+                        continue
                 end = buf.find(b"\n", pos)
                 if end < 0:
                     if len(buf) - pos > events.ESMTP_LINE_LIMIT:
@@ -144,7 +185,9 @@ class ServerConnection(Commands[events.R]):
                 self._unknown_rcpts += 1
         elif kind is events.Message:
             self._end_transaction()
-        self._reply(reply)
+        if reply[:3] == "421":
+            self._close()
+        self._out.append(encoded(reply))
 
     def accept_recipient(self, value: events.R, reply: str = "250 2.1.5 OK") -> None:
         assert isinstance(self.pending, events.RcptTo), "no RCPT is pending"
@@ -173,6 +216,15 @@ class ServerConnection(Commands[events.R]):
         self._close()
 
     # --- input ----------------------------------------------------------------------------
+
+    def _plain_rcpt(self, hot: re.Match[bytes], state: events.State) -> bool:
+        """Whether a RCPT the hot match read is one the general reading passes on as is."""
+        return (
+            state is MAIL
+            and hot.end(2) > hot.start(2)
+            and self._unknown_rcpts < self.limits.max_unknown_recipients
+            and self._tx.accepted < self.limits.max_recipients
+        )
 
     def _command(self, line: bytes) -> None:
         verb, _, rest = line.partition(b" ")

@@ -41,13 +41,17 @@ _PATH = rb"<([!#-;=?A-\[\]-~][!#-;=?-\[\]-~]{0,253}|)>"
 # another command, a state where the command is refused) takes the general reading in
 # `_command`, and a test holds the two to the same replies and events on any input.
 HOT_COMMANDS = re.compile(
-    rb"(?i:MAIL FROM:)"
-    + _PATH
-    + rb"\r?\n|(?i:RCPT TO:)"
-    + _PATH
-    + rb"\r?\n|(?i:(DATA|RSET|NOOP))\r?\n"
+    rb"(?i:MAIL FROM:)" + _PATH + rb"\r?\n"
+    rb"|(?i:RCPT TO:)" + _PATH + rb"\r?\n"
+    rb"|(?i:(DATA|RSET|NOOP|QUIT))\r?\n"
+    rb"|(?i:EHLO) ([!-~]+)\r?\n"
 )
-_HOT_VERBS = {b"DATA": Commands._data_command, b"RSET": Commands._rset, b"NOOP": Commands._noop}
+_HOT_VERBS = {
+    b"DATA": Commands._data_command,
+    b"RSET": Commands._rset,
+    b"NOOP": Commands._noop,
+    b"QUIT": Commands._quit,
+}
 
 
 class ServerConnection(Commands[events.R]):
@@ -131,9 +135,13 @@ class ServerConnection(Commands[events.R]):
                 )
                 if hot is not None:
                     which = hot.lastindex
-                    if which == 3:  # DATA, RSET or NOOP, no argument
+                    if which == 3:  # DATA, RSET, NOOP or QUIT, no argument
                         self._pos = hot.end()
                         _HOT_VERBS[hot.group(3).upper()](self, "")
+                        continue
+                    if which == 4:  # EHLO name
+                        self._pos = hot.end()
+                        self._ehlo(hot.group(4).decode("ascii"))
                         continue
                     if which == 1 and state is READY:  # MAIL FROM:<path>
                         self._pos = hot.end()

@@ -33,9 +33,14 @@ BUMP_COUNTS_SQL = "UPDATE mailboxes SET message_count = message_count + ? WHERE 
 # the search index, SQLite's FTS5 table here and PostgreSQL's tsvector in pg_writer.py.
 SEARCH_TEXT = "search_text"
 SEARCH_BODY_CHARS = 64 * 1024  # migration 0005 cut existing bodies the same
+# All of a commit's messages in one statement, the last write before COMMIT: FTS5 writes its
+# pending rows out as a new segment at every statement's end, so a statement per message (and
+# the writes after them) made a segment, and later merges, per message, not per commit.
 FTS_INSERT_SQL = (
+    "WITH new (id, body) AS (VALUES {}) "
     "INSERT INTO messages_fts (rowid, subject, sender, body) "
-    "SELECT rowid, subject, from_name || ' ' || from_email, ? FROM messages WHERE id = ?"
+    "SELECT m.rowid, m.subject, m.from_name || ' ' || m.from_email, new.body "
+    "FROM new JOIN messages AS m ON m.id = new.id"
 )
 _CHUNK = 500  # ids per IN list: far below any backend's parameter limit
 
@@ -173,10 +178,15 @@ def insert_sqlite(db: sqlite3.Connection, requests: Sequence[Rows]) -> list[Outc
         if items:
             columns = columns_of(items)
             db.executemany(insert_sql(table, columns, False), values(items, columns))
-    db.executemany(
-        FTS_INSERT_SQL, [(m.get(SEARCH_TEXT, ""), m["id"]) for m in admission.rows.messages]
-    )
     db.executemany(BUMP_COUNTS_SQL, [(n, box) for box, n in admission.added.items()])
-    if write_outbox_sqlite(db, admission.rows.messages):
-        return mark_outboxed(admission.outcomes)
-    return admission.outcomes
+    outboxed = write_outbox_sqlite(db, admission.rows.messages)
+    index_sqlite(db, admission.rows.messages)  # last: see FTS_INSERT_SQL
+    return mark_outboxed(admission.outcomes) if outboxed else admission.outcomes
+
+
+def index_sqlite(db: sqlite3.Connection, messages: list[dict[str, Any]]) -> None:
+    """The search index rows of stored messages, a chunk of them per statement."""
+    for start in range(0, len(messages), _CHUNK):
+        chunk = messages[start : start + _CHUNK]
+        params = [v for m in chunk for v in (m["id"], m.get(SEARCH_TEXT, ""))]
+        db.execute(FTS_INSERT_SQL.format(", ".join(["(?, ?)"] * len(chunk))), params)

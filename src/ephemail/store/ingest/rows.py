@@ -64,6 +64,11 @@ class Rows:
     def by_table(self) -> list[tuple[str, list[dict[str, Any]]]]:
         return list(zip(TABLES, (self.messages, self.raws, self.files), strict=True))
 
+    def __reduce__(self) -> tuple[type[Rows], tuple[Any, ...]]:
+        """Pickled as its fields in order: the slots dataclass default looks them up with
+        dataclasses.fields() on every message, both ways across the commit socket."""
+        return Rows, (self.messages, self.raws, self.files, self.lives, self.cap)
+
 
 class BoxState(NamedTuple):
     """A mailbox as the commit finds it, locked: what admitting a message is checked against."""
@@ -83,6 +88,10 @@ class Outcome:
     # The commit queued webhook deliveries too (for this message or one beside it): the
     # dispatcher has work. Only then is it woken, not by every message received.
     outboxed: bool = False
+
+    def __reduce__(self) -> tuple[type[Outcome], tuple[Any, ...]]:
+        """Pickled as its fields in order (as Rows, for the answer of every request)."""
+        return Outcome, (self.stored, self.refused, self.outboxed)
 
 
 def mark_outboxed(outcomes: list[Outcome]) -> list[Outcome]:

@@ -58,9 +58,9 @@ def _parse(raw: bytes, envelope_sender: str | None) -> ParsedMessage:
     body = choose_body(parts)
     headers = root.headers
     subject = attempt(lambda: clean_line(decode_words(headers.get("subject", ""))), "")
-    from_name, from_email = attempt(
-        lambda: sender(headers.get("from"), envelope_sender), sender(None, envelope_sender)
-    )
+    # The envelope-only reading only when From's fails: it was computed for every message.
+    from_ = attempt(lambda: sender(headers.get("from"), envelope_sender), None)
+    from_name, from_email = from_ or sender(None, envelope_sender)
     content = attempt(lambda: body_text(raw, body.entity, body.charset), "") if body else ""
     return ParsedMessage(
         subject=subject,

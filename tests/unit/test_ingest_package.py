@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import subprocess
 import sys
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from ephemail.store.ingest.rows import Outcome, Rows
 from ephemail.store.sqlite_setup import sqlite_database
 
 
@@ -47,3 +50,22 @@ def test_other_backends_have_no_sqlite_file(url: str) -> None:
 def test_a_sqlite_url_without_a_database_names_none() -> None:
     assert not sqlite_database("sqlite://")
     assert not make_url("sqlite://").database
+
+
+def test_rows_and_outcomes_cross_the_commit_socket_whole() -> None:
+    """They pickle as their fields in order (`__reduce__`, for speed): every field, set to
+    something other than its default, comes back; a field added later and not pickled fails
+    here rather than vanishing on the way to the commit process."""
+    rows = Rows(
+        messages=[{"id": "m1", "search_text": "x"}],
+        raws=[{"message_id": "m1"}],
+        files=[{"name": "a.txt"}],
+        lives={7: "life"},
+        cap=99,
+    )
+    outcome = Outcome(stored=["m1"], refused="452 4.2.2 full", outboxed=True)
+    for value in (rows, outcome):
+        names = [f.name for f in dataclasses.fields(value)]
+        assert len(value.__reduce__()[1]) == len(names)
+        back = pickle.loads(pickle.dumps(value))
+        assert [getattr(back, n) for n in names] == [getattr(value, n) for n in names]

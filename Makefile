@@ -59,9 +59,11 @@ pytest: $(VENV)/.testdeps
 
 ## Debian tools the benchmarks compare against or drive with (Postfix smtp-sink/smtp-source, wrk).
 bench-tools:
-	command -v wrk >/dev/null && command -v /usr/sbin/smtp-sink >/dev/null || \
+	command -v wrk >/dev/null && command -v /usr/sbin/smtp-sink >/dev/null \
+	  && command -v valgrind >/dev/null || \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
-	   && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix wrk)
+	   && apt-get update -q \
+	   && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix wrk valgrind)
 
 ## Long harnesses (each writes its figures into docs/ with --write-doc).
 bench-smtp: $(VENV)/.testdeps bench-tools

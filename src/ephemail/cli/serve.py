@@ -39,6 +39,9 @@ def serve(
     logging.basicConfig(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic lists each of its own plugins at INFO on every start; the migrations it runs
+    # (alembic.runtime.migration) are what an operator wants to see.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     migrate_or_fail(s)
     first = with_engine(s, lambda engine: bootstrap(engine, s.default_domain))
     if first is not None:

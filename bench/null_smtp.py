@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
@@ -48,7 +48,9 @@ class NullDelivery:
         return ["null"]
 
 
-async def serve_ours(port: int) -> None:
+def null_session_factory() -> Callable[[], asyncio.Protocol]:
+    """Our front's sessions storing nothing, with limits no bench load reaches (call it in
+    a running loop, as smtp_factory asks)."""
     limits = SmtpLimits(
         max_message_size=MAX_SIZE,
         mailbox_message_cap=1_000_000,
@@ -58,7 +60,11 @@ async def serve_ours(port: int) -> None:
         hostname="null.test",
     )
     gate = ConnectionGate(limit=10_000, per_client=10_000)
-    factory = smtp_factory(NullDelivery(), limits, gate)  # type: ignore[arg-type]
+    return smtp_factory(NullDelivery(), limits, gate)  # type: ignore[arg-type]
+
+
+async def serve_ours(port: int) -> None:
+    factory = null_session_factory()
     sock = bind_socket("127.0.0.1", port, reuse_port=False)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, sock=sock)

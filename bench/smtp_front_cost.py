@@ -30,9 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ephemail.mail.smtp.gate import ConnectionGate, SmtpLimits
-from ephemail.mail.smtp.server import smtp_factory
-from null_smtp import BareSmtp, NullDelivery
+from null_smtp import BareSmtp, null_session_factory
 
 MODES = ("reuse", "new")
 IMPLS = ("ours", "bare")
@@ -95,18 +93,7 @@ class RecordingTransport(CountingTransport):
 
 
 def session_factory(impl: str) -> Callable[[], Any]:
-    if impl == "bare":
-        return BareSmtp
-    limits = SmtpLimits(
-        max_message_size=10 * 1024 * 1024,
-        mailbox_message_cap=1_000_000,
-        max_recipients=100,
-        max_connections=10_000,
-        timeout=60,
-        hostname="null.test",
-    )
-    gate = ConnectionGate(limit=10_000, per_client=10_000)
-    return smtp_factory(NullDelivery(), limits, gate)  # type: ignore[arg-type]
+    return BareSmtp if impl == "bare" else null_session_factory()
 
 
 def feed(

@@ -1,7 +1,8 @@
 """The `ephemail` command: run the service and manage it from a shell.
 
 This module assembles the command tree; each area's commands live in their own module
-(serve.py, users.py, plans.py, inboxes.py, client.py) and what they share in common.py.
+(serve.py, users.py, plans.py, inboxes.py, client.py), the groups' names and help in
+groups.py, and what they share in common.py.
 A command group's module is imported only when that group runs: `ephemail client …` never
 loads the database stack, and an admin command never loads the HTTP client.
 """
@@ -14,8 +15,10 @@ from typing import Any
 
 import typer
 import typer.main
+from typer._click.utils import make_default_short_help
 
 from ephemail.cli.common import PLAIN, use_config
+from ephemail.cli.groups import GROUPS
 from ephemail.cli.help import (
     ClickException,
     NoArgsIsHelpError,
@@ -26,16 +29,6 @@ from ephemail.cli.help import (
 )
 from ephemail.cli.serve import migrate_command, purge, serve
 
-# name: (module, its Typer), in the order `ephemail --help` lists them.
-GROUPS = {
-    "user": ("ephemail.cli.users", "user_app"),
-    "key": ("ephemail.cli.users", "key_app"),
-    "domain": ("ephemail.cli.inboxes", "domain_app"),
-    "plan": ("ephemail.cli.plans", "plan_app"),
-    "mailbox": ("ephemail.cli.inboxes", "mailbox_app"),
-    "client": ("ephemail.cli.client", "client_app"),
-}
-
 
 class CommandTree(PlainGroup):
     """The top-level group: builds a command group from its module on first use."""
@@ -45,10 +38,26 @@ class CommandTree(PlainGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in GROUPS and cmd_name not in self.commands:
-            module, attribute = GROUPS[cmd_name]
-            sub: typer.Typer = getattr(importlib.import_module(module), attribute)
+            group = GROUPS[cmd_name]
+            sub: typer.Typer = getattr(importlib.import_module(group.module), group.attribute)
             self.add_command(typer.main.get_group(sub), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The commands and their one-line help, as click lists them, without importing
+        the groups not yet used: their help is in GROUPS."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            if name in GROUPS and name not in self.commands:
+                rows.append((name, make_default_short_help(GROUPS[name].help, limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands and args[0] not in GROUPS:

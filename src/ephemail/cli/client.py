@@ -15,9 +15,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from ephemail.cli.common import PLAIN, fail
+from ephemail.cli.groups import GROUPS
 from ephemail.cli.help import PlainCommand
 from ephemail.client import Client, EphemailError, Message, WaitTimedOut
-from ephemail.client.core import API_KEY_ENV, BASE_URL_ENV, resolve_api_key
+from ephemail.client.core import API_KEY_ENV, resolve_api_key
 from ephemail.client.endpoints import WaitOptions
 
 T = TypeVar("T")
@@ -25,9 +26,7 @@ T = TypeVar("T")
 TIMED_OUT = 124
 """Exit status when nothing arrived in time (as coreutils' `timeout` uses it)."""
 
-client_app = typer.Typer(
-    help=f"Use a running service's API ({BASE_URL_ENV}, {API_KEY_ENV}).", **PLAIN
-)
+client_app = typer.Typer(help=GROUPS["client"].help, **PLAIN)
 
 Email = Annotated[str, typer.Argument(help="The mailbox address")]
 Timeout = Annotated[

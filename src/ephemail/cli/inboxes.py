@@ -8,13 +8,14 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.cli.common import PLAIN, run_admin, settings, when
+from ephemail.cli.groups import GROUPS
 from ephemail.cli.help import PlainCommand
 from ephemail.core.tokens import TokenCodec
 from ephemail.store import accounts, domains, mailboxes
 from ephemail.store.models import Domain, Mailbox
 
-domain_app = typer.Typer(help="Receiving domains.", **PLAIN)
-mailbox_app = typer.Typer(help="Mailboxes.", **PLAIN)
+domain_app = typer.Typer(help=GROUPS["domain"].help, **PLAIN)
+mailbox_app = typer.Typer(help=GROUPS["mailbox"].help, **PLAIN)
 
 
 @domain_app.command("add", cls=PlainCommand)

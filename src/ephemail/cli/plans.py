@@ -8,11 +8,12 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.cli.common import PLAIN, CliError, run_admin
+from ephemail.cli.groups import GROUPS
 from ephemail.cli.help import PlainCommand
 from ephemail.store import accounts
 from ephemail.store.models import Plan
 
-plan_app = typer.Typer(help="Plans: quota, mailbox lifetime and limits.", **PLAIN)
+plan_app = typer.Typer(help=GROUPS["plan"].help, **PLAIN)
 
 
 def _at_least_one(name: str) -> Any:

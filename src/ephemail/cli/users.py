@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ephemail.cli.common import PLAIN, fail, run_admin, settings, when
+from ephemail.cli.groups import GROUPS
 from ephemail.cli.help import PlainCommand
 from ephemail.events import Event, announce
 from ephemail.events.model import KEY_REVOKED
@@ -18,8 +19,8 @@ from ephemail.store.bootstrap import DEFAULT_PLAN
 from ephemail.store.errors import Invalid
 from ephemail.store.models import User
 
-user_app = typer.Typer(help="Users (accounts that own mailboxes and API keys).", **PLAIN)
-key_app = typer.Typer(help="API keys: shown once, stored as hashes.", **PLAIN)
+user_app = typer.Typer(help=GROUPS["user"].help, **PLAIN)
+key_app = typer.Typer(help=GROUPS["key"].help, **PLAIN)
 
 
 @user_app.command("create", cls=PlainCommand)

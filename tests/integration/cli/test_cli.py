@@ -6,10 +6,12 @@ import contextlib
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from ephemail.cli.groups import GROUPS
 from tests.support import ports
 from tests.support.cli import EPHEMAIL, ok, refused, run, serve
 
@@ -306,3 +308,31 @@ def test_help_has_no_placeholders(tmp_path: Path, command: tuple[str, ...]) -> N
     assert "Usage: ephemail" in text
     for placeholder in ("{", "<bool>", "<str>", "<int>", "<path>", "╭"):
         assert placeholder not in text, (placeholder, text)
+
+
+def test_the_command_list_names_every_group_without_loading_them(tmp_path: Path) -> None:
+    # `ephemail --help` is a newcomer's first command: listing the groups must not import
+    # them (the database stack alone took about a second), and says what each group's own
+    # help says.
+    listing = ok(tmp_path, "--help")
+    for name, group in GROUPS.items():
+        row = next(line for line in listing.splitlines() if line.startswith(f"  {name} "))
+        shown = row.split(None, 1)[1].removesuffix("...")
+        assert group.help.startswith(shown), (name, row)
+        assert shown.rstrip(".") in " ".join(ok(tmp_path, name, "--help").split())
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv = ['ephemail', '--help']\n"
+            "from ephemail.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "from ephemail.cli.groups import GROUPS\n"
+            "modules = {group.module for group in GROUPS.values()}\n"
+            "print(sorted(modules & set(sys.modules)), 'sqlalchemy' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip().splitlines()[-1] == "[] False", loaded.stdout + loaded.stderr

@@ -85,17 +85,14 @@ class Commands(Generic[R]):
         self.extended = extended
         return True
 
-    # A well-formed MAIL or RCPT waits for the service's decision; otherwise, its reply.
-
     def _mail(self, arg: str) -> None:
-        outcome = self._mail_from(arg)
-        if isinstance(outcome, str):
-            self._reply(outcome)
-        else:
-            self.pending = outcome
+        self._pend_or_refuse(self._mail_from(arg))
 
     def _rcpt(self, arg: str) -> None:
-        outcome = self._rcpt_to(arg)
+        self._pend_or_refuse(self._rcpt_to(arg))
+
+    def _pend_or_refuse(self, outcome: MailFrom | RcptTo | str) -> None:
+        """A well-formed MAIL or RCPT waits for the service's decision; otherwise its reply."""
         if isinstance(outcome, str):
             self._reply(outcome)
         else:

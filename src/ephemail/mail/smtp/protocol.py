@@ -30,7 +30,6 @@ import re
 from ephemail.mail.smtp import events
 from ephemail.mail.smtp.commands import COMMANDS, Commands
 from ephemail.mail.smtp.events import CHUNK, CLOSED, DATA, GREETING, MAIL, READY
-from ephemail.mail.smtp.syntax import encoded
 
 # A plain path: printable ASCII but for < > " \\ (and no @ first: a source route), at most
 # MAX_ADDRESS long; the form `path_and_params` reads by its shortcut.
@@ -193,9 +192,7 @@ class ServerConnection(Commands[events.R]):
                 self._unknown_rcpts += 1
         elif kind is events.Message:
             self._end_transaction()
-        if reply[:3] == "421":
-            self._close()
-        self._out.append(encoded(reply))
+        self._reply(reply)  # a 421 closes
 
     def accept_recipient(self, value: events.R, reply: str = "250 2.1.5 OK") -> None:
         assert isinstance(self.pending, events.RcptTo), "no RCPT is pending"

@@ -170,11 +170,7 @@ class SmtpSession(asyncio.Protocol):
                 conn.answer(self._handler.mail(event))  # type: ignore[arg-type]
                 continue
             if kind is RcptTo and self._eager:  # an inline look-up: no coroutine, no Task
-                recipient, reply = self._handler.rcpt_now(event.address, self._client)  # type: ignore[union-attr]
-                if recipient is None:
-                    conn.answer(reply)
-                else:
-                    conn.accept_recipient(recipient, reply)
+                self._rcpt_decided(*self._handler.rcpt_now(event.address, self._client))  # type: ignore[union-attr]
                 continue
             if kind is StartTls:
                 # Before the client's handshake can arrive and be read as a command.
@@ -202,11 +198,7 @@ class SmtpSession(asyncio.Protocol):
             # RFC 2920 3.2: replies to a pipelined group may be held while it is processed
             # (a recipient look-up is brief), but go out before we wait for the client or
             # for a commit. One write per group instead of one per reply.
-            out = conn.data_to_send()
-            if out:
-                transport.write(out)
-            if conn.closing:
-                transport.close()
+            self._flush()
         state = conn.state
         if state is DATA or state is CHUNK:
             if self._data_deadline is None:
@@ -253,10 +245,7 @@ class SmtpSession(asyncio.Protocol):
             if isinstance(event, RcptTo):
                 recipient, reply = await self._handler.rcpt(event.address, self._client)
                 if conn.pending is event:
-                    if recipient is None:
-                        conn.answer(reply)
-                    else:
-                        conn.accept_recipient(recipient, reply)
+                    self._rcpt_decided(recipient, reply)
             else:
                 reply = await self._handler.data(event)
                 if conn.pending is event:
@@ -264,6 +253,13 @@ class SmtpSession(asyncio.Protocol):
         except Exception:
             log.exception("SMTP session failed")
             conn.close_with("421 4.3.0 Internal error, closing connection")
+
+    def _rcpt_decided(self, recipient: Recipient | None, reply: str) -> None:
+        """The pending RCPT's outcome: the recipient accepted, or the refusal answered."""
+        if recipient is None:
+            self.conn.answer(reply)
+        else:
+            self.conn.accept_recipient(recipient, reply)
 
     async def _start_tls(self) -> None:
         assert self._tls is not None and self.transport is not None

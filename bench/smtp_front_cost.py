@@ -102,28 +102,21 @@ def feed(
     """Drive `messages` messages through the receiver; the transports it wrote to."""
     make = session_factory(impl)
     segments = message_segments(size)
-    ehlo, quit_ = b"EHLO client.test\r\n", b"QUIT\r\n"
-    if mode == "reuse":
+
+    def connection(messages_in_it: int) -> CountingTransport:
         transport, session = transport_class(), make()
         session.connection_made(transport)
-        session.data_received(ehlo)
-        for _ in range(messages):
+        session.data_received(b"EHLO client.test\r\n")
+        for _ in range(messages_in_it):
             for segment in segments:
                 session.data_received(segment)
-        session.data_received(quit_)
+        session.data_received(b"QUIT\r\n")
         session.connection_lost(None)
-        return [transport]
-    transports = []
-    for _ in range(messages):
-        transport, session = transport_class(), make()
-        session.connection_made(transport)
-        session.data_received(ehlo)
-        for segment in segments:
-            session.data_received(segment)
-        session.data_received(quit_)
-        session.connection_lost(None)
-        transports.append(transport)
-    return transports
+        return transport
+
+    if mode == "reuse":
+        return [connection(messages)]
+    return [connection(1) for _ in range(messages)]
 
 
 def check(impl: str, mode: str, size: int) -> None:

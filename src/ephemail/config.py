@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_smtp_connections: int = Field(1000, gt=0)
     smtp_timeout: float = Field(60.0, gt=0)  # idle: no byte for this long
     http_read_timeout: float = Field(5.0, gt=0)  # for a request's headers, then its body
+    # An idle keep-alive connection is closed after this. Longer than the idle expiry of
+    # common clients (httpx 5 s, aiohttp 15 s): the side that closes first must be the client,
+    # or a request sent as the server closes is reset, and the client sees a failed request.
+    http_keepalive_timeout: int = Field(75, gt=0)  # seconds
     smtp_session_timeout: float = Field(600.0, gt=0)  # a whole SMTP session, however active
     smtp_data_timeout: float = Field(300.0, gt=0)  # from 354 to the end of the message
     max_smtp_connections_per_client: int = Field(50, gt=0)

@@ -208,6 +208,7 @@ class Service:
             access_log=False,
             lifespan="off",
             server_header=False,
+            timeout_keep_alive=s.http_keepalive_timeout,
             timeout_graceful_shutdown=10,
         )
         self._http = _EmbeddedServer(config)

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from ephemail.store.db import alembic_config, migrate
+from ephemail.store.db import SCHEMA_HEAD, alembic_config, migrate, sqlite_schema_is_current
 from ephemail.store.schema import metadata
 
 
@@ -57,6 +57,25 @@ def test_upgrade_is_idempotent_and_downgrade_works(tmp_path: Path) -> None:
     assert tables(tmp_path / "db.sqlite") == {"alembic_version"}
     migrate(url)
     assert "messages" in tables(tmp_path / "db.sqlite")
+
+
+def test_the_known_head_is_alembics_head(tmp_path: Path) -> None:
+    # A new migration must move SCHEMA_HEAD too, or every command would run alembic again.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    assert ScriptDirectory.from_config(alembic_config(url)).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_database_one_migration_behind_is_still_brought_to_the_head(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    url = f"sqlite+aiosqlite:///{path}"
+    assert not sqlite_schema_is_current(url)  # no file yet
+    migrate(url, "0006_webhooks")
+    assert not sqlite_schema_is_current(url)
+    migrate(url)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(SCHEMA_HEAD,)]
+    assert "messages" in tables(path)
+    assert sqlite_schema_is_current(url)
 
 
 async def test_postgresql_migrates_to_the_head_with_every_table(pg_url: str) -> None:

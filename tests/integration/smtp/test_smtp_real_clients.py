@@ -1,6 +1,6 @@
 """Real SMTP clients against our front: Postfix's smtp-source, and Postfix itself relaying to
-us through a transport map (a private instance on loopback, its own configuration and
-queue under the test's directory, started and stopped by the test).
+us through a transport map, in plain text and over STARTTLS (a private instance on loopback,
+its own configuration and queue under the test's directory, started and stopped by the test).
 
 Debian's `postfix` package provides both (`make test` installs it); the Postfix instance
 needs root, as Postfix's master does.
@@ -9,6 +9,7 @@ needs root, as Postfix's master does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import smtplib
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Running
+from tests.support import Running, make_settings, serving
+from tests.support.certs import write_certificate
 from tests.support.ports import free_port
 from tests.support.smtp import listed, live_box
 
@@ -94,6 +96,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 """
 
 MAIN_CF = """\
@@ -122,7 +125,8 @@ mynetworks = 127.0.0.0/8
 relay_domains = {domain}
 transport_maps = texthash:{transport}
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtp_tls_security_level = none
+smtp_tls_security_level = {tls}
+smtp_tls_loglevel = 1
 smtpd_tls_security_level = none
 smtputf8_enable = yes
 queue_run_delay = 1s
@@ -131,9 +135,10 @@ maximal_backoff_time = 2s
 """
 
 
-@pytest.fixture
-def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
-    """A private Postfix on 127.0.0.1:<free port> relaying the default domain to us."""
+@contextlib.contextmanager
+def postfix_relaying(tmp_path: Path, svc: Running, tls: str = "none") -> Iterator[int]:
+    """A private Postfix on 127.0.0.1:<free port> relaying the service's default domain to
+    it, with `tls` as its client's TLS level (none, may, encrypt); yields Postfix's port."""
     root = tmp_path / "postfix"
     conf = root / "conf"
     conf.mkdir(parents=True)
@@ -147,8 +152,8 @@ def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
     data.mkdir()
     shutil.chown(data, "postfix", "postfix")
     listen = free_port()
-    domain = running.settings.default_domain
-    (conf / "transport").write_text(f"{domain} smtp:[127.0.0.1]:{running.smtp_port}\n")
+    domain = svc.settings.default_domain
+    (conf / "transport").write_text(f"{domain} smtp:[127.0.0.1]:{svc.smtp_port}\n")
     (conf / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{listen}"))
     (conf / "main.cf").write_text(
         MAIN_CF.format(
@@ -159,6 +164,7 @@ def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
             root=root,
             domain=domain,
             transport=conf / "transport",
+            tls=tls,
         )
     )
     started = subprocess.run(
@@ -183,6 +189,12 @@ def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
         if stopped.returncode != 0 and pid_file.exists():  # stop only the master we started
             os.kill(int(pid_file.read_text().split()[0]), 9)
         shutil.rmtree(spool, ignore_errors=True)
+
+
+@pytest.fixture
+def postfix_relay(tmp_path: Path, running: Running) -> Iterator[int]:
+    with postfix_relaying(tmp_path, running) as port:
+        yield port
 
 
 @needs_postfix
@@ -217,3 +229,27 @@ async def test_postfix_relays_through_a_transport_map_to_us(
     # Postfix saw our 250 with its queue id for the live box, and 550 for the ghost.
     assert "status=sent (250 2.0.0 OK queued as" in log
     assert "said: 550 5.1.1 No such mailbox here" in log
+
+
+@needs_postfix
+async def test_postfix_that_requires_tls_delivers_to_us_over_starttls(tmp_path: Path) -> None:
+    # Large providers send with STARTTLS whenever it is offered; a Postfix told to encrypt
+    # (or defer the mail) is the strictest of them. It does not check the certificate.
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    cert, key, _ = write_certificate(certs, "mx.ephemail.test")
+    async with serving(make_settings(tmp_path, tls_cert=cert, tls_key=key)) as svc:
+        box, api_key = await live_box(svc)
+        with postfix_relaying(tmp_path, svc, tls="encrypt") as relay:
+
+            def submit() -> dict[str, tuple[int, bytes]]:
+                raw = b"From: <sender@example.org>\r\nSubject: relayed over tls\r\n\r\nbody\r\n"
+                with smtplib.SMTP("127.0.0.1", relay, timeout=30) as smtp:
+                    return smtp.sendmail("sender@example.org", [box], raw)
+
+            assert await asyncio.to_thread(submit) == {}
+            stored = await wait_for(svc, api_key, box, 1, 60)
+            log = (tmp_path / "postfix" / "maillog").read_text(errors="replace")
+    assert stored == ["relayed over tls"], log[-3000:]
+    assert f"TLS connection established to 127.0.0.1[127.0.0.1]:{svc.smtp_port}" in log, log
+    assert "status=sent (250 2.0.0 OK queued as" in log

@@ -27,16 +27,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory or URI-style database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def private_sqlite_file(url: str) -> None:
     """Create a SQLite database file (and its directory) for the service's user only.
 
     SQLite makes its -wal and -shm files with the database file's mode, so 0600 here keeps
     all three private; an existing file keeps the mode its operator gave it.
     """
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = _sqlite_file(url)
+    if path is None:
         return
-    path = Path(database)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -94,11 +101,8 @@ def sqlite_schema_is_current(url: str) -> bool:
     there is nothing to do was a fifth of such a command's time. Anything unexpected
     (no file, no version table, another version) leaves the answer to alembic.
     """
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return False
-    path = Path(database)
-    if not path.is_file():
+    path = _sqlite_file(url)
+    if path is None or not path.is_file():
         return False
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ephemail.store.sqlite_setup import sqlite_pragmas
+from ephemail.store.sqlite_setup import BUSY_TIMEOUT_MS, sqlite_pragmas
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -105,7 +105,7 @@ def sqlite_schema_is_current(url: str) -> bool:
     if path is None or not path.is_file():
         return False
     try:
-        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
             versions = db.execute("SELECT version_num FROM alembic_version").fetchall()
     except sqlite3.Error:
         return False

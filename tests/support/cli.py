@@ -35,6 +35,23 @@ def run(
     )
 
 
+def in_process(data_dir: Path, *args: str, then: str) -> subprocess.CompletedProcess[str]:
+    """`ephemail ARGS` run inside a fresh Python, which then runs `then` (code that prints
+    what the command left behind, such as the modules it imported)."""
+    code = (
+        "import sys; sys.argv = ['ephemail', *sys.argv[1:]]\n"
+        "from ephemail.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n" + then
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=environment(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def ok(data_dir: Path, *args: str, stdin: str | None = None) -> str:
     """A command that must succeed; its standard output."""
     result = run(data_dir, *args, stdin=stdin)

@@ -6,14 +6,13 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ephemail.cli.groups import GROUPS
 from tests.support import ports
-from tests.support.cli import EPHEMAIL, environment, ok, refused, run, serve
+from tests.support.cli import EPHEMAIL, in_process, ok, refused, run, serve
 
 
 def test_user_key_domain_plan_mailbox_workflow(tmp_path: Path) -> None:
@@ -320,20 +319,12 @@ def test_the_command_list_names_every_group_without_loading_them(tmp_path: Path)
         shown = row.split(None, 1)[1].removesuffix("...")
         assert group.help.startswith(shown), (name, row)
         assert shown.rstrip(".") in " ".join(ok(tmp_path, name, "--help").split())
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; sys.argv = ['ephemail', '--help']\n"
-            "from ephemail.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "from ephemail.cli.groups import GROUPS\n"
-            "modules = {group.module for group in GROUPS.values()}\n"
-            "print(sorted(modules & set(sys.modules)), 'sqlalchemy' in sys.modules)",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    loaded = in_process(
+        tmp_path,
+        "--help",
+        then="from ephemail.cli.groups import GROUPS\n"
+        "modules = {group.module for group in GROUPS.values()}\n"
+        "print(sorted(modules & set(sys.modules)), 'sqlalchemy' in sys.modules)",
     )
     assert loaded.stdout.strip().splitlines()[-1] == "[] False", loaded.stdout + loaded.stderr
 
@@ -342,18 +333,5 @@ def test_a_command_on_a_current_database_does_not_load_the_migration_tool(tmp_pa
     # Every admin command first brings the schema up to date; when it already is, alembic
     # (a fifth of a short command's time) stays unloaded. The first command migrates.
     listing = ok(tmp_path, "plan", "list")
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; sys.argv = ['ephemail', 'plan', 'list']\n"
-            "from ephemail.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('alembic' in sys.modules)",
-        ],
-        env=environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    loaded = in_process(tmp_path, "plan", "list", then="print('alembic' in sys.modules)")
     assert loaded.stdout == listing + "False\n", loaded.stdout + loaded.stderr

@@ -29,7 +29,12 @@ def src_fingerprint(src: Path) -> str:
 
 def snapshot_head(into: Path) -> tuple[Path, str]:
     """Extract src/ of the committed HEAD (read-only `git archive`): code nobody edits mid-run."""
-    commit = _git("rev-parse", "--short", "HEAD", timeout=30)
+    return snapshot_revision("HEAD", into)
+
+
+def snapshot_revision(revision: str, into: Path) -> tuple[Path, str]:
+    """Extract src/ of any commit (read-only `git archive`), to measure it beside today's."""
+    commit = _git("rev-parse", "--short", revision, timeout=30)
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
         capture_output=True,

@@ -26,19 +26,13 @@ import pytest
 from tests.support import Running, make_settings, serving
 from tests.support.certs import write_certificate
 from tests.support.ports import free_port
-from tests.support.smtp import listed, live_box
+from tests.support.smtp import SMTP_SOURCE, listed, live_box, needs_smtp_source
 
-SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTFIX_DAEMONS = Path("/usr/lib/postfix/sbin")
 
-# A laptop without Postfix skips these; under CI they run, and fail if `make test` did not
-# install it, as a missing PostgreSQL or Redis fails there.
+# Skipped without Postfix on a laptop; under CI it runs (and fails if it is missing).
 ON_CI = os.environ.get("CI") == "true"
-needs_smtp_source = pytest.mark.skipif(
-    not ON_CI and not os.access(SMTP_SOURCE, os.X_OK),
-    reason="Postfix smtp-source not installed (apt postfix)",
-)
 needs_postfix = pytest.mark.skipif(
     not ON_CI and (not os.access(POSTFIX, os.X_OK) or os.geteuid() != 0),
     reason="a private Postfix instance needs the postfix package and root",

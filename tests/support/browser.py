@@ -6,14 +6,13 @@ Shared by the browser tests' fixtures (tests/browser/conftest.py) and the screen
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.support.ci import unavailable
 from tests.support.web import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,10 +31,7 @@ def require_chromium() -> None:
     """Skip without Debian's chromium; under CI=true its absence fails the run instead."""
     if CHROMIUM.exists():
         return
-    message = f"{CHROMIUM} is missing: `make test-tools` installs Debian's chromium package"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{CHROMIUM} is missing: `make test-tools` installs Debian's chromium package")
 
 
 @asynccontextmanager

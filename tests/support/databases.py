@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from tests.support.ci import ON_CI
+
 PG_ADMIN_DSN = os.environ.get(
     "EPHEMAIL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -55,7 +57,7 @@ def require_service(name: str) -> None:
         _reachable[name] = _listening(url)
     if _reachable[name]:
         return
-    if os.environ.get("CI") == "true":
+    if ON_CI:
         pytest.fail(f"{name} is not reachable at {url}, and CI must run every test")
     _skipped[name] += 1
     pytest.skip(f"{name} is not reachable at {url}")

@@ -7,7 +7,6 @@ away, or restarts empty, needs one nobody else uses. It keeps nothing on disk (`
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -16,8 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
+from tests.support.ci import unavailable
 from tests.support.ports import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -78,10 +76,7 @@ class OwnRedis:
 @contextmanager
 def own_redis(workdir: Path) -> Iterator[OwnRedis]:
     if not Path(REDIS_SERVER).exists():
-        why = "redis-server is not installed (make test-tools installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable("redis-server is not installed (make test-tools installs it)")
     server = OwnRedis(workdir)
     server.start()
     try:

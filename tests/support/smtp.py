@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.ci import ON_CI
+
 if TYPE_CHECKING:
     from tests.support.service import Running
 
 REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -])([^\r\n]*)\r\n$")
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-# A laptop without Postfix skips these; under CI they run, and fail if `make test` did not
-# install it, as a missing PostgreSQL or Redis fails there.
+# Skipped without Postfix on a laptop; under CI they run, and fail if it is missing.
 needs_smtp_source = pytest.mark.skipif(
-    os.environ.get("CI") != "true" and not os.access(SMTP_SOURCE, os.X_OK),
+    not ON_CI and not os.access(SMTP_SOURCE, os.X_OK),
     reason="Postfix smtp-source not installed (apt postfix)",
 )
 

@@ -25,6 +25,7 @@ import pytest
 
 from tests.support import Running, make_settings, serving
 from tests.support.certs import write_certificate
+from tests.support.ci import ON_CI
 from tests.support.ports import free_port
 from tests.support.smtp import SMTP_SOURCE, listed, live_box, needs_smtp_source
 
@@ -32,7 +33,6 @@ POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTFIX_DAEMONS = Path("/usr/lib/postfix/sbin")
 
 # Skipped without Postfix on a laptop; under CI it runs (and fails if it is missing).
-ON_CI = os.environ.get("CI") == "true"
 needs_postfix = pytest.mark.skipif(
     not ON_CI and (not os.access(POSTFIX, os.X_OK) or os.geteuid() != 0),
     reason="a private Postfix instance needs the postfix package and root",

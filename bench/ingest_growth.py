@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +32,10 @@ from pathlib import Path
 
 from lib.docs import BENCHMARKS, today, write_section
 from lib.machine import machine_info
-from lib.procs import find_tool, proc_cpu_seconds
-from lib.server import HOST, Server, running_server
+from lib.procs import find_postfix_tool, proc_cpu_seconds
+from lib.server import Server, running_server
 from lib.source import snapshot_revision, source_state
-
-SENDER = "load@client.test"
+from smtp_ingest import drive_smtp_source
 
 
 @dataclass
@@ -93,12 +90,11 @@ def send(smtp_source: str, candidate: Candidate, messages: int, sessions: int) -
     acknowledged."""
     if messages <= 0:
         return
-    command = [smtp_source, "-c", "-d", "-s", str(sessions), "-m", str(messages), "-l", "1024"]
-    command += ["-f", SENDER, "-t", candidate.mailbox, f"{HOST}:{candidate.server.smtp_port}"]
-    done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, timeout=3600)
-    counts = re.findall(rb"(\d+)\r", done.stdout)
-    if done.returncode != 0 or not counts or int(counts[-1]) != messages:
-        raise RuntimeError(f"smtp-source: {done.stderr.decode(errors='replace')[-500:]}")
+    load = argparse.Namespace(sessions=sessions, messages=messages, time_limit=3600)
+    port = candidate.server.smtp_port
+    done = drive_smtp_source(smtp_source, port, candidate.mailbox, 1024, "reuse", load)
+    if done["delivered"] != messages or done["errors"] or done["timed_out"]:
+        raise RuntimeError(f"smtp-source: {done['delivered']} of {messages} acknowledged")
     candidate.stored += messages
 
 
@@ -191,7 +187,7 @@ def main() -> int:
     args = parser.parse_args()
     if sorted(args.sizes) != args.sizes or args.sizes[0] < 0 or args.window < 1:
         parser.error("--sizes must ascend from 0 or more, and --window be at least 1")
-    smtp_source = find_tool("smtp-source", "/usr/sbin", "/usr/lib/postfix/sbin")
+    smtp_source = find_postfix_tool("smtp-source")
     if smtp_source is None:
         parser.error("smtp-source not found (Debian package postfix; `make bench-tools`)")
     command = "python bench/ingest_growth.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

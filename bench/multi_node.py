@@ -29,7 +29,7 @@ import asyncpg
 from api_load import fill_mailbox, run_wrk
 from ephemail.store.pg_pool import asyncpg_dsn
 from lib.machine import machine
-from lib.procs import find_tool
+from lib.procs import find_postfix_tool
 from lib.server import HOST, Server, raise_limits
 from live_events import nodes
 
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="wrk seconds")
     parser.add_argument("--time-limit", type=float, default=600)
     args = parser.parse_args()
-    binary = find_tool("smtp-source", "/usr/sbin", "/usr/lib/postfix/sbin")
+    binary = find_postfix_tool("smtp-source")
     if not binary:
         raise SystemExit("smtp-source is not installed (Debian: apt-get install postfix)")
     backend = "PostgreSQL + Redis" if args.redis_url else "PostgreSQL"

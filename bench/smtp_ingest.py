@@ -41,7 +41,7 @@ from typing import Any
 from lib.docs import BENCHMARKS, Doc, read_section, write_section
 from lib.machine import cpu_busy, loadavg, machine_info, wait_quiet
 from lib.options import add_choice_lists, add_options, add_switches, bounded
-from lib.procs import find_tool, proc_cpu_seconds, process_tree, terminate
+from lib.procs import find_postfix_tool, proc_cpu_seconds, process_tree, terminate
 from lib.profile import start_profiler, stop_profiler, summarise_profile
 from lib.server import HOST, ROOT, Server, free_port, running_server, smtp_banner_ok
 from lib.smtp_client import MODES, SENDER, client_main
@@ -750,8 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # How busy the machine was before each run: sampled over 2 s, or 0.2 s in a smoke test
     # (six samples of 2 s were a third of its time).
     args.busy_sample = 0.2 if args.quick else 2.0
-    args.smtp_sink = find_tool("smtp-sink", "/usr/sbin", "/usr/lib/postfix/sbin")
-    args.smtp_source = find_tool("smtp-source", "/usr/sbin", "/usr/lib/postfix/sbin")
+    args.smtp_sink = find_postfix_tool("smtp-sink")
+    args.smtp_source = find_postfix_tool("smtp-source")
     if "smtp-source" in args.tool and not args.smtp_source:
         if args.tool == ["smtp-source"]:
             parser.error("smtp-source not found (Debian package postfix)")

@@ -21,6 +21,11 @@ def find_tool(name: str, *extra: str) -> str | None:
     return shutil.which(name)
 
 
+def find_postfix_tool(name: str) -> str | None:
+    """One of Postfix's programs (smtp-source, smtp-sink), where Debian's package puts them."""
+    return find_tool(name, "/usr/sbin", "/usr/lib/postfix/sbin")
+
+
 def listeners(port: int) -> int:
     """Listening IPv4 sockets on `port` (one per worker with SO_REUSEPORT)."""
     count = 0

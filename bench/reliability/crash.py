@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, which ho
 from lib.docs import RELIABILITY, today, write_section
 from lib.machine import machine
 from lib.server import HOST, Server, server_env, start_server
+from lib.source import source_state
 
 DOC_SECTION = "crash"
 FULL_COMMAND = "python bench/reliability/crash.py --kills 50 --sigterm 5 --write-doc"
@@ -718,6 +719,10 @@ def doc_body(totals: Totals, run: Run, command: str) -> str:
         "`synchronous=FULL` survives power loss."
     )
     rows = "\n".join(f"| {name} | {value} |" for name, value in summary_lines(totals, run))
+    last_run = (
+        f"Last full run: {today()}, {machine()}, at commit {source_state()}; `{command}`, "
+        f"seed `{args.seed}`."
+    )
     return f"""
 ## Crash safety: `bench/reliability/crash.py`
 
@@ -732,7 +737,7 @@ Run it from the repository root, with the virtualenv:
 .venv/bin/python bench/reliability/crash.py --quick   # 3 SIGKILL + 2 SIGTERM cycles, under a minute
 ```
 
-{fill(f"Last full run: {today()}, {machine()}; `{command}`, seed `{args.seed}`.")}
+{fill(last_run)}
 
 | | |
 |---|---|

@@ -70,6 +70,7 @@ from lib.machine import machine
 from lib.options import add_options, script_parser
 from lib.server import ROOT, Server, raise_limits, running_server
 from lib.smtp_client import BlockingSmtp, SmtpReplyError
+from lib.source import source_state
 from lib.stats import percentile
 from tests.support import smtp_hostile
 from tests.support.hostile_mime import SHAPES, finding3_exact, finding4_exact
@@ -1267,7 +1268,7 @@ per MiB. Inputs are a pure function of the seed and their number:
 
     {COMMAND}
 
-Last run: {today()}, {machine()}, seed {args.seed}: **{verdict}**.
+Last run: {today()}, {machine()}, at commit {source_state()}, seed {args.seed}: **{verdict}**.
 
 | | |
 |---|---|

@@ -46,9 +46,7 @@ async def maillog_with(path: Path, lines: dict[str, int], timeout: float = 30) -
     deadline = time.monotonic() + timeout
     while True:
         log = path.read_text(errors="replace") if path.exists() else ""
-        if all(log.count(line) >= n for line, n in lines.items()):
-            return log
-        if time.monotonic() > deadline:
+        if all(log.count(line) >= n for line, n in lines.items()) or time.monotonic() > deadline:
             return log
         await asyncio.sleep(0.1)
 
